@@ -1,0 +1,519 @@
+"""Provision, start and stop baocao's real servers (and services) on a machine without Docker.
+
+Kafka comes from Maven Central, FerretDB and Mailpit from the Go module proxy; everything
+downloaded or built lands in one ignored folder (``.stack/`` by default) so the second start
+needs no network. Processes are tracked by PID file and stopped by PID, never by name.
+
+Usage: python -m deploy.local.stack {up,down,status,provision,clean-data,start,stop} [names]
+Standard library only: it runs before the virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+KAFKA_VERSION = "4.4.0"
+FERRETDB_VERSION = "v1.24.2"
+MAILPIT_VERSION = "v1.33.1"
+SERVICES = ("submissions", "deadlines", "notify", "consolidate")
+
+
+class StackError(Exception):
+    """A server could not be provisioned, started or stopped; the message says which and why."""
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things live; every path and port can be moved by an environment variable."""
+
+    stack_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("BAOCAO_STACK_DIR", ROOT / ".stack"))
+    )
+    data_dir_override: str | None = field(default_factory=lambda: os.environ.get("BAOCAO_DATA_DIR"))
+    kafka_port: int = field(default_factory=lambda: env_int("BAOCAO_KAFKA_PORT", 9092))
+    kafka_controller_port: int = field(
+        default_factory=lambda: env_int("BAOCAO_KAFKA_CONTROLLER_PORT", 9093)
+    )
+    kafka_heap: str = field(
+        default_factory=lambda: os.environ.get("BAOCAO_KAFKA_HEAP", "-Xms256m -Xmx768m")
+    )
+    mongo_port: int = field(default_factory=lambda: env_int("BAOCAO_MONGO_PORT", 27017))
+    ferretdb_debug_port: int = field(
+        default_factory=lambda: env_int("BAOCAO_FERRETDB_DEBUG_PORT", 8088)
+    )
+    smtp_port: int = field(default_factory=lambda: env_int("BAOCAO_SMTP_PORT", 1025))
+    mailpit_port: int = field(default_factory=lambda: env_int("BAOCAO_MAILPIT_PORT", 8025))
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.data_dir_override) if self.data_dir_override else self.stack_dir / "data"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.stack_dir / "bin"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.stack_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.stack_dir / "logs"
+
+    @property
+    def kafka_lib(self) -> Path:
+        return self.stack_dir / "kafka" / KAFKA_VERSION / "lib"
+
+    def service_port(self, service: str) -> int:
+        defaults = {"submissions": 8000, "deadlines": 8001, "notify": 8002, "consolidate": 8003}
+        return env_int(f"BAOCAO_{service.upper()}_PORT", defaults[service])
+
+    def service_env(self) -> dict[str, str]:
+        """What the services need to find the servers this stack runs."""
+        return {
+            "BAOCAO_KAFKA_BOOTSTRAP": f"127.0.0.1:{self.kafka_port}",
+            "BAOCAO_MONGO_URI": f"mongodb://127.0.0.1:{self.mongo_port}/",
+            "BAOCAO_SMTP_HOST": "127.0.0.1",
+            "BAOCAO_SMTP_PORT": str(self.smtp_port),
+        }
+
+
+# --- health probes --------------------------------------------------------------------------
+
+
+def tcp_open(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 200 <= response.status < 300
+    except OSError:
+        return False
+
+
+def kafka_answers(port: int, timeout: float = 2.0) -> bool:
+    """True when the port speaks Kafka: an ApiVersions v0 request gets error code 0.
+
+    An open port is not enough: the socket accepts before the broker has joined its quorum.
+    """
+    client_id = b"baocao-stack"
+    body = struct.pack(">hhih", 18, 0, 1, len(client_id)) + client_id
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(struct.pack(">i", len(body)) + body)
+            header = _recv_exact(sock, 10)
+    except OSError:
+        return False
+    _size, correlation_id, error_code = struct.unpack(">iih", header)
+    return correlation_id == 1 and error_code == 0
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise OSError("connection closed")
+        data += chunk
+    return data
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+@dataclass
+class Process:
+    """A long-running child we start in its own session and track by PID file."""
+
+    name: str
+    command: Callable[[], list[str]]
+    healthy: Callable[[], bool]
+    marker: str  # a string that must appear in /proc/<pid>/cmdline for the PID to be ours
+    layout: Layout
+    env: Callable[[], dict[str, str]] = dict
+    prepare: Callable[[], None] = lambda: None
+    urls: Callable[[], list[str]] = list
+    start_timeout: float = 90.0
+
+    @property
+    def pid_file(self) -> Path:
+        return self.layout.run_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.layout.log_dir / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        """The PID from our PID file, if that process is alive and is still the one we started."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            return None
+        return pid if self.marker in cmdline else None
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self) -> bool:
+        """Start unless already running; True if this call started it."""
+        if self.running():
+            return False
+        self.prepare()
+        self.layout.run_dir.mkdir(parents=True, exist_ok=True)
+        self.layout.log_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            log.write(f"\n--- started {time.strftime('%Y-%m-%dT%H:%M:%S%z')} ---\n".encode())
+            log.flush()
+            child = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=ROOT,
+                env={**os.environ, **self.env()},
+                start_new_session=True,
+            )
+        self.pid_file.write_text(str(child.pid))
+        return True
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.healthy():
+                return
+            if not self.running():
+                raise StackError(self._failure("exited during start-up"))
+            time.sleep(0.3)
+        raise StackError(self._failure(f"was not healthy after {self.start_timeout:.0f} s"))
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the process (and its process group) we started; True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and self.pid():
+            time.sleep(0.2)
+        if self.pid():
+            os.killpg(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def _failure(self, what: str) -> str:
+        try:
+            tail = self.log_file.read_text(errors="replace").splitlines()[-25:]
+        except OSError:
+            tail = ["(no log written)"]
+        lines = "\n    ".join(tail)
+        return f"{self.name} {what}. Last lines of its log:\n    {lines}\nFull log: {self.log_file}"
+
+
+# --- provisioning ---------------------------------------------------------------------------
+
+
+def run(cmd: list[str], what: str, **kwargs: object) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip().splitlines()[-30:]
+        raise StackError(f"{what} failed ({' '.join(cmd[:3])} ...):\n    " + "\n    ".join(output))
+
+
+def require(tool: str, hint: str) -> str:
+    path = shutil.which(tool)
+    if not path:
+        raise StackError(f"'{tool}' is not on PATH: {hint}")
+    return path
+
+
+def provision_kafka(layout: Layout) -> None:
+    lib = layout.kafka_lib
+    if (lib / f"kafka_2.13-{KAFKA_VERSION}.jar").exists():
+        return
+    log(f"provisioning Kafka {KAFKA_VERSION} from Maven Central (once) ...")
+    mvn = require("mvn", "install Maven (Debian package 'maven')")
+    tmp = lib.with_name("lib.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    run(
+        [
+            mvn, "-B", "-q", "-f", str(HERE / "kafka" / "pom.xml"),
+            f"-Dmaven.repo.local={layout.stack_dir / 'm2'}",
+            f"-Dkafka.version={KAFKA_VERSION}",
+            "dependency:copy-dependencies", "-DincludeScope=runtime",
+            f"-DoutputDirectory={tmp}",
+        ],
+        "downloading Kafka from Maven Central",
+    )
+    tmp.rename(lib)
+
+
+def provision_go_binary(layout: Layout, name: str, module: str, version: str, package: str) -> Path:
+    """Build a Go server once from the module proxy into .stack/bin/<name>-<version>."""
+    target = layout.bin_dir / f"{name}-{version}"
+    if target.exists():
+        return target
+    go = require("go", "install Go 1.22+ (the machine image has it in /usr/local/go/bin)")
+    log(f"building {name} {version} with Go (once) ...")
+    env = {
+        **os.environ,
+        "GOFLAGS": "-modcacherw",
+        "GOMODCACHE": str(layout.stack_dir / "gomod"),
+        "GOCACHE": str(layout.stack_dir / "gocache"),
+        "CGO_ENABLED": "0",
+    }
+    layout.bin_dir.mkdir(parents=True, exist_ok=True)
+    if name == "ferretdb":
+        # `go install ...@v1.24.2` builds a binary that panics at start: the module zip lacks
+        # build/version/version.txt (generated by FerretDB's own build). Build from a copy of the
+        # module with that one file written, so the binary is the unmodified server.
+        out = subprocess.run(
+            [go, "mod", "download", "-json", f"{module}@{version}"],
+            capture_output=True, text=True, env=env,
+        )
+        if out.returncode != 0:
+            raise StackError(f"go mod download {module}@{version} failed:\n{out.stdout}{out.stderr}")
+        source = layout.stack_dir / "src" / f"{name}-{version}"
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.copytree(json.loads(out.stdout)["Dir"], source)
+        (source / "build" / "version" / "version.txt").write_text(version + "\n")
+        run([go, "build", "-o", str(target), package], f"building {name}", cwd=source, env=env)
+    else:
+        gobin = layout.stack_dir / "gobin"
+        import_path = module if package == "." else f"{module}/{package.removeprefix('./')}"
+        run([go, "install", f"{import_path}@{version}"], f"building {name}",
+            env={**env, "GOBIN": str(gobin)})
+        (gobin / name).rename(target)
+    return target
+
+
+def provision(layout: Layout) -> None:
+    provision_kafka(layout)
+    provision_go_binary(layout, "ferretdb", "github.com/FerretDB/FerretDB", FERRETDB_VERSION,
+                        "./cmd/ferretdb")
+    provision_go_binary(layout, "mailpit", "github.com/axllent/mailpit", MAILPIT_VERSION, ".")
+
+
+# --- the servers ----------------------------------------------------------------------------
+
+
+def java_binary() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else require("java", "install a JDK 17+")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    try:
+        major = int(out.split('"')[1].split(".")[0])
+    except (IndexError, ValueError):
+        major = 0
+    if major < 17:
+        raise StackError(f"Kafka {KAFKA_VERSION} needs Java 17 or newer; {java} says: {out.strip()}")
+    return java
+
+
+def kafka_cluster_id() -> str:
+    # The same format as `kafka-storage random-uuid`, without starting a JVM for it.
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def kafka_process(layout: Layout) -> Process:
+    data = layout.data_dir / "kafka"
+    config = layout.run_dir / "kafka-server.properties"
+    log4j = HERE / "kafka" / "log4j2.properties"
+
+    def java_cmd(main: str, *args: str) -> list[str]:
+        return [java_binary(), *layout.kafka_heap.split(), "-cp", f"{layout.kafka_lib}/*",
+                f"-Dlog4j2.configurationFile={log4j}", main, *args]
+
+    def prepare() -> None:
+        layout.run_dir.mkdir(parents=True, exist_ok=True)
+        template = (HERE / "kafka" / "server.properties.in").read_text()
+        config.write_text(
+            template.replace("@PORT@", str(layout.kafka_port))
+            .replace("@CONTROLLER_PORT@", str(layout.kafka_controller_port))
+            .replace("@DATA_DIR@", str(data))
+        )
+        if not (data / "meta.properties").exists():
+            data.mkdir(parents=True, exist_ok=True)
+            run(java_cmd("kafka.tools.StorageTool", "format", f"--cluster-id={kafka_cluster_id()}",
+                         "-c", str(config)), "formatting Kafka storage")
+
+    return Process(
+        name="kafka",
+        command=lambda: java_cmd("kafka.Kafka", str(config)),
+        healthy=lambda: kafka_answers(layout.kafka_port),
+        marker="kafka.Kafka",
+        layout=layout,
+        prepare=prepare,
+        urls=lambda: [f"kafka      127.0.0.1:{layout.kafka_port}"],
+    )
+
+
+def ferretdb_process(layout: Layout) -> Process:
+    data = layout.data_dir / "ferretdb"
+    binary = layout.bin_dir / f"ferretdb-{FERRETDB_VERSION}"
+    return Process(
+        name="ferretdb",
+        command=lambda: [
+            str(binary), "--handler=sqlite", f"--sqlite-url=file:{data}/",
+            f"--listen-addr=127.0.0.1:{layout.mongo_port}", "--telemetry=disable",
+            f"--state-dir={data}", f"--debug-addr=127.0.0.1:{layout.ferretdb_debug_port}",
+            "--log-level=warn",
+        ],
+        healthy=lambda: tcp_open(layout.mongo_port)
+        and http_ok(f"http://127.0.0.1:{layout.ferretdb_debug_port}/debug/readyz"),
+        marker=binary.name,
+        layout=layout,
+        prepare=lambda: data.mkdir(parents=True, exist_ok=True),
+        urls=lambda: [f"mongodb    mongodb://127.0.0.1:{layout.mongo_port}/  (FerretDB, SQLite)"],
+    )
+
+
+def mailpit_process(layout: Layout) -> Process:
+    data = layout.data_dir / "mailpit"
+    binary = layout.bin_dir / f"mailpit-{MAILPIT_VERSION}"
+    return Process(
+        name="mailpit",
+        command=lambda: [
+            str(binary), "--smtp", f"127.0.0.1:{layout.smtp_port}",
+            "--listen", f"127.0.0.1:{layout.mailpit_port}",
+            "--database", str(data / "mailpit.db"), "--smtp-auth-accept-any",
+            "--smtp-auth-allow-insecure", "--disable-version-check",
+        ],
+        healthy=lambda: tcp_open(layout.smtp_port)
+        and http_ok(f"http://127.0.0.1:{layout.mailpit_port}/readyz"),
+        marker=binary.name,
+        layout=layout,
+        prepare=lambda: data.mkdir(parents=True, exist_ok=True),
+        urls=lambda: [
+            f"smtp       127.0.0.1:{layout.smtp_port}",
+            f"mailpit    http://127.0.0.1:{layout.mailpit_port}/  (inbox UI and API)",
+        ],
+    )
+
+
+def service_process(layout: Layout, service: str) -> Process:
+    port = layout.service_port(service)
+    python = os.environ.get("BAOCAO_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
+    return Process(
+        name=service,
+        command=lambda: [python, "-m", f"services.{service}"],
+        healthy=lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
+        marker=f"services.{service}",
+        layout=layout,
+        env=layout.service_env,
+        urls=lambda: [f"{service:<11}http://127.0.0.1:{port}/  (/healthz /readyz /metrics)"],
+        start_timeout=60.0,
+    )
+
+
+def servers(layout: Layout) -> dict[str, Process]:
+    return {p.name: p for p in (kafka_process(layout), ferretdb_process(layout),
+                                mailpit_process(layout))}
+
+
+def everything(layout: Layout) -> dict[str, Process]:
+    return {**servers(layout), **{s: service_process(layout, s) for s in SERVICES}}
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(f"[stack] {message}", file=sys.stderr, flush=True)
+
+
+def start_all(processes: Iterable[Process]) -> list[str]:
+    """Start what is not running, wait until all are healthy; return the names started here."""
+    processes = list(processes)
+    started = [p.name for p in processes if p.start()]
+    for p in processes:
+        p.wait_healthy()
+        log(f"{p.name:<12} healthy" + ("" if p.name in started else " (was already running)"))
+    return started
+
+
+def stop_all(processes: Iterable[Process]) -> None:
+    for p in reversed(list(processes)):
+        if p.stop():
+            log(f"{p.name:<12} stopped")
+
+
+def select(table: dict[str, Process], names: list[str]) -> list[Process]:
+    unknown = set(names) - set(table)
+    if unknown:
+        raise StackError(f"unknown name(s) {sorted(unknown)}; known: {sorted(table)}")
+    return [table[n] for n in names] if names else list(table.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.local.stack", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status", "provision", "clean-data",
+                                            "start", "stop"])
+    parser.add_argument("names", nargs="*", help="servers or services (default: all)")
+    parser.add_argument("--servers-only", action="store_true", help="up: not the services")
+    args = parser.parse_args(argv)
+    layout = Layout()
+    table = everything(layout)
+    started_at = time.monotonic()
+    try:
+        if args.command == "provision":
+            provision(layout)
+        elif args.command in ("up", "start"):
+            provision(layout)
+            chosen = select(servers(layout) if args.servers_only else table, args.names)
+            start_all(chosen)
+            log(f"all healthy in {time.monotonic() - started_at:.1f} s:")
+            for p in chosen:
+                for url in p.urls():
+                    print(f"  {url}")
+            print(f"  logs       {layout.log_dir}/")
+        elif args.command in ("down", "stop"):
+            stop_all(select(table, args.names))
+        elif args.command == "status":
+            for p in table.values():
+                pid = p.pid()
+                state = f"running (pid {pid})" if pid else "stopped"
+                health = "healthy" if pid and p.healthy() else "-"
+                print(f"{p.name:<12} {state:<22} {health}")
+        elif args.command == "clean-data":
+            if any(p.running() for p in table.values()):
+                raise StackError("stop the stack first (make down); data is not removed under a live server")
+            shutil.rmtree(layout.data_dir, ignore_errors=True)
+            log(f"removed {layout.data_dir}")
+    except StackError as error:
+        log(f"FAILED: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
