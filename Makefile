@@ -1,0 +1,54 @@
+# baocao: `make up` starts everything, `make test` runs every test. See README.md.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STACK  := $(PY) -m deploy.local.stack
+
+.DEFAULT_GOAL := help
+.PHONY: help up down status clean-data servers test test-unit lint schemas lock bench
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.lock
+	touch $@
+
+up: $(VENV)/.installed ## provision what is missing, start servers and services, wait until healthy
+	$(STACK) up
+
+servers: $(VENV)/.installed ## start only Kafka, FerretDB and Mailpit
+	$(STACK) up --servers-only
+
+down: ## stop exactly what `make up` started (by PID); data is kept
+	$(PYTHON) -m deploy.local.stack down
+
+status: ## what runs and whether it is healthy
+	$(PYTHON) -m deploy.local.stack status
+
+clean-data: ## delete the servers' data (stack must be down)
+	$(PYTHON) -m deploy.local.stack clean-data
+
+test: $(VENV)/.installed ## every test; starts the servers it needs and stops those it started
+	$(PY) -m deploy.local.stack provision
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: $(VENV)/.installed ## unit tests only, no servers
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed ## ruff and mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+schemas: $(VENV)/.installed ## regenerate contracts/schemas and the AsyncAPI document
+	$(PY) -m contracts.generate
+
+lock: ## re-pin requirements.lock from pyproject.toml
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet -e '.[dev]'
+	( echo '# Whole dependency tree, pinned (pip freeze of a venv built from pyproject.toml [dev]). Regenerate with: make lock'; \
+	  .lockenv/bin/pip freeze --exclude-editable ) > requirements.lock && rm -rf .lockenv
+
+bench: $(VENV)/.installed ## benchmarks (printed figures, ratios against a baseline)
+	$(PY) -m bench

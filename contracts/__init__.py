@@ -1,0 +1,1 @@
+"""Shared message contracts and reference-data schema: data only, no behaviour, no I/O."""

@@ -1,0 +1,263 @@
+"""Version 1 of every event baocao publishes. Topic names and keys are in ``topics.py``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field
+
+from contracts.envelope import Event, Payload
+
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+TaskStatus = Literal["not_started", "in_progress", "completed", "recurring"]
+"""chưa triển khai / đang triển khai / hoàn thành / thực hiện thường xuyên"""
+
+
+class IndicatorValue(Payload):
+    code: Id
+    value: float = Field(ge=0, allow_inf_nan=False)
+
+
+class TaskReport(Payload):
+    """What a unit reports on one of its tasks."""
+
+    task_id: Id
+    status: TaskStatus
+    results: str = Field(max_length=20_000)
+    indicators: list[IndicatorValue] = Field(default_factory=list)
+    difficulties: str = Field("", max_length=10_000)
+    proposals: str = Field("", max_length=10_000)
+
+
+class AttachmentRef(Payload):
+    """A file kept by the submissions service; the event carries its identity, not its bytes."""
+
+    attachment_id: Id
+    filename: str
+    media_type: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Submitter(Payload):
+    name: str
+    email: str | None = None
+
+
+class SubmissionReceivedPayload(Payload):
+    submission_id: Id
+    receipt_no: Id
+    plan_id: Id
+    period_id: Id
+    unit_id: Id
+    revision: int = Field(ge=1, description="1 for the first report; corrections count up")
+    supersedes: Id | None = None
+    received_at: AwareDatetime
+    due_at: AwareDatetime
+    on_time: bool
+    submitted_by: Submitter | None = None
+    tasks: list[TaskReport] = Field(min_length=1)
+    attachments: list[AttachmentRef] = Field(default_factory=list)
+
+
+class SubmissionReceived(Event):
+    """A unit's report for a period was accepted and stored (a correction is a new revision)."""
+
+    event_type: Literal["submission.received"] = "submission.received"
+    schema_version: Literal[1] = 1
+    payload: SubmissionReceivedPayload
+
+
+class PeriodRef(Payload):
+    plan_id: Id
+    period_id: Id
+    report_kind: Id
+    year: int
+    due_at: AwareDatetime
+
+
+class DeadlineApproachingPayload(PeriodRef):
+    unit_id: Id
+    days_before: int = Field(ge=1)
+    reminder_at: AwareDatetime
+
+
+class DeadlineApproaching(Event):
+    """A unit has not reported and the due date is ``days_before`` days away."""
+
+    event_type: Literal["deadline.approaching"] = "deadline.approaching"
+    schema_version: Literal[1] = 1
+    payload: DeadlineApproachingPayload
+
+
+class DeadlineOverduePayload(PeriodRef):
+    unit_id: Id
+
+
+class DeadlineOverdue(Event):
+    """The due date passed and the unit has not reported."""
+
+    event_type: Literal["deadline.overdue"] = "deadline.overdue"
+    schema_version: Literal[1] = 1
+    payload: DeadlineOverduePayload
+
+
+class PeriodOpenedPayload(PeriodRef):
+    title: str
+    opens_at: AwareDatetime
+    closes_at: AwareDatetime
+    data_from: dt.date
+    data_to: dt.date
+    expected_unit_ids: list[Id]
+
+
+class PeriodOpened(Event):
+    """Units may now file reports for this period."""
+
+    event_type: Literal["period.opened"] = "period.opened"
+    schema_version: Literal[1] = 1
+    payload: PeriodOpenedPayload
+
+
+class PeriodClosedPayload(PeriodRef):
+    closed_at: AwareDatetime
+
+
+class PeriodClosed(Event):
+    """No more reports are accepted for this period; it is ready to be consolidated."""
+
+    event_type: Literal["period.closed"] = "period.closed"
+    schema_version: Literal[1] = 1
+    payload: PeriodClosedPayload
+
+
+UnitReportStatus = Literal["on_time", "late", "missing"]
+
+
+class UnitStatus(Payload):
+    unit_id: Id
+    unit_name: str
+    status: UnitReportStatus
+    submission_id: Id | None = None
+    receipt_no: Id | None = None
+    revision: int | None = None
+    first_received_at: AwareDatetime | None = None
+    last_received_at: AwareDatetime | None = None
+
+
+class IndicatorTotal(Payload):
+    code: Id
+    name: str
+    unit_of_measure: str
+    total: float
+    reporting_units: int
+
+
+class TaskEntry(Payload):
+    unit_id: Id
+    status: TaskStatus
+    results: str
+    difficulties: str = ""
+    proposals: str = ""
+
+
+class TaskResults(Payload):
+    task_id: Id
+    section: str
+    title: str
+    entries: list[TaskEntry]
+
+
+class DocumentRef(Payload):
+    """The rendered official report, when the consolidate service has produced one."""
+
+    document_id: Id
+    media_type: str
+    filename: str
+    sha256: str
+    url: str | None = None
+
+
+class ReportConsolidatedPayload(Payload):
+    report_id: Id
+    version: int = Field(ge=1, description="a period re-consolidated later gets a new version")
+    trigger: Literal["period_closed", "requested"]
+    plan_id: Id
+    period_id: Id
+    report_kind: Id
+    year: int
+    title: str
+    due_at: AwareDatetime
+    consolidated_at: AwareDatetime
+    expected: int = Field(ge=0)
+    received: int = Field(ge=0)
+    on_time: int = Field(ge=0)
+    late: int = Field(ge=0)
+    missing: int = Field(ge=0)
+    units: list[UnitStatus]
+    indicator_totals: list[IndicatorTotal] = Field(default_factory=list)
+    tasks: list[TaskResults] = Field(default_factory=list)
+    document: DocumentRef | None = None
+
+
+class ReportConsolidated(Event):
+    """The district report for a period; consumed by the province system."""
+
+    event_type: Literal["report.consolidated"] = "report.consolidated"
+    schema_version: Literal[1] = 1
+    payload: ReportConsolidatedPayload
+
+
+Channel = Literal["email", "sms"]
+
+
+class NotificationPayload(Payload):
+    notification_id: Id
+    channel: Channel
+    template: Id
+    recipient: str
+    unit_id: Id | None = None
+    plan_id: Id | None = None
+    period_id: Id | None = None
+    cause_event_id: Id
+    cause_event_type: Id
+    attempts: int = Field(ge=1)
+
+
+class NotificationSentPayload(NotificationPayload):
+    sent_at: AwareDatetime
+
+
+class NotificationSent(Event):
+    """A message was accepted by the e-mail or SMS gateway."""
+
+    event_type: Literal["notification.sent"] = "notification.sent"
+    schema_version: Literal[1] = 1
+    payload: NotificationSentPayload
+
+
+class NotificationFailedPayload(NotificationPayload):
+    failed_at: AwareDatetime
+    error: str
+    permanent: bool = Field(description="true: not retried again; the ledger holds the record")
+
+
+class NotificationFailed(Event):
+    """A message could not be delivered after its retries (or was refused outright)."""
+
+    event_type: Literal["notification.failed"] = "notification.failed"
+    schema_version: Literal[1] = 1
+    payload: NotificationFailedPayload
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    SubmissionReceived,
+    DeadlineApproaching,
+    DeadlineOverdue,
+    PeriodOpened,
+    PeriodClosed,
+    ReportConsolidated,
+    NotificationSent,
+    NotificationFailed,
+)

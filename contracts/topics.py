@@ -1,0 +1,51 @@
+"""Kafka topic of every event, and the payload field used as message key.
+
+The key is the entity whose order matters: a unit's events stay in order on one partition,
+a period's lifecycle on another. A deployment may prefix every name with a namespace
+(``BAOCAO_NAMESPACE``) so that several systems can share one cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts.envelope import Event
+from contracts.events import (
+    DeadlineApproaching,
+    DeadlineOverdue,
+    NotificationFailed,
+    NotificationSent,
+    PeriodClosed,
+    PeriodOpened,
+    ReportConsolidated,
+    SubmissionReceived,
+)
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    event: type[Event]
+    key_field: str
+
+
+SUBMISSION_RECEIVED = Topic("baocao.submission-received.v1", SubmissionReceived, "unit_id")
+DEADLINE_APPROACHING = Topic("baocao.deadline-approaching.v1", DeadlineApproaching, "unit_id")
+DEADLINE_OVERDUE = Topic("baocao.deadline-overdue.v1", DeadlineOverdue, "unit_id")
+PERIOD_OPENED = Topic("baocao.period-opened.v1", PeriodOpened, "period_id")
+PERIOD_CLOSED = Topic("baocao.period-closed.v1", PeriodClosed, "period_id")
+REPORT_CONSOLIDATED = Topic("baocao.report-consolidated.v1", ReportConsolidated, "period_id")
+NOTIFICATION_SENT = Topic("baocao.notification-sent.v1", NotificationSent, "unit_id")
+NOTIFICATION_FAILED = Topic("baocao.notification-failed.v1", NotificationFailed, "unit_id")
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    SUBMISSION_RECEIVED,
+    DEADLINE_APPROACHING,
+    DEADLINE_OVERDUE,
+    PERIOD_OPENED,
+    PERIOD_CLOSED,
+    REPORT_CONSOLIDATED,
+    NOTIFICATION_SENT,
+    NOTIFICATION_FAILED,
+)
+TOPIC_OF: dict[type[Event], Topic] = {t.event: t for t in ALL_TOPICS}

@@ -1,0 +1,1 @@
+"""The four baocao services and the small library they share (``services.common``)."""

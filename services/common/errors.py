@@ -1,0 +1,85 @@
+"""Every HTTP error answers ``{"code": ..., "message": ...}``: a code for machines, Vietnamese for people."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+GENERIC = {
+    400: ("bad_request", "Yêu cầu không hợp lệ."),
+    404: ("not_found", "Không tìm thấy địa chỉ được yêu cầu."),
+    405: ("method_not_allowed", "Phương thức không được hỗ trợ tại địa chỉ này."),
+    413: ("payload_too_large", "Nội dung gửi lên quá lớn."),
+    415: ("unsupported_media_type", "Chỉ nhận nội dung dạng JSON (application/json)."),
+}
+
+
+class ApiProblem(Exception):
+    """An answer other than success, raised anywhere below the web layer."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details = details or []
+
+
+def problem_response(problem: ApiProblem) -> JSONResponse:
+    body: dict[str, Any] = {"code": problem.code, "message": problem.message}
+    if problem.details:
+        body["details"] = problem.details
+    return JSONResponse(body, status_code=problem.status)
+
+
+def _from_validation(error: RequestValidationError) -> ApiProblem:
+    errors = list(error.errors())
+    details = [{"field": ".".join(str(p) for p in e["loc"][1:]), "type": e["type"],
+                "detail": e["msg"]} for e in errors]
+    if any(e["type"] == "json_invalid" for e in errors):
+        return ApiProblem(400, "invalid_json", "Nội dung gửi lên không phải JSON hợp lệ.", details)
+    extra = [d["field"] for d in details if d["type"] == "extra_forbidden"]
+    if extra:
+        return ApiProblem(422, "unknown_field",
+                          "Có trường không được hỗ trợ: " + ", ".join(extra) + ".", details)
+    missing = [d["field"] for d in details if d["type"] == "missing"]
+    if missing:
+        return ApiProblem(422, "missing_field",
+                          "Thiếu thông tin bắt buộc: " + ", ".join(missing) + ".", details)
+    fields = ", ".join(sorted({d["field"] or "(toàn bộ)" for d in details}))
+    return ApiProblem(422, "invalid_request", f"Dữ liệu không hợp lệ ở: {fields}.", details)
+
+
+async def require_json_body(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """415 for a body that is not declared JSON, instead of a puzzling validation error."""
+    has_body = int(request.headers.get("content-length") or 0) > 0 or (
+        "transfer-encoding" in request.headers)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if request.method in {"POST", "PUT", "PATCH"} and has_body and media_type != "application/json":
+        return problem_response(ApiProblem(415, *GENERIC[415]))
+    return await call_next(request)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_problem(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiProblem)
+        return problem_response(exc)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return problem_response(_from_validation(exc))
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        code, message = GENERIC.get(exc.status_code, ("http_error", "Yêu cầu không thực hiện được."))
+        return problem_response(ApiProblem(exc.status_code, code, message))
+
+    app.add_exception_handler(ApiProblem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)

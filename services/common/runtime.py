@@ -1,0 +1,159 @@
+"""What every service has: settings, clock, broker, database, outbox relay, probes, metrics.
+
+A service's ``app.py`` creates a :class:`Runtime`, says what to wire once MongoDB is connected
+(stores, subscriptions, background loops) and gets a FastAPI app whose lifespan starts and stops
+it all. Nothing connects at import or construction time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from contracts.topics import ALL_TOPICS, Topic
+from services.common.clock import Clock, clock_from
+from services.common.errors import install_error_handlers, require_json_body
+from services.common.consumer import Consumption, Handler, RetryPolicy
+from services.common.kafka import KafkaPublisher, Names, build_broker, ensure_topics
+from services.common.metrics import CommonMetrics
+from services.common.mongo import DeadLetters, Document, connect, ping
+from services.common.outbox import OutboxRelay
+from services.common.reference import Catalog
+from services.common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, service: str, settings: ServiceSettings, *, clock: Clock | None = None,
+                 catalog: Catalog | None = None, retry: RetryPolicy | None = None) -> None:
+        self.service = service
+        self.settings = settings
+        self.clock = clock or clock_from(settings.clock_start)
+        self.catalog = catalog or Catalog.load(settings.plan_paths)
+        self.registry = CollectorRegistry()
+        self.metrics = CommonMetrics(self.registry, service)
+        self.names = Names(settings.namespace)
+        self.broker: KafkaBroker = build_broker(settings.kafka_bootstrap, service=service,
+                                                registry=self.registry)
+        self.publisher = KafkaPublisher(self.broker, self.names, self.metrics)
+        self._retry = retry or RetryPolicy()
+        self._client: AsyncMongoClient[Document] | None = None
+        self._db: AsyncDatabase[Document] | None = None
+        self._relay: OutboxRelay | None = None
+        self._consumption: Consumption | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loops: list[Callable[[], Coroutine[Any, Any, None]]] = []
+
+    # --- used by a service's wiring, inside the lifespan ---------------------------------
+
+    @property
+    def db(self) -> AsyncDatabase[Document]:
+        if self._db is None:
+            raise RuntimeError("the database is available only while the app runs")
+        return self._db
+
+    def subscribe(self, topic: Topic, consumer: str, handler: Handler) -> None:
+        if self._consumption is None:
+            raise RuntimeError("subscribe() only from the wiring function")
+        self._consumption.subscribe(self.broker, topic, consumer, handler)
+
+    def outbox(self, collections: Sequence[AsyncCollection[Document]]) -> OutboxRelay:
+        self._relay = OutboxRelay(collections, self.publisher.publish_raw, self.clock,
+                                  self.metrics)
+        return self._relay
+
+    def wake_relay(self) -> None:
+        """Publish stored events now instead of at the relay's next tick."""
+        if self._relay is not None:
+            self._relay.wake()
+
+    def loop(self, body: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``body`` in the background while the app runs (cancelled at shutdown)."""
+        self._loops.append(body)
+
+    # --- the app --------------------------------------------------------------------------
+
+    def app(self, wire: Callable[[Runtime], Awaitable[None]], *, title: str) -> FastAPI:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self._start(wire)
+            try:
+                yield
+            finally:
+                await self._stop()
+
+        app = FastAPI(title=title, lifespan=lifespan)
+        install_error_handlers(app)
+        app.middleware("http")(require_json_body)
+        app.state.runtime = self
+        app.add_api_route("/healthz", self._healthz, methods=["GET"], include_in_schema=False)
+        app.add_api_route("/readyz", self._readyz, methods=["GET"], include_in_schema=False)
+        app.add_api_route("/metrics", self._metrics, methods=["GET"], include_in_schema=False)
+        return app
+
+    async def _start(self, wire: Callable[[Runtime], Awaitable[None]]) -> None:
+        self._client = connect(self.settings.mongo_uri)
+        self._db = self._client[self.settings.database_name(self.service)]
+        dead_letters = DeadLetters(self._db)
+        await dead_letters.create_indexes()
+        self._consumption = Consumption(self.service, self.names, dead_letters, self.metrics,
+                                        self.clock, self._retry)
+        await ensure_topics(self.settings.kafka_bootstrap,
+                            [self.names.topic(t) for t in ALL_TOPICS],
+                            self.settings.topic_partitions)
+        await wire(self)
+        if self._relay is not None:
+            await self._relay.create_indexes()
+            self._loops.append(self._relay.run)
+        await self.broker.start()
+        self._tasks = [asyncio.create_task(body(), name=f"{self.service}:{body.__qualname__}")
+                       for body in self._loops]
+        log.info("%s started (namespace %r, plans %s)", self.service, self.settings.namespace,
+                 sorted(self.catalog.plans))
+
+    async def _stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.broker.stop()
+        if self._client is not None:
+            await self._client.close()
+
+    async def ready(self) -> dict[str, bool]:
+        checks = {
+            "kafka": await _kafka_ping(self.broker),
+            "mongodb": self._db is not None and await ping(self._db),
+        }
+        self.metrics.ready.set(1 if all(checks.values()) else 0)
+        return checks
+
+    async def _healthz(self) -> dict[str, str]:
+        return {"status": "ok", "service": self.service}
+
+    async def _readyz(self) -> JSONResponse:
+        checks = await self.ready()
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    async def _metrics(self) -> Response:
+        await self.ready()
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _kafka_ping(broker: KafkaBroker) -> bool:
+    try:
+        return bool(await broker.ping(timeout=2.0))
+    except Exception:  # not reachable is an answer, not an error
+        return False

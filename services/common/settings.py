@@ -1,0 +1,44 @@
+"""Settings every service reads from the environment (prefix ``BAOCAO_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AwareDatetime, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_PLAN = ROOT / "data" / "plans" / "kh-nq35-ngoc-hoi.yaml"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BAOCAO_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    mongo_uri: str = "mongodb://127.0.0.1:27017/"
+    namespace: str = Field(
+        "",
+        pattern=r"^[a-z0-9-]*$",
+        description="prefix for topics, consumer groups and databases; lets several "
+        "deployments (or test runs) share one Kafka and one MongoDB",
+    )
+    plans: str = Field(
+        str(SEED_PLAN), description="comma-separated plan files (YAML or JSON) this system runs"
+    )
+    clock_start: AwareDatetime | None = Field(
+        None,
+        description="testing and rehearsal only: the clock starts at this instant and runs on",
+    )
+    topic_partitions: int = Field(3, ge=1)
+    host: str = "127.0.0.1"
+    log_level: str = "INFO"
+    access_log: bool = False
+    """Off by default: one INFO line per request or message drowns the signal."""
+
+    @property
+    def plan_paths(self) -> list[Path]:
+        return [Path(p.strip()) for p in self.plans.split(",") if p.strip()]
+
+    def database_name(self, service: str) -> str:
+        base = f"baocao_{service}"
+        return f"{self.namespace.replace('-', '_')}_{base}" if self.namespace else base

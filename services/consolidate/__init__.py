@@ -1,0 +1,6 @@
+"""Consolidate service: projects submissions and builds the district report of a period.
+
+It keeps its own projection of ``SubmissionReceived`` events, consolidates a period when
+``PeriodClosed`` arrives (or when an officer asks over HTTP) and publishes
+``ReportConsolidated`` through its outbox.
+"""

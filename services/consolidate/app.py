@@ -1,0 +1,46 @@
+"""Composition root of the consolidate service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from contracts.events import PeriodClosed, SubmissionReceived
+from contracts.topics import PERIOD_CLOSED, SUBMISSION_RECEIVED
+from services.common.clock import Clock
+from services.common.reference import Catalog
+from services.common.runtime import Runtime
+from services.consolidate.config import ConsolidateSettings
+from services.consolidate.handlers import on_period_closed, on_submission_received
+from services.consolidate.metrics import ConsolidateMetrics
+from services.consolidate.store import MongoConsolidateStore
+from services.consolidate.web import Consolidation, router
+
+
+def build_app(settings: ConsolidateSettings, *, clock: Clock | None = None,
+              catalog: Catalog | None = None) -> FastAPI:
+    rt = Runtime("consolidate", settings, clock=clock, catalog=catalog)
+    metrics = ConsolidateMetrics(rt.registry)
+
+    async def wire(rt: Runtime) -> None:
+        store = MongoConsolidateStore(rt.db)
+        await store.create_indexes()
+        # ReportConsolidated leaves only through the relay, so a Kafka outage delays it
+        # instead of losing it.
+        relay = rt.outbox([store.reports_collection])
+
+        async def project(event: SubmissionReceived) -> None:
+            await on_submission_received(event, store=store)
+
+        async def period_closed(event: PeriodClosed) -> None:
+            await on_period_closed(event, catalog=rt.catalog, store=store, clock=rt.clock,
+                                   wake=relay.wake, metrics=metrics)
+
+        rt.subscribe(SUBMISSION_RECEIVED, "projection", project)
+        rt.subscribe(PERIOD_CLOSED, "period-closed", period_closed)
+        app.state.consolidation = Consolidation(catalog=rt.catalog, store=store,
+                                                clock=rt.clock, wake=relay.wake,
+                                                metrics=metrics)
+
+    app = rt.app(wire, title="baocao consolidate")
+    app.include_router(router)
+    return app

@@ -1,0 +1,79 @@
+"""HTTP: consolidate a period on request and list its reports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, status
+
+from services.common.clock import Clock
+from services.common.errors import ApiProblem
+from services.common.reference import Catalog
+from services.consolidate.handlers import UnknownPeriod, consolidate_now
+from services.consolidate.metrics import ConsolidateMetrics
+from services.consolidate.store import ConsolidateStore
+
+
+@dataclass(frozen=True)
+class Consolidation:
+    """What the routes need; put on ``app.state.consolidation`` once MongoDB is connected."""
+
+    catalog: Catalog
+    store: ConsolidateStore
+    clock: Clock
+    wake: Callable[[], None]
+    metrics: ConsolidateMetrics
+
+
+def _consolidation(request: Request) -> Consolidation:
+    found: Consolidation | None = getattr(request.app.state, "consolidation", None)
+    if found is None:
+        raise ApiProblem(status.HTTP_503_SERVICE_UNAVAILABLE, "starting",
+                         "Dịch vụ đang khởi động, vui lòng thử lại sau giây lát.")
+    return found
+
+
+ConsolidationDep = Annotated[Consolidation, Depends(_consolidation)]
+
+router = APIRouter(prefix="/api/v1")
+
+
+def _period_not_found(period_id: str) -> ApiProblem:
+    return ApiProblem(status.HTTP_404_NOT_FOUND, "period_not_found",
+                      f"Không tìm thấy kỳ báo cáo “{period_id}” trong các kế hoạch đang theo dõi.")
+
+
+@router.post("/periods/{period_id}/consolidate", status_code=status.HTTP_202_ACCEPTED)
+async def consolidate_period(
+    period_id: str,
+    deps: ConsolidationDep,
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+) -> dict[str, Any]:
+    """Consolidate now; 202 because the event is published by the outbox right after."""
+    try:
+        payload = await consolidate_now(
+            period_id, catalog=deps.catalog, store=deps.store, clock=deps.clock,
+            wake=deps.wake, metrics=deps.metrics,
+            request_id=idempotency_key or str(uuid.uuid4()),
+        )
+    except UnknownPeriod as error:
+        raise _period_not_found(period_id) from error
+    return payload.model_dump(mode="json")
+
+
+@router.get("/periods/{period_id}/reports")
+async def list_reports(period_id: str, deps: ConsolidationDep) -> dict[str, Any]:
+    """The period's reports, latest version first."""
+    if deps.catalog.period(period_id) is None:
+        raise _period_not_found(period_id)
+    reports = await deps.store.reports(period_id)
+    return {
+        "period_id": period_id,
+        "reports": [
+            {**r.payload.model_dump(mode="json"), "cause": r.cause, "published": r.published}
+            for r in reports
+        ],
+    }

@@ -1,0 +1,80 @@
+"""Composition root of the deadlines service."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from fastapi import FastAPI
+
+from contracts.events import SubmissionReceived
+from contracts.topics import SUBMISSION_RECEIVED
+from services.common.clock import Clock
+from services.common.errors import ApiProblem
+from services.common.outbox import OutboxRelay
+from services.common.reference import Catalog
+from services.common.runtime import Runtime
+from services.deadlines.config import DeadlinesSettings
+from services.deadlines.handlers import on_submission_received, scan
+from services.deadlines.metrics import DeadlinesMetrics
+from services.deadlines.store import DeadlinesStore, MongoDeadlinesStore
+from services.deadlines.web import build_router
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """Runs scans, one at a time, for the background loop and the HTTP trigger alike."""
+
+    def __init__(self, rt: Runtime, settings: DeadlinesSettings,
+                 metrics: DeadlinesMetrics) -> None:
+        self._rt = rt
+        self._interval = settings.scan_interval_seconds
+        self._catch_up = dt.timedelta(days=settings.catch_up_days)
+        self._metrics = metrics
+        self._lock = asyncio.Lock()
+        self.store: DeadlinesStore | None = None
+        self.relay: OutboxRelay | None = None
+
+    async def scan(self) -> int:
+        if self.store is None or self.relay is None:
+            raise ApiProblem(503, "not_running", "Dịch vụ chưa sẵn sàng, vui lòng thử lại sau.")
+        async with self._lock:
+            return await scan(catalog=self._rt.catalog, store=self.store, clock=self._rt.clock,
+                              wake=self.relay.wake, metrics=self._metrics,
+                              catch_up=self._catch_up)
+
+    async def run(self) -> None:
+        """Scan now, then every interval; a failed scan is retried at the next tick."""
+        while True:
+            try:
+                await self.scan()
+            except Exception as error:  # MongoDB away: nothing was lost, the next scan redoes it
+                self._metrics.scan_failed()
+                log.warning("deadline scan failed: %s: %s (will retry)",
+                            type(error).__name__, error)
+            await asyncio.sleep(self._interval)
+
+
+def build_app(settings: DeadlinesSettings, *, clock: Clock | None = None,
+              catalog: Catalog | None = None) -> FastAPI:
+    rt = Runtime("deadlines", settings, clock=clock, catalog=catalog)
+    scheduler = Scheduler(rt, settings, DeadlinesMetrics(rt.registry))
+
+    async def wire(rt: Runtime) -> None:
+        store = MongoDeadlinesStore(rt.db)
+        await store.create_indexes()
+
+        async def submitted(event: SubmissionReceived) -> None:
+            await on_submission_received(event, store=store)
+
+        rt.subscribe(SUBMISSION_RECEIVED, "submitted", submitted)
+        scheduler.store = store
+        scheduler.relay = rt.outbox([store.emissions])
+        rt.loop(scheduler.run)
+
+    app = rt.app(wire, title="baocao deadlines")
+    app.state.scheduler = scheduler
+    app.include_router(build_router(rt.catalog, rt.clock, scheduler.scan))
+    return app

@@ -1,0 +1,166 @@
+"""What the deadlines scheduler must announce at a given moment: pure decisions, no I/O.
+
+The scheduler is level-triggered: every scan asks "given the plan, who has reported and the time
+now, which announcements are due?" and gets the full list, each with a deterministic key. The
+caller records the keys it has not recorded before, so a scan repeated after a crash or a restart
+emits nothing twice, and a scan after downtime catches up without replaying stale reminders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping, Set
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+from contracts.envelope import Event
+from contracts.events import DeadlineApproaching, DeadlineOverdue, PeriodClosed, PeriodOpened
+from contracts.plan import Plan
+from services.common.periods import Period
+
+PRODUCER = "deadlines"
+E = TypeVar("E", bound=Event)
+_IDS = uuid.UUID("6f1c8e0a-4b7d-5c1e-9a52-3d0b7e6f2a91")
+"""Namespace of the name-based UUIDs below; changing it would change every id we derive."""
+
+
+class EmissionKind(StrEnum):
+    OPENED = "opened"
+    REMINDER = "reminder"
+    OVERDUE = "overdue"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Emission:
+    """An event that is due, under the key that makes it happen once."""
+
+    key: str
+    kind: EmissionKind
+    period_id: str
+    unit_id: str | None
+    event: Event
+
+
+def period_correlation_id(period_id: str) -> uuid.UUID:
+    """The correlation id every event of one period's lifecycle shares."""
+    return uuid.uuid5(_IDS, f"period:{period_id}")
+
+
+def event_id_for(key: str) -> uuid.UUID:
+    # Name-based, so a decision computed twice (two scans, two replicas) is the same event and
+    # consumers deduplicating by event_id see one even if it were ever recorded twice.
+    return uuid.uuid5(_IDS, f"emission:{key}")
+
+
+def is_relevant(period: Period, now: dt.datetime, catch_up: dt.timedelta) -> bool:
+    """Started, and not closed longer ago than ``catch_up``."""
+    return period.opens_at <= now and now - period.closes_at <= catch_up
+
+
+def due_emissions(
+    plan: Plan,
+    periods: Iterable[Period],
+    submitted: Mapping[str, Set[str]],
+    now: dt.datetime,
+    *,
+    catch_up: dt.timedelta,
+) -> list[Emission]:
+    """Every announcement due at ``now``, oldest first (the order they should be published).
+
+    ``submitted`` maps a period id to the units that have reported for it.
+    """
+    unit_ids = [u.id for u in plan.reporting_units()]
+    found: list[Emission] = []
+    for period in periods:
+        if not is_relevant(period, now, catch_up):
+            continue
+        found.append(_opened(period, unit_ids))
+        reported = submitted.get(period.id, frozenset())
+        reminder = latest_reminder(period, now)
+        for unit_id in unit_ids:
+            if unit_id in reported:
+                continue
+            if reminder is not None:
+                found.append(_reminder(period, unit_id, reminder))
+            elif period.due_at <= now < period.closes_at:
+                found.append(_overdue(period, unit_id))
+        if now >= period.closes_at:
+            found.append(_closed(period))
+    return sorted(found, key=lambda e: (e.event.occurred_at, e.key))
+
+
+def latest_reminder(period: Period, now: dt.datetime) -> int | None:
+    """The smallest ``days_before`` whose moment has passed, while the due date has not.
+
+    Earlier offsets whose moment also passed are stale (the service was down, or the period
+    opened late): one reminder that says how close the deadline is beats three at once.
+    Offsets that fall before the period opened are left to the opening announcement.
+    """
+    if now >= period.due_at:
+        return None
+    passed = [
+        days
+        for days in period.kind.reminder_days_before_due
+        if period.opens_at <= reminder_at(period, days) <= now
+    ]
+    return min(passed, default=None)
+
+
+def reminder_at(period: Period, days_before: int) -> dt.datetime:
+    return period.due_at - dt.timedelta(days=days_before)
+
+
+def _event(
+    cls: type[E], key: str, period: Period, occurred_at: dt.datetime, payload: dict[str, object]
+) -> E:
+    return cls.model_validate({
+        "event_id": event_id_for(key),
+        "occurred_at": occurred_at,
+        "producer": PRODUCER,
+        "correlation_id": period_correlation_id(period.id),
+        "payload": {
+            "plan_id": period.plan_id,
+            "period_id": period.id,
+            "report_kind": period.kind.code,
+            "year": period.year,
+            "due_at": period.due_at,
+            **payload,
+        },
+    })
+
+
+def _opened(period: Period, unit_ids: list[str]) -> Emission:
+    key = f"opened|{period.id}"
+    event = _event(PeriodOpened, key, period, period.opens_at, {
+        "title": period.title,
+        "opens_at": period.opens_at,
+        "closes_at": period.closes_at,
+        "data_from": period.data_from,
+        "data_to": period.data_to,
+        "expected_unit_ids": unit_ids,
+    })
+    return Emission(key, EmissionKind.OPENED, period.id, None, event)
+
+
+def _reminder(period: Period, unit_id: str, days_before: int) -> Emission:
+    key = f"reminder|{period.id}|{unit_id}|{days_before}"
+    moment = reminder_at(period, days_before)
+    event = _event(DeadlineApproaching, key, period, moment, {
+        "unit_id": unit_id, "days_before": days_before, "reminder_at": moment,
+    })
+    return Emission(key, EmissionKind.REMINDER, period.id, unit_id, event)
+
+
+def _overdue(period: Period, unit_id: str) -> Emission:
+    key = f"overdue|{period.id}|{unit_id}"
+    event = _event(DeadlineOverdue, key, period, period.due_at, {"unit_id": unit_id})
+    return Emission(key, EmissionKind.OVERDUE, period.id, unit_id, event)
+
+
+def _closed(period: Period) -> Emission:
+    key = f"closed|{period.id}"
+    event = _event(PeriodClosed, key, period, period.closes_at, {"closed_at": period.closes_at})
+    return Emission(key, EmissionKind.CLOSED, period.id, None, event)

@@ -1,0 +1,52 @@
+"""Orchestration: project submissions, and turn due announcements into outbox entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from contracts.events import SubmissionReceived
+from services.common.clock import Clock
+from services.common.periods import periods_around
+from services.common.reference import Catalog
+from services.deadlines.domain import due_emissions, is_relevant
+from services.deadlines.metrics import DeadlinesMetrics
+from services.deadlines.store import DeadlinesStore
+
+log = logging.getLogger(__name__)
+
+
+async def on_submission_received(event: SubmissionReceived, *, store: DeadlinesStore) -> None:
+    # Any revision stops the reminders for that unit; the first one received is kept.
+    p = event.payload
+    await store.record_submission(p.period_id, p.unit_id, p.received_at)
+
+
+async def scan(*, catalog: Catalog, store: DeadlinesStore, clock: Clock,
+               wake: Callable[[], None], metrics: DeadlinesMetrics,
+               catch_up: dt.timedelta) -> int:
+    """Record every announcement that is due and not yet recorded; returns how many."""
+    now = clock.now()
+    recorded = 0
+    for plan in catalog.plans.values():
+        periods = [p for p in periods_around(plan, now) if is_relevant(p, now, catch_up)]
+        if not periods:
+            continue
+        submitted = await store.submitted_units(p.id for p in periods)
+        due = due_emissions(plan, periods, submitted, now, catch_up=catch_up)
+        known = await store.recorded_keys(e.key for e in due)
+        for emission in due:
+            if emission.key in known:
+                continue
+            # Recorded before it is published: a crash after this line publishes it later,
+            # a crash before it decides it again at the next scan. Either way, once.
+            if await store.record_emission(emission, recorded_at=now):
+                metrics.emitted(emission.kind)
+                recorded += 1
+                log.debug("recorded %s", emission.key)
+    if recorded:
+        log.info("scan at %s recorded %d announcement(s)", now.isoformat(), recorded)
+        wake()
+    metrics.scan_succeeded()
+    return recorded

@@ -1,0 +1,16 @@
+from pydantic import Field
+
+from services.common.settings import ServiceSettings
+
+
+class NotifySettings(ServiceSettings):
+    port: int = Field(8002, validation_alias="BAOCAO_NOTIFY_PORT")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 20.0
+    mail_from: str = "Hệ thống báo cáo baocao <khong-tra-loi@baocao.example>"
+    send_attempts: int = Field(5, ge=1, description="tries per message before it is failed")
+    send_retry_seconds: float = Field(2.0, gt=0, description="first back-off; doubles each try")

@@ -1,0 +1,110 @@
+"""Who gets which message for an event, and what it says. Pure: rendering only, no sending."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from contracts.envelope import Event
+from contracts.events import (
+    Channel,
+    DeadlineApproaching,
+    DeadlineOverdue,
+    SubmissionReceived,
+)
+from contracts.plan import Plan, Unit
+from services.common.periods import find_period
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to one address, identified so that a redelivered cause sends nothing new."""
+
+    notification_id: str
+    channel: Channel
+    template: str
+    recipient: str
+    recipient_name: str
+    subject: str
+    text: str
+    unit_id: str
+    plan_id: str
+    period_id: str
+    cause: Event
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, autoescape=False,  # plain-text mail
+    )
+
+
+def render(template: str, context: dict[str, Any]) -> tuple[str, str]:
+    """(subject, body); the subject is the template's first ``{# subject: ... #}`` line."""
+    source = (TEMPLATES / f"{template}.txt").read_text(encoding="utf-8")
+    first, _, _ = source.partition("\n")
+    subject_source = first.removeprefix("{# subject:").removesuffix("#}").strip()
+    env = _environment()
+    subject = env.from_string(subject_source).render(context)
+    body = env.get_template(f"{template}.txt").render(context).lstrip("\n")
+    return _nfc(" ".join(subject.split())), _nfc(body)
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def messages_for(event: Event, plan: Plan) -> list[Outgoing]:
+    """The e-mails an event calls for (none if the unit or period is unknown to this plan)."""
+    payload = event.payload
+    unit = plan.unit(payload.unit_id)
+    period = find_period(plan, payload.period_id)
+    if unit is None or period is None:
+        return []
+    template = _TEMPLATE_OF[type(event)]
+    consolidating = plan.unit(plan.consolidating_unit_id)
+    context: dict[str, Any] = {
+        "p": payload, "plan": plan, "unit": unit, "period_title": period.title,
+        "due_local": _local(period.due_at, plan).strftime("%d/%m/%Y"),
+        "consolidating_unit": consolidating.name if consolidating else plan.issuer,
+    }
+    if isinstance(event, SubmissionReceived):
+        revision = event.payload.revision
+        context["what"] = "báo cáo" if revision == 1 else f"báo cáo bổ sung lần {revision - 1}"
+        context["received_local"] = _local(event.payload.received_at, plan).strftime(
+            "%H:%M ngày %d/%m/%Y")
+    subject, text = render(template, context)
+    return [
+        Outgoing(
+            notification_id=f"{event.event_id}|{template}|email|{address}",
+            channel="email", template=template, recipient=address, recipient_name=name,
+            subject=subject, text=text, unit_id=unit.id, plan_id=plan.id, period_id=period.id,
+            cause=event,
+        )
+        for name, address in _email_contacts(unit)
+    ]
+
+
+def _email_contacts(unit: Unit) -> list[tuple[str, str]]:
+    return [(c.name, c.email) for c in unit.contacts if c.email and "email" in c.receives]
+
+
+def _local(moment: dt.datetime, plan: Plan) -> dt.datetime:
+    return moment.astimezone(plan.tz)
+
+
+_TEMPLATE_OF: dict[type[Event], str] = {
+    SubmissionReceived: "receipt",
+    DeadlineApproaching: "reminder",
+    DeadlineOverdue: "overdue",
+}
