@@ -1,0 +1,126 @@
+"""Real servers for integration and end-to-end tests.
+
+Where a Docker engine answers, the servers come from testcontainers; everywhere else (these
+machines) from the project's own local stack (``deploy/local/stack.py``), started here if it is
+not running and stopped at the end if this run started it. The choice is printed in the header.
+Unit tests never ask for these fixtures, so ``pytest -m unit`` needs no server at all.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+
+import pytest
+
+from deploy.local import stack
+
+
+@dataclass(frozen=True)
+class Servers:
+    provider: str
+    kafka_bootstrap: str
+    mongo_uri: str
+    smtp_host: str
+    smtp_port: int
+    mailpit_api: str
+    stop_kafka: Callable[[], None]
+    start_kafka: Callable[[], None]
+
+
+@cache
+def docker_answers() -> bool:
+    if os.environ.get("BAOCAO_TEST_SERVERS") == "local":
+        return False
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=3).ping()
+    except Exception:  # no engine, no socket, no permission: all mean "use the local stack"
+        return False
+    return True
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if docker_answers():
+        return "baocao servers: testcontainers (a Docker engine answered)"
+    layout = stack.Layout()
+    return (
+        "baocao servers: local stack (no Docker engine) — Kafka 127.0.0.1:"
+        f"{layout.kafka_port}, FerretDB 127.0.0.1:{layout.mongo_port}, "
+        f"Mailpit SMTP 127.0.0.1:{layout.smtp_port} API 127.0.0.1:{layout.mailpit_port}"
+    )
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    if docker_answers():
+        yield from _containers()
+    else:
+        yield from _local_stack()
+
+
+def _local_stack() -> Iterator[Servers]:
+    layout = stack.Layout()
+    processes = stack.servers(layout)
+    try:
+        stack.provision(layout)
+        started = stack.start_all(processes.values())
+    except stack.StackError as error:
+        pytest.fail(f"the local stack did not come up:\n{error}", pytrace=False)
+    kafka = processes["kafka"]
+
+    def start_kafka() -> None:
+        kafka.start()
+        kafka.wait_healthy()
+
+    try:
+        yield Servers(
+            provider="local stack",
+            kafka_bootstrap=f"127.0.0.1:{layout.kafka_port}",
+            mongo_uri=f"mongodb://127.0.0.1:{layout.mongo_port}/",
+            smtp_host="127.0.0.1",
+            smtp_port=layout.smtp_port,
+            mailpit_api=f"http://127.0.0.1:{layout.mailpit_port}",
+            stop_kafka=lambda: kafka.stop(),
+            start_kafka=start_kafka,
+        )
+    finally:
+        stack.stop_all([processes[name] for name in started])
+
+
+def _containers() -> Iterator[Servers]:
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.community.mailpit import MailpitContainer
+    from testcontainers.community.mongodb import MongoDbContainer
+
+    kafka = KafkaContainer("confluentinc/cp-kafka:7.8.0").with_kraft()
+    mongo = MongoDbContainer("mongo:7")
+    mailpit = MailpitContainer("axllent/mailpit:v1.33")
+    for container in (kafka, mongo, mailpit):
+        container.start()
+    wrapped = kafka.get_wrapped_container()
+    try:
+        yield Servers(
+            provider="testcontainers",
+            kafka_bootstrap=kafka.get_bootstrap_server(),
+            mongo_uri=mongo.get_connection_url(),
+            smtp_host=mailpit.get_container_host_ip(),
+            smtp_port=mailpit.get_exposed_smtp_port(),
+            mailpit_api=mailpit.get_base_api_url(),
+            # Pausing keeps the mapped port, so clients see an outage, then the same broker.
+            stop_kafka=wrapped.pause,
+            start_kafka=wrapped.unpause,
+        )
+    finally:
+        for container in (mailpit, mongo, kafka):
+            container.stop()
+
+
+@pytest.fixture
+def namespace() -> str:
+    """Fresh topics, consumer groups and databases for one test: no teardown needed."""
+    return "t" + uuid.uuid4().hex[:12]

@@ -1,0 +1,127 @@
+"""The whole system as separate processes, one per service, on the real servers.
+
+Each system gets its own namespace (topics, consumer groups, databases), its own ports and its
+own plan files and clock start, so systems never see each other's events or data.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Servers
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_PLAN = ROOT / "data" / "plans" / "kh-nq35-ngoc-hoi.yaml"
+SECOND_PLAN = ROOT / "tests" / "fixtures" / "plans" / "kh-chuyen-doi-so-phuong-an.yaml"
+SERVICES = ("submissions", "deadlines", "notify", "consolidate")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class System:
+    servers: Servers
+    namespace: str
+    plans: list[Path]
+    clock_start: str
+    log_dir: Path
+    ports: dict[str, int] = field(default_factory=lambda: {s: free_port() for s in SERVICES})
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def topic(self, name: str) -> str:
+        return f"{self.namespace}.{name}"
+
+    def env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "BAOCAO_KAFKA_BOOTSTRAP": self.servers.kafka_bootstrap,
+            "BAOCAO_MONGO_URI": self.servers.mongo_uri,
+            "BAOCAO_SMTP_HOST": self.servers.smtp_host,
+            "BAOCAO_SMTP_PORT": str(self.servers.smtp_port),
+            "BAOCAO_NAMESPACE": self.namespace,
+            "BAOCAO_PLANS": ",".join(str(p) for p in self.plans),
+            "BAOCAO_CLOCK_START": self.clock_start,
+            "BAOCAO_DEADLINES_SCAN_INTERVAL_SECONDS": "1",
+            "BAOCAO_NOTIFY_SEND_RETRY_SECONDS": "0.5",
+        }
+        env.update({f"BAOCAO_{s.upper()}_PORT": str(p) for s, p in self.ports.items()})
+        return env
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for service in SERVICES:
+            log = (self.log_dir / f"{service}.log").open("wb")
+            self.processes[service] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=self.env(),
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        for service in SERVICES:
+            self.wait_ready(service)
+
+    def wait_ready(self, service: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.processes[service].poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"{self.url(service)}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        tail = (self.log_dir / f"{service}.log").read_text(errors="replace")[-3000:]
+        pytest.fail(f"{service} did not become ready; its log ends:\n{tail}", pytrace=False)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def start_system(servers: Servers, tmp: Path, plans: list[Path], clock_start: str) -> System:
+    namespace = "e2e" + uuid.uuid4().hex[:10]
+    system = System(servers, namespace, plans, clock_start, tmp / namespace)
+    system.start()
+    return system
+
+
+@pytest.fixture(scope="module")
+def seed_system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """The seed plan, on 1 June 2027: the 6-month period is open and not yet due."""
+    system = start_system(servers, tmp_path_factory.mktemp("e2e"), [SEED_PLAN],
+                          "2027-06-01T09:00:00+07:00")
+    yield system
+    system.stop()
+
+
+@pytest.fixture(scope="module")
+def second_system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """The quarterly plan of another hierarchy, two days after the Q2 2027 due date."""
+    system = start_system(servers, tmp_path_factory.mktemp("e2e"), [SECOND_PLAN],
+                          "2027-07-12T09:00:00+07:00")
+    yield system
+    system.stop()

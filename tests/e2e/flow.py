@@ -1,0 +1,85 @@
+"""Steps the end-to-end tests share: file a report, find its mail, read consolidated reports."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from contracts.plan import Plan
+from services.common.reference import load_plan
+from tests.e2e.conftest import System
+from tests.support import mailpit
+from tests.support.kafka import read_all
+from tests.support.waiting import eventually
+
+
+def plan_of(system: System) -> Plan:
+    return load_plan(system.plans[0])
+
+
+def report_body(plan: Plan, period_id: str, unit_id: str) -> dict[str, Any]:
+    tasks = plan.tasks_of(unit_id)
+    return {
+        "period_id": period_id,
+        "unit_id": unit_id,
+        "submitted_by": {"name": "Nguyễn Thị Hà", "email": None},
+        "tasks": [
+            {"task_id": t.id, "status": "completed",
+             "results": f"Đã triển khai nhiệm vụ {t.section}: tổ chức quán triệt, tuyên truyền.",
+             "indicators": [{"code": c, "value": 3} for c in t.indicator_codes],
+             "difficulties": "Địa bàn rộng, đi lại khó khăn.",
+             "proposals": "Đề nghị bổ sung kinh phí tuyên truyền."}
+            for t in tasks
+        ],
+    }
+
+
+async def submit(system: System, body: dict[str, Any]) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=system.url("submissions"), timeout=30) as client:
+        response = await client.post("/api/v1/submissions", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def mails_about(system: System, receipt_no: str, *, expected: int = 1,
+                      timeout: float = 45.0) -> list[dict[str, Any]]:
+    """Mail whose body names the receipt number; waits for ``expected`` of them."""
+
+    async def found() -> list[dict[str, Any]] | None:
+        messages = await mailpit.search(system.servers.mailpit_api, f'"{receipt_no}"')
+        return messages if len(messages) >= expected else None
+
+    return await eventually(found, timeout=timeout, what=f"mail about {receipt_no}")
+
+
+async def consolidated_reports(system: System, *, until: int) -> list[dict[str, Any]]:
+    return await read_all(system.servers.kafka_bootstrap,
+                          system.topic("baocao.report-consolidated.v1"), until=until)
+
+
+async def wait_until_projected(system: System, period_id: str, received: int) -> None:
+    """Consolidation reads its own projection: wait until it has caught up."""
+
+    async def caught_up() -> bool:
+        async with httpx.AsyncClient(base_url=system.url("consolidate"), timeout=10) as client:
+            response = await client.get(f"/api/v1/periods/{period_id}/preview")
+        return response.status_code == 200 and response.json()["received"] >= received
+
+    await eventually(caught_up, timeout=45, what=f"{received} report(s) in the projection")
+
+
+async def consolidate(system: System, period_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=system.url("consolidate"), timeout=30) as client:
+        response = await client.post(f"/api/v1/periods/{period_id}/consolidate")
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def unique_unit_ids(plan: Plan, count: int) -> list[str]:
+    return [u.id for u in plan.reporting_units()][:count]
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,36 @@
+"""A plain aiokafka reader for tests: what any other consumer of our topics would see."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+
+async def read_all(bootstrap: str, topic: str, *, until: int, timeout: float = 30.0,
+                   settle: float = 1.0) -> list[dict[str, Any]]:
+    """Events on ``topic`` from the beginning: at least ``until`` of them, then whatever else
+    arrives within ``settle`` seconds (so a duplicate has its chance to show up)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    events: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        quiet_until: float | None = None
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                events.extend(json.loads(r.value) for r in records)
+            if len(events) >= until and quiet_until is None:
+                quiet_until = time.monotonic() + settle
+            if quiet_until is not None and time.monotonic() >= quiet_until:
+                break
+            await asyncio.sleep(0)
+    finally:
+        await consumer.stop()
+    assert len(events) >= until, f"{topic}: expected {until} event(s), read {len(events)}"
+    return events
