@@ -59,8 +59,8 @@ class KafkaPublisher:
     async def publish_raw(self, topic: str, key: str, value: bytes,
                           headers: dict[str, str]) -> None:
         await self._broker.publish(
-            value, topic=self._names.topic(topic), key=key.encode(), headers=headers,
-            content_type="application/json",
+            value, topic=self._names.topic(topic), key=key.encode(),
+            headers={**headers, "content-type": "application/json"},
         )
         self._metrics.published(topic)
 

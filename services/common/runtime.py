@@ -23,8 +23,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.topics import ALL_TOPICS, Topic
 from services.common.clock import Clock, clock_from
-from services.common.errors import install_error_handlers, require_json_body
 from services.common.consumer import Consumption, Handler, RetryPolicy
+from services.common.errors import install_error_handlers, require_json_body
 from services.common.kafka import KafkaPublisher, Names, build_broker, ensure_topics
 from services.common.metrics import CommonMetrics
 from services.common.mongo import DeadLetters, Document, connect, ping
@@ -114,12 +114,13 @@ class Runtime:
                             [self.names.topic(t) for t in ALL_TOPICS],
                             self.settings.topic_partitions)
         await wire(self)
+        loops = list(self._loops)
         if self._relay is not None:
             await self._relay.create_indexes()
-            self._loops.append(self._relay.run)
+            loops.append(self._relay.run)
         await self.broker.start()
         self._tasks = [asyncio.create_task(body(), name=f"{self.service}:{body.__qualname__}")
-                       for body in self._loops]
+                       for body in loops]
         log.info("%s started (namespace %r, plans %s)", self.service, self.settings.namespace,
                  sorted(self.catalog.plans))
 

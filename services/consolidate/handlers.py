@@ -68,6 +68,15 @@ async def consolidate_now(period_id: str, *, catalog: Catalog, store: Consolidat
                          correlation_id=uuid.UUID(report_id), causation_id=None)
 
 
+async def preview(period_id: str, *, catalog: Catalog, store: ConsolidateStore,
+                  clock: Clock) -> ReportConsolidatedPayload:
+    """What a consolidation would say now; nothing is stored or published."""
+    plan, period = _resolve(catalog, period_id)
+    return consolidate(plan, period, await store.submissions(period.id),
+                       now=to_millis(clock.now()), trigger="requested",
+                       version=await store.latest_version(period.id) + 1, report_id="preview")
+
+
 def _resolve(catalog: Catalog, period_id: str) -> tuple[Plan, Period]:
     found = catalog.period(period_id)
     if found is None:

@@ -130,7 +130,9 @@ class MongoConsolidateStore(ConsolidateStore):
                 "version": payload.version,
                 "trigger": payload.trigger,
                 "cause": cause,
-                "payload": payload.model_dump(mode="python"),
+                "consolidated_at": to_millis(payload.consolidated_at),
+                # JSON form: read back, it equals the published payload to the microsecond.
+                "payload": payload.model_dump(mode="json"),
                 "outbox": outbox_entry(event),
             })
         except DuplicateKeyError as error:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Request, status
 from services.common.clock import Clock
 from services.common.errors import ApiProblem
 from services.common.reference import Catalog
-from services.consolidate.handlers import UnknownPeriod, consolidate_now
+from services.consolidate.handlers import UnknownPeriod, consolidate_now, preview
 from services.consolidate.metrics import ConsolidateMetrics
 from services.consolidate.store import ConsolidateStore
 
@@ -59,6 +59,17 @@ async def consolidate_period(
             wake=deps.wake, metrics=deps.metrics,
             request_id=idempotency_key or str(uuid.uuid4()),
         )
+    except UnknownPeriod as error:
+        raise _period_not_found(period_id) from error
+    return payload.model_dump(mode="json")
+
+
+@router.get("/periods/{period_id}/preview")
+async def preview_period(period_id: str, deps: ConsolidationDep) -> dict[str, Any]:
+    """The consolidation as it would be now (who reported, on time or late), not published."""
+    try:
+        payload = await preview(period_id, catalog=deps.catalog, store=deps.store,
+                                clock=deps.clock)
     except UnknownPeriod as error:
         raise _period_not_found(period_id) from error
     return payload.model_dump(mode="json")

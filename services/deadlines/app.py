@@ -27,8 +27,7 @@ log = logging.getLogger(__name__)
 class Scheduler:
     """Runs scans, one at a time, for the background loop and the HTTP trigger alike."""
 
-    def __init__(self, rt: Runtime, settings: DeadlinesSettings,
-                 metrics: DeadlinesMetrics) -> None:
+    def __init__(self, rt: Runtime, settings: DeadlinesSettings, metrics: DeadlinesMetrics) -> None:
         self._rt = rt
         self._interval = settings.scan_interval_seconds
         self._catch_up = dt.timedelta(days=settings.catch_up_days)
@@ -41,9 +40,14 @@ class Scheduler:
         if self.store is None or self.relay is None:
             raise ApiProblem(503, "not_running", "Dịch vụ chưa sẵn sàng, vui lòng thử lại sau.")
         async with self._lock:
-            return await scan(catalog=self._rt.catalog, store=self.store, clock=self._rt.clock,
-                              wake=self.relay.wake, metrics=self._metrics,
-                              catch_up=self._catch_up)
+            return await scan(
+                catalog=self._rt.catalog,
+                store=self.store,
+                clock=self._rt.clock,
+                wake=self.relay.wake,
+                metrics=self._metrics,
+                catch_up=self._catch_up,
+            )
 
     async def run(self) -> None:
         """Scan now, then every interval; a failed scan is retried at the next tick."""
@@ -52,13 +56,15 @@ class Scheduler:
                 await self.scan()
             except Exception as error:  # MongoDB away: nothing was lost, the next scan redoes it
                 self._metrics.scan_failed()
-                log.warning("deadline scan failed: %s: %s (will retry)",
-                            type(error).__name__, error)
+                log.warning(
+                    "deadline scan failed: %s: %s (will retry)", type(error).__name__, error
+                )
             await asyncio.sleep(self._interval)
 
 
-def build_app(settings: DeadlinesSettings, *, clock: Clock | None = None,
-              catalog: Catalog | None = None) -> FastAPI:
+def build_app(
+    settings: DeadlinesSettings, *, clock: Clock | None = None, catalog: Catalog | None = None
+) -> FastAPI:
     rt = Runtime("deadlines", settings, clock=clock, catalog=catalog)
     scheduler = Scheduler(rt, settings, DeadlinesMetrics(rt.registry))
 

@@ -116,41 +116,57 @@ def reminder_at(period: Period, days_before: int) -> dt.datetime:
 def _event(
     cls: type[E], key: str, period: Period, occurred_at: dt.datetime, payload: dict[str, object]
 ) -> E:
-    return cls.model_validate({
-        "event_id": event_id_for(key),
-        "occurred_at": occurred_at,
-        "producer": PRODUCER,
-        "correlation_id": period_correlation_id(period.id),
-        "payload": {
-            "plan_id": period.plan_id,
-            "period_id": period.id,
-            "report_kind": period.kind.code,
-            "year": period.year,
-            "due_at": period.due_at,
-            **payload,
-        },
-    })
+    return cls.model_validate(
+        {
+            "event_id": event_id_for(key),
+            "occurred_at": occurred_at,
+            "producer": PRODUCER,
+            "correlation_id": period_correlation_id(period.id),
+            "payload": {
+                "plan_id": period.plan_id,
+                "period_id": period.id,
+                "report_kind": period.kind.code,
+                "year": period.year,
+                "due_at": period.due_at,
+                **payload,
+            },
+        }
+    )
 
 
 def _opened(period: Period, unit_ids: list[str]) -> Emission:
     key = f"opened|{period.id}"
-    event = _event(PeriodOpened, key, period, period.opens_at, {
-        "title": period.title,
-        "opens_at": period.opens_at,
-        "closes_at": period.closes_at,
-        "data_from": period.data_from,
-        "data_to": period.data_to,
-        "expected_unit_ids": unit_ids,
-    })
+    event = _event(
+        PeriodOpened,
+        key,
+        period,
+        period.opens_at,
+        {
+            "title": period.title,
+            "opens_at": period.opens_at,
+            "closes_at": period.closes_at,
+            "data_from": period.data_from,
+            "data_to": period.data_to,
+            "expected_unit_ids": unit_ids,
+        },
+    )
     return Emission(key, EmissionKind.OPENED, period.id, None, event)
 
 
 def _reminder(period: Period, unit_id: str, days_before: int) -> Emission:
     key = f"reminder|{period.id}|{unit_id}|{days_before}"
     moment = reminder_at(period, days_before)
-    event = _event(DeadlineApproaching, key, period, moment, {
-        "unit_id": unit_id, "days_before": days_before, "reminder_at": moment,
-    })
+    event = _event(
+        DeadlineApproaching,
+        key,
+        period,
+        moment,
+        {
+            "unit_id": unit_id,
+            "days_before": days_before,
+            "reminder_at": moment,
+        },
+    )
     return Emission(key, EmissionKind.REMINDER, period.id, unit_id, event)
 
 

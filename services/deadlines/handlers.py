@@ -23,9 +23,15 @@ async def on_submission_received(event: SubmissionReceived, *, store: DeadlinesS
     await store.record_submission(p.period_id, p.unit_id, p.received_at)
 
 
-async def scan(*, catalog: Catalog, store: DeadlinesStore, clock: Clock,
-               wake: Callable[[], None], metrics: DeadlinesMetrics,
-               catch_up: dt.timedelta) -> int:
+async def scan(
+    *,
+    catalog: Catalog,
+    store: DeadlinesStore,
+    clock: Clock,
+    wake: Callable[[], None],
+    metrics: DeadlinesMetrics,
+    catch_up: dt.timedelta,
+) -> int:
     """Record every announcement that is due and not yet recorded; returns how many."""
     now = clock.now()
     recorded = 0

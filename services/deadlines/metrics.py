@@ -10,13 +10,16 @@ from services.deadlines.domain import EmissionKind
 class DeadlinesMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._emitted = Counter(
-            "baocao_deadline_events_emitted", "announcements decided and queued for publishing",
-            ["kind"], registry=registry,
+            "baocao_deadline_events_emitted",
+            "announcements decided and queued for publishing",
+            ["kind"],
+            registry=registry,
         )
         for kind in EmissionKind:  # every series exists from the start, so rate() sees a 0
             self._emitted.labels(kind.value)
         self._scan_failures = Counter(
-            "baocao_deadline_scan_failures", "scans that failed and will be retried",
+            "baocao_deadline_scan_failures",
+            "scans that failed and will be retried",
             registry=registry,
         )
         self._last_success = Gauge(

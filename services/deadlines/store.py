@@ -21,8 +21,9 @@ from services.deadlines.domain import Emission
 
 class DeadlinesStore(abc.ABC):
     @abc.abstractmethod
-    async def record_submission(self, period_id: str, unit_id: str,
-                                received_at: dt.datetime) -> bool:
+    async def record_submission(
+        self, period_id: str, unit_id: str, received_at: dt.datetime
+    ) -> bool:
         """Remember that ``unit_id`` reported for ``period_id``; False if already known."""
 
     @abc.abstractmethod
@@ -48,20 +49,27 @@ class MongoDeadlinesStore(DeadlinesStore):
         await self.submitted.create_index([("period_id", 1), ("unit_id", 1)])
         await self.emissions.create_index([("period_id", 1), ("kind", 1)])
 
-    async def record_submission(self, period_id: str, unit_id: str,
-                                received_at: dt.datetime) -> bool:
+    async def record_submission(
+        self, period_id: str, unit_id: str, received_at: dt.datetime
+    ) -> bool:
         result = await self.submitted.update_one(
             {"_id": f"{period_id}|{unit_id}"},
-            {"$setOnInsert": {"period_id": period_id, "unit_id": unit_id,
-                              "first_received_at": to_millis(received_at)}},
+            {
+                "$setOnInsert": {
+                    "period_id": period_id,
+                    "unit_id": unit_id,
+                    "first_received_at": to_millis(received_at),
+                }
+            },
             upsert=True,
         )
         return result.upserted_id is not None
 
     async def submitted_units(self, period_ids: Iterable[str]) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
-        cursor = self.submitted.find({"period_id": {"$in": list(period_ids)}},
-                                     {"period_id": 1, "unit_id": 1})
+        cursor = self.submitted.find(
+            {"period_id": {"$in": list(period_ids)}}, {"period_id": 1, "unit_id": 1}
+        )
         async for doc in cursor:
             found.setdefault(doc["period_id"], set()).add(doc["unit_id"])
         return found
@@ -74,15 +82,17 @@ class MongoDeadlinesStore(DeadlinesStore):
         # _id is the emission key: the unique index every collection has makes "exactly one
         # decision per key" hold across restarts and replicas, without a transaction.
         try:
-            await self.emissions.insert_one({
-                "_id": emission.key,
-                "kind": emission.kind.value,
-                "period_id": emission.period_id,
-                "unit_id": emission.unit_id,
-                "due_since": to_millis(emission.event.occurred_at),
-                "recorded_at": to_millis(recorded_at),
-                "outbox": outbox_entry(emission.event),
-            })
+            await self.emissions.insert_one(
+                {
+                    "_id": emission.key,
+                    "kind": emission.kind.value,
+                    "period_id": emission.period_id,
+                    "unit_id": emission.unit_id,
+                    "due_since": to_millis(emission.event.occurred_at),
+                    "recorded_at": to_millis(recorded_at),
+                    "outbox": outbox_entry(emission.event),
+                }
+            )
         except DuplicateKeyError:
             return False
         return True

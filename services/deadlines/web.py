@@ -39,8 +39,9 @@ class ScanPublic(BaseModel):
     recorded: int
 
 
-def build_router(catalog: Catalog, clock: Clock,
-                 run_scan: Callable[[], Awaitable[int]]) -> APIRouter:
+def build_router(
+    catalog: Catalog, clock: Clock, run_scan: Callable[[], Awaitable[int]]
+) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["deadlines"])
 
     @router.get("/periods")
@@ -50,15 +51,23 @@ def build_router(catalog: Catalog, clock: Clock,
         for plan in catalog.plans.values():
             tz = plan.tz
             for period in periods_around(plan, now):
-                found.append(PeriodPublic(
-                    plan_id=plan.id, period_id=period.id, title=period.title,
-                    report_kind=period.kind.code, year=period.year, timezone=plan.timezone,
-                    opens_at=period.opens_at, opens_at_local=period.opens_at.astimezone(tz),
-                    due_at=period.due_at, due_at_local=period.due_at.astimezone(tz),
-                    closes_at=period.closes_at,
-                    closes_at_local=period.closes_at.astimezone(tz),
-                    state=period.state(now),
-                ))
+                found.append(
+                    PeriodPublic(
+                        plan_id=plan.id,
+                        period_id=period.id,
+                        title=period.title,
+                        report_kind=period.kind.code,
+                        year=period.year,
+                        timezone=plan.timezone,
+                        opens_at=period.opens_at,
+                        opens_at_local=period.opens_at.astimezone(tz),
+                        due_at=period.due_at,
+                        due_at_local=period.due_at.astimezone(tz),
+                        closes_at=period.closes_at,
+                        closes_at_local=period.closes_at.astimezone(tz),
+                        state=period.state(now),
+                    )
+                )
         return PeriodsPublic(now=now, periods=found)
 
     @router.post("/scan")

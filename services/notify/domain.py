@@ -80,7 +80,7 @@ def messages_for(event: Event, plan: Plan) -> list[Outgoing]:
     }
     if isinstance(event, SubmissionReceived):
         revision = event.payload.revision
-        context["what"] = "báo cáo" if revision == 1 else f"báo cáo bổ sung lần {revision - 1}"
+        context["correction"] = "" if revision == 1 else f" (bổ sung lần {revision - 1})"
         context["received_local"] = _local(event.payload.received_at, plan).strftime(
             "%H:%M ngày %d/%m/%Y")
     subject, text = render(template, context)

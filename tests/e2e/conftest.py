@@ -47,6 +47,11 @@ class System:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
+    @property
+    def sender(self) -> str:
+        """Each system mails from its own address: its mail is told apart from other runs'."""
+        return f"{self.namespace}@baocao.example"
+
     def topic(self, name: str) -> str:
         return f"{self.namespace}.{name}"
 
@@ -58,10 +63,11 @@ class System:
             "BAOCAO_SMTP_HOST": self.servers.smtp_host,
             "BAOCAO_SMTP_PORT": str(self.servers.smtp_port),
             "BAOCAO_NAMESPACE": self.namespace,
+            "BAOCAO_MAIL_FROM": f"Hệ thống báo cáo <{self.sender}>",
             "BAOCAO_PLANS": ",".join(str(p) for p in self.plans),
             "BAOCAO_CLOCK_START": self.clock_start,
-            "BAOCAO_DEADLINES_SCAN_INTERVAL_SECONDS": "1",
-            "BAOCAO_NOTIFY_SEND_RETRY_SECONDS": "0.5",
+            "BAOCAO_SCAN_INTERVAL_SECONDS": "1",
+            "BAOCAO_SEND_RETRY_SECONDS": "0.5",
         }
         env.update({f"BAOCAO_{s.upper()}_PORT": str(p) for s, p in self.ports.items()})
         return env

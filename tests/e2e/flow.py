@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ def plan_of(system: System) -> Plan:
 
 
 def report_body(plan: Plan, period_id: str, unit_id: str) -> dict[str, Any]:
+    """A full report on every task of the unit."""
     tasks = plan.tasks_of(unit_id)
     return {
         "period_id": period_id,
@@ -43,15 +43,16 @@ async def submit(system: System, body: dict[str, Any]) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def mails_about(system: System, receipt_no: str, *, expected: int = 1,
+async def mails_about(system: System, receipt: dict[str, Any], *, expected: int = 1,
                       timeout: float = 45.0) -> list[dict[str, Any]]:
-    """Mail whose body names the receipt number; waits for ``expected`` of them."""
+    """Receipt mail of this submission; waits for ``expected`` of them."""
 
     async def found() -> list[dict[str, Any]] | None:
-        messages = await mailpit.search(system.servers.mailpit_api, f'"{receipt_no}"')
+        messages = await mailpit.search(
+            system.servers.mailpit_api, f'from:{system.sender} "{receipt["receipt_no"]}"')
         return messages if len(messages) >= expected else None
 
-    return await eventually(found, timeout=timeout, what=f"mail about {receipt_no}")
+    return await eventually(found, timeout=timeout, what=f"mail about {receipt['receipt_no']}")
 
 
 async def consolidated_reports(system: System, *, until: int) -> list[dict[str, Any]]:
@@ -77,9 +78,3 @@ async def consolidate(system: System, period_id: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-def unique_unit_ids(plan: Plan, count: int) -> list[str]:
-    return [u.id for u in plan.reporting_units()][:count]
-
-
-def new_token() -> str:
-    return uuid.uuid4().hex

@@ -26,16 +26,16 @@ async def test_a_report_gets_exactly_one_receipt_email(seed_system: System) -> N
     assert receipt["on_time"] is True
     assert receipt["receipt_no"].startswith("TN-2027-")
 
-    mails = await flow.mails_about(seed_system, receipt["receipt_no"])
+    mails = await flow.mails_about(seed_system, receipt)
     full = await mailpit.message(seed_system.servers.mailpit_api, mails[0]["ID"])
     unit = plan.unit("xa-bo-y")
     assert unit is not None
     assert {a["Address"] for a in full["To"]} <= {c.email for c in unit.contacts}
     subject = str(email.header.make_header(email.header.decode_header(full["Subject"])))
-    assert subject == "Đã tiếp nhận báo cáo Báo cáo 6 tháng năm 2027 – UBND xã Bờ Y"
+    assert subject == f"Đã tiếp nhận Báo cáo 6 tháng năm 2027 – {unit.name}"
     assert "Đúng hạn" in full["Text"]
     # Settle, then count again: still exactly one message per contact.
-    again = await flow.mails_about(seed_system, receipt["receipt_no"], expected=len(mails))
+    again = await flow.mails_about(seed_system, receipt, expected=len(mails))
     assert len(again) == len([c for c in unit.contacts if c.email and "email" in c.receives])
 
 
@@ -43,7 +43,7 @@ async def test_a_redelivered_event_sends_no_second_email(seed_system: System) ->
     plan = flow.plan_of(seed_system)
     receipt = await flow.submit(seed_system,
                                 flow.report_body(plan, SIX_MONTHS_2027, "xa-dak-ang"))
-    first = await flow.mails_about(seed_system, receipt["receipt_no"])
+    first = await flow.mails_about(seed_system, receipt)
     topic = seed_system.topic("baocao.submission-received.v1")
     events = await read_all(seed_system.servers.kafka_bootstrap, topic, until=1)
     ours = [e for e in events if e["payload"]["receipt_no"] == receipt["receipt_no"]]
@@ -64,7 +64,7 @@ async def test_a_redelivered_event_sends_no_second_email(seed_system: System) ->
         return await _notify_counter(seed_system, "duplicate") > duplicates_before
 
     await eventually(duplicate_seen, what="notify to process the redelivered event")
-    after = await flow.mails_about(seed_system, receipt["receipt_no"], expected=len(first))
+    after = await flow.mails_about(seed_system, receipt, expected=len(first))
     assert len(after) == len(first)
 
 
@@ -126,7 +126,7 @@ async def test_a_report_filed_while_kafka_is_down_arrives_after_it_returns(
                                     flow.report_body(plan, SIX_MONTHS_2027, "xa-dak-xu"))
     finally:
         seed_system.servers.start_kafka()
-    mails = await flow.mails_about(seed_system, receipt["receipt_no"], timeout=120)
+    mails = await flow.mails_about(seed_system, receipt, timeout=120)
     assert mails
     events = await read_all(seed_system.servers.kafka_bootstrap,
                             seed_system.topic("baocao.submission-received.v1"), until=1)

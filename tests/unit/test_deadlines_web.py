@@ -1,0 +1,57 @@
+"""The operator endpoints, without servers (the app is built but not started)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.common.clock import FixedClock
+from services.common.reference import Catalog
+from services.deadlines.app import build_app
+from services.deadlines.config import DeadlinesSettings
+from tests.unit.test_deadlines_domain import small_plan
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    plan = small_plan()
+    app = build_app(
+        DeadlinesSettings(namespace="unit"),
+        clock=FixedClock(dt.datetime(2027, 6, 1, 3, 0, tzinfo=dt.UTC)),
+        catalog=Catalog({plan.id: plan}),
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://deadlines"
+    ) as client:
+        yield client
+
+
+async def test_periods_are_listed_in_utc_and_local_time(http: httpx.AsyncClient) -> None:
+    response = await http.get("/api/v1/periods")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["now"] == "2027-06-01T03:00:00Z"
+    period = next(p for p in body["periods"] if p["period_id"] == "kh-thu.2027.6-thang")
+    assert period["title"] == "Báo cáo 6 tháng năm 2027"
+    assert period["due_at"] == "2027-06-14T17:00:00Z"
+    assert period["due_at_local"] == "2027-06-15T00:00:00+07:00"
+    assert period["opens_at_local"] == "2027-05-16T00:00:00+07:00"
+    assert period["closes_at_local"] == "2027-06-30T00:00:00+07:00"
+    assert period["timezone"] == "Asia/Ho_Chi_Minh"
+    assert period["state"] == "open"
+    states = {p["period_id"]: p["state"] for p in body["periods"]}
+    assert states["kh-thu.2026.6-thang"] == "closed"
+    assert states["kh-thu.2028.6-thang"] == "upcoming"
+
+
+async def test_a_scan_is_refused_while_the_service_is_not_running(http: httpx.AsyncClient) -> None:
+    response = await http.post("/api/v1/scan")
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "not_running"
