@@ -16,8 +16,9 @@ RUN pip install --no-cache-dir -r requirements.lock
 COPY contracts/ contracts/
 COPY services/ services/
 COPY data/ data/
-RUN pip install --no-cache-dir --no-deps . \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin baocao
+# Run from /app (python -m puts it first on sys.path): the default plan file is found at
+# /app/data/plans, next to the code, as in a checkout.
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin baocao
 
 USER baocao
 

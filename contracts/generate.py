@@ -45,8 +45,9 @@ def asyncapi() -> dict[str, Any]:
             "summary": (topic.event.__doc__ or "").strip(),
             "contentType": "application/json",
             "payload": {"$ref": f"schemas/{topic.name}.json"},
-            "bindings": {"kafka": {"key": {"type": "string",
-                                           "description": f"payload.{topic.key_field}"}}},
+            "bindings": {
+                "kafka": {"key": {"type": "string", "description": f"payload.{topic.key_field}"}}
+            },
         }
         channels[topic.name] = {
             "address": topic.name,
@@ -79,7 +80,7 @@ def main() -> int:
     SCHEMAS.mkdir(exist_ok=True)
     for path, content in schema_files().items():
         path.write_text(content, encoding="utf-8")
-        print(path.relative_to(HERE.parent))  # noqa: T201 (a command's output)
+        print(path.relative_to(HERE.parent))
     return 0
 
 

@@ -113,7 +113,7 @@ def tcp_open(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http only)
             return 200 <= response.status < 300
     except OSError:
         return False
@@ -266,10 +266,15 @@ def provision_kafka(layout: Layout) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     run(
         [
-            mvn, "-B", "-q", "-f", str(HERE / "kafka" / "pom.xml"),
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(HERE / "kafka" / "pom.xml"),
             f"-Dmaven.repo.local={layout.stack_dir / 'm2'}",
             f"-Dkafka.version={KAFKA_VERSION}",
-            "dependency:copy-dependencies", "-DincludeScope=runtime",
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
             f"-DoutputDirectory={tmp}",
         ],
         "downloading Kafka from Maven Central",
@@ -298,10 +303,14 @@ def provision_go_binary(layout: Layout, name: str, module: str, version: str, pa
         # module with that one file written, so the binary is the unmodified server.
         out = subprocess.run(
             [go, "mod", "download", "-json", f"{module}@{version}"],
-            capture_output=True, text=True, env=env,
+            capture_output=True,
+            text=True,
+            env=env,
         )
         if out.returncode != 0:
-            raise StackError(f"go mod download {module}@{version} failed:\n{out.stdout}{out.stderr}")
+            raise StackError(
+                f"go mod download {module}@{version} failed:\n{out.stdout}{out.stderr}"
+            )
         source = layout.stack_dir / "src" / f"{name}-{version}"
         shutil.rmtree(source, ignore_errors=True)
         shutil.copytree(json.loads(out.stdout)["Dir"], source)
@@ -310,16 +319,20 @@ def provision_go_binary(layout: Layout, name: str, module: str, version: str, pa
     else:
         gobin = layout.stack_dir / "gobin"
         import_path = module if package == "." else f"{module}/{package.removeprefix('./')}"
-        run([go, "install", f"{import_path}@{version}"], f"building {name}",
-            env={**env, "GOBIN": str(gobin)})
+        run(
+            [go, "install", f"{import_path}@{version}"],
+            f"building {name}",
+            env={**env, "GOBIN": str(gobin)},
+        )
         (gobin / name).rename(target)
     return target
 
 
 def provision(layout: Layout) -> None:
     provision_kafka(layout)
-    provision_go_binary(layout, "ferretdb", "github.com/FerretDB/FerretDB", FERRETDB_VERSION,
-                        "./cmd/ferretdb")
+    provision_go_binary(
+        layout, "ferretdb", "github.com/FerretDB/FerretDB", FERRETDB_VERSION, "./cmd/ferretdb"
+    )
     provision_go_binary(layout, "mailpit", "github.com/axllent/mailpit", MAILPIT_VERSION, ".")
 
 
@@ -328,14 +341,18 @@ def provision(layout: Layout) -> None:
 
 def java_binary() -> str:
     java_home = os.environ.get("JAVA_HOME")
-    java = str(Path(java_home) / "bin" / "java") if java_home else require("java", "install a JDK 17+")
+    java = (
+        str(Path(java_home) / "bin" / "java") if java_home else require("java", "install a JDK 17+")
+    )
     out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
     try:
         major = int(out.split('"')[1].split(".")[0])
     except (IndexError, ValueError):
         major = 0
     if major < 17:
-        raise StackError(f"Kafka {KAFKA_VERSION} needs Java 17 or newer; {java} says: {out.strip()}")
+        raise StackError(
+            f"Kafka {KAFKA_VERSION} needs Java 17 or newer; {java} says: {out.strip()}"
+        )
     return java
 
 
@@ -350,8 +367,15 @@ def kafka_process(layout: Layout) -> Process:
     log4j = HERE / "kafka" / "log4j2.properties"
 
     def java_cmd(main: str, *args: str) -> list[str]:
-        return [java_binary(), *layout.kafka_heap.split(), "-cp", f"{layout.kafka_lib}/*",
-                f"-Dlog4j2.configurationFile={log4j}", main, *args]
+        return [
+            java_binary(),
+            *layout.kafka_heap.split(),
+            "-cp",
+            f"{layout.kafka_lib}/*",
+            f"-Dlog4j2.configurationFile={log4j}",
+            main,
+            *args,
+        ]
 
     def prepare() -> None:
         layout.run_dir.mkdir(parents=True, exist_ok=True)
@@ -363,8 +387,16 @@ def kafka_process(layout: Layout) -> Process:
         )
         if not (data / "meta.properties").exists():
             data.mkdir(parents=True, exist_ok=True)
-            run(java_cmd("kafka.tools.StorageTool", "format", f"--cluster-id={kafka_cluster_id()}",
-                         "-c", str(config)), "formatting Kafka storage")
+            run(
+                java_cmd(
+                    "kafka.tools.StorageTool",
+                    "format",
+                    f"--cluster-id={kafka_cluster_id()}",
+                    "-c",
+                    str(config),
+                ),
+                "formatting Kafka storage",
+            )
 
     return Process(
         name="kafka",
@@ -373,7 +405,7 @@ def kafka_process(layout: Layout) -> Process:
         marker="kafka.Kafka",
         layout=layout,
         prepare=prepare,
-        urls=lambda: [f"kafka      127.0.0.1:{layout.kafka_port}"],
+        urls=lambda: [f"kafka       127.0.0.1:{layout.kafka_port}"],
     )
 
 
@@ -383,17 +415,23 @@ def ferretdb_process(layout: Layout) -> Process:
     return Process(
         name="ferretdb",
         command=lambda: [
-            str(binary), "--handler=sqlite", f"--sqlite-url=file:{data}/",
-            f"--listen-addr=127.0.0.1:{layout.mongo_port}", "--telemetry=disable",
-            f"--state-dir={data}", f"--debug-addr=127.0.0.1:{layout.ferretdb_debug_port}",
+            str(binary),
+            "--handler=sqlite",
+            f"--sqlite-url=file:{data}/",
+            f"--listen-addr=127.0.0.1:{layout.mongo_port}",
+            "--telemetry=disable",
+            f"--state-dir={data}",
+            f"--debug-addr=127.0.0.1:{layout.ferretdb_debug_port}",
             "--log-level=warn",
         ],
-        healthy=lambda: tcp_open(layout.mongo_port)
-        and http_ok(f"http://127.0.0.1:{layout.ferretdb_debug_port}/debug/readyz"),
+        healthy=lambda: (
+            tcp_open(layout.mongo_port)
+            and http_ok(f"http://127.0.0.1:{layout.ferretdb_debug_port}/debug/readyz")
+        ),
         marker=binary.name,
         layout=layout,
         prepare=lambda: data.mkdir(parents=True, exist_ok=True),
-        urls=lambda: [f"mongodb    mongodb://127.0.0.1:{layout.mongo_port}/  (FerretDB, SQLite)"],
+        urls=lambda: [f"mongodb     mongodb://127.0.0.1:{layout.mongo_port}/  (FerretDB, SQLite)"],
     )
 
 
@@ -403,19 +441,26 @@ def mailpit_process(layout: Layout) -> Process:
     return Process(
         name="mailpit",
         command=lambda: [
-            str(binary), "--smtp", f"127.0.0.1:{layout.smtp_port}",
-            "--listen", f"127.0.0.1:{layout.mailpit_port}",
-            "--database", str(data / "mailpit.db"), "--smtp-auth-accept-any",
-            "--smtp-auth-allow-insecure", "--disable-version-check",
+            str(binary),
+            "--smtp",
+            f"127.0.0.1:{layout.smtp_port}",
+            "--listen",
+            f"127.0.0.1:{layout.mailpit_port}",
+            "--database",
+            str(data / "mailpit.db"),
+            "--smtp-auth-accept-any",
+            "--smtp-auth-allow-insecure",
+            "--disable-version-check",
         ],
-        healthy=lambda: tcp_open(layout.smtp_port)
-        and http_ok(f"http://127.0.0.1:{layout.mailpit_port}/readyz"),
+        healthy=lambda: (
+            tcp_open(layout.smtp_port) and http_ok(f"http://127.0.0.1:{layout.mailpit_port}/readyz")
+        ),
         marker=binary.name,
         layout=layout,
         prepare=lambda: data.mkdir(parents=True, exist_ok=True),
         urls=lambda: [
-            f"smtp       127.0.0.1:{layout.smtp_port}",
-            f"mailpit    http://127.0.0.1:{layout.mailpit_port}/  (inbox UI and API)",
+            f"smtp        127.0.0.1:{layout.smtp_port}",
+            f"mailpit     http://127.0.0.1:{layout.mailpit_port}/  (inbox UI and API)",
         ],
     )
 
@@ -430,14 +475,16 @@ def service_process(layout: Layout, service: str) -> Process:
         marker=f"services.{service}",
         layout=layout,
         env=layout.service_env,
-        urls=lambda: [f"{service:<11}http://127.0.0.1:{port}/  (/healthz /readyz /metrics)"],
+        urls=lambda: [f"{service:<12}http://127.0.0.1:{port}/  (/healthz /readyz /metrics)"],
         start_timeout=60.0,
     )
 
 
 def servers(layout: Layout) -> dict[str, Process]:
-    return {p.name: p for p in (kafka_process(layout), ferretdb_process(layout),
-                                mailpit_process(layout))}
+    return {
+        p.name: p
+        for p in (kafka_process(layout), ferretdb_process(layout), mailpit_process(layout))
+    }
 
 
 def everything(layout: Layout) -> dict[str, Process]:
@@ -476,8 +523,9 @@ def select(table: dict[str, Process], names: list[str]) -> list[Process]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.local.stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "provision", "clean-data",
-                                            "start", "stop"])
+    parser.add_argument(
+        "command", choices=["up", "down", "status", "provision", "clean-data", "start", "stop"]
+    )
     parser.add_argument("names", nargs="*", help="servers or services (default: all)")
     parser.add_argument("--servers-only", action="store_true", help="up: not the services")
     args = parser.parse_args(argv)
@@ -495,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
             for p in chosen:
                 for url in p.urls():
                     print(f"  {url}")
-            print(f"  logs       {layout.log_dir}/")
+            print(f"  logs        {layout.log_dir}/")
         elif args.command in ("down", "stop"):
             stop_all(select(table, args.names))
         elif args.command == "status":
@@ -506,7 +554,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{p.name:<12} {state:<22} {health}")
         elif args.command == "clean-data":
             if any(p.running() for p in table.values()):
-                raise StackError("stop the stack first (make down); data is not removed under a live server")
+                raise StackError(
+                    "stop the stack first (make down); data is not removed under a live server"
+                )
             shutil.rmtree(layout.data_dir, ignore_errors=True)
             log(f"removed {layout.data_dir}")
     except StackError as error:

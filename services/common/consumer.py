@@ -67,8 +67,7 @@ class Consumption:
     clock: Clock
     policy: RetryPolicy = RetryPolicy()
 
-    def subscribe(self, broker: KafkaBroker, topic: Topic, consumer: str,
-                  handler: Handler) -> None:
+    def subscribe(self, broker: KafkaBroker, topic: Topic, consumer: str, handler: Handler) -> None:
         """Register ``handler(event)`` for ``topic`` in its own consumer group."""
 
         @broker.subscriber(
@@ -82,8 +81,9 @@ class Consumption:
             await self.process(topic, consumer, handler, message.raw_message, message.body)
             await message.ack()
 
-    async def process(self, topic: Topic, consumer: str, handler: Handler, record: Any,
-                      body: bytes) -> None:
+    async def process(
+        self, topic: Topic, consumer: str, handler: Handler, record: Any, body: bytes
+    ) -> None:
         """Handle one record until it succeeded or is safely dead-lettered."""
         try:
             event: Event = topic.event.model_validate_json(body)
@@ -103,29 +103,44 @@ class Consumption:
                 self._retrying(consumer, str(event.event_id), attempt, error)
             except Exception as error:
                 if attempt >= self.policy.max_attempts:
-                    log.exception("%s: giving up on %s after %d attempts", consumer,
-                                  event.event_id, attempt)
-                    await self._dead_letter(consumer, record, body, "handler_failed", error,
-                                            attempt)
+                    log.exception(
+                        "%s: giving up on %s after %d attempts", consumer, event.event_id, attempt
+                    )
+                    await self._dead_letter(
+                        consumer, record, body, "handler_failed", error, attempt
+                    )
                     return
                 self._retrying(consumer, str(event.event_id), attempt, error)
             await asyncio.sleep(self.policy.delay(attempt))
 
     def _retrying(self, consumer: str, what: str, attempt: int, error: Exception) -> None:
         self.metrics.retried(consumer)
-        log.warning("%s: attempt %d for %s failed: %s: %s", consumer, attempt, what,
-                    type(error).__name__, error)
+        log.warning(
+            "%s: attempt %d for %s failed: %s: %s",
+            consumer,
+            attempt,
+            what,
+            type(error).__name__,
+            error,
+        )
 
-    async def _dead_letter(self, consumer: str, record: Any, body: bytes, reason: str,
-                           error: Exception, attempts: int) -> None:
+    async def _dead_letter(
+        self, consumer: str, record: Any, body: bytes, reason: str, error: Exception, attempts: int
+    ) -> None:
         attempt = 0
         while True:  # the dead-letter store is MongoDB: wait for it rather than drop
             attempt += 1
             try:
                 await self.dead_letters.put(
-                    consumer=consumer, topic=record.topic, partition=record.partition,
-                    offset=record.offset, key=record.key, value=body, reason=reason,
-                    error=f"{type(error).__name__}: {error}", attempts=attempts,
+                    consumer=consumer,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=record.key,
+                    value=body,
+                    reason=reason,
+                    error=f"{type(error).__name__}: {error}",
+                    attempts=attempts,
                     at=self.clock.now(),
                 )
                 break
@@ -133,6 +148,12 @@ class Consumption:
                 self._retrying(consumer, "its dead letter", attempt, store_error)
                 await asyncio.sleep(self.policy.delay(attempt))
         self.metrics.dead_lettered(consumer)
-        log.error("%s: dead-lettered %s[%s]@%s (%s): %s", consumer, record.topic,
-                  record.partition, record.offset, reason, error)
-
+        log.error(
+            "%s: dead-lettered %s[%s]@%s (%s): %s",
+            consumer,
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+            error,
+        )

@@ -1,4 +1,4 @@
-"""Every HTTP error answers ``{"code": ..., "message": ...}``: a code for machines, Vietnamese for people."""
+"""Every HTTP error answers ``{"code", "message"}``: a code for machines, Vietnamese for people."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ GENERIC = {
 class ApiProblem(Exception):
     """An answer other than success, raised anywhere below the web layer."""
 
-    def __init__(self, status: int, code: str, message: str,
-                 details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details = details or []
@@ -38,18 +39,22 @@ def problem_response(problem: ApiProblem) -> JSONResponse:
 
 def _from_validation(error: RequestValidationError) -> ApiProblem:
     errors = list(error.errors())
-    details = [{"field": ".".join(str(p) for p in e["loc"][1:]), "type": e["type"],
-                "detail": e["msg"]} for e in errors]
+    details = [
+        {"field": ".".join(str(p) for p in e["loc"][1:]), "type": e["type"], "detail": e["msg"]}
+        for e in errors
+    ]
     if any(e["type"] == "json_invalid" for e in errors):
         return ApiProblem(400, "invalid_json", "Nội dung gửi lên không phải JSON hợp lệ.", details)
     extra = [d["field"] for d in details if d["type"] == "extra_forbidden"]
     if extra:
-        return ApiProblem(422, "unknown_field",
-                          "Có trường không được hỗ trợ: " + ", ".join(extra) + ".", details)
+        return ApiProblem(
+            422, "unknown_field", "Có trường không được hỗ trợ: " + ", ".join(extra) + ".", details
+        )
     missing = [d["field"] for d in details if d["type"] == "missing"]
     if missing:
-        return ApiProblem(422, "missing_field",
-                          "Thiếu thông tin bắt buộc: " + ", ".join(missing) + ".", details)
+        return ApiProblem(
+            422, "missing_field", "Thiếu thông tin bắt buộc: " + ", ".join(missing) + ".", details
+        )
     fields = ", ".join(sorted({d["field"] or "(toàn bộ)" for d in details}))
     return ApiProblem(422, "invalid_request", f"Dữ liệu không hợp lệ ở: {fields}.", details)
 
@@ -59,7 +64,8 @@ async def require_json_body(
 ) -> Response:
     """415 for a body that is not declared JSON, instead of a puzzling validation error."""
     has_body = int(request.headers.get("content-length") or 0) > 0 or (
-        "transfer-encoding" in request.headers)
+        "transfer-encoding" in request.headers
+    )
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if request.method in {"POST", "PUT", "PATCH"} and has_body and media_type != "application/json":
         return problem_response(ApiProblem(415, *GENERIC[415]))
@@ -77,7 +83,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        code, message = GENERIC.get(exc.status_code, ("http_error", "Yêu cầu không thực hiện được."))
+        code, message = GENERIC.get(
+            exc.status_code, ("http_error", "Yêu cầu không thực hiện được.")
+        )
         return problem_response(ApiProblem(exc.status_code, code, message))
 
     app.add_exception_handler(ApiProblem, on_problem)

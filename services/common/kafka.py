@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -53,13 +54,20 @@ class KafkaPublisher:
     async def publish(self, event: Event) -> None:
         topic = TOPIC_OF[type(event)]
         headers = {"event_id": str(event.event_id), "event_type": event.event_type}
-        await self.publish_raw(topic.name, str(getattr(event.payload, topic.key_field)),
-                               event.model_dump_json().encode(), headers)
+        await self.publish_raw(
+            topic.name,
+            str(getattr(event.payload, topic.key_field)),
+            event.model_dump_json().encode(),
+            headers,
+        )
 
-    async def publish_raw(self, topic: str, key: str, value: bytes,
-                          headers: dict[str, str]) -> None:
+    async def publish_raw(
+        self, topic: str, key: str, value: bytes, headers: dict[str, str]
+    ) -> None:
         await self._broker.publish(
-            value, topic=self._names.topic(topic), key=key.encode(),
+            value,
+            topic=self._names.topic(topic),
+            key=key.encode(),
             headers={**headers, "content-type": "application/json"},
         )
         self._metrics.published(topic)
@@ -73,9 +81,8 @@ async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> No
         existing = set(await admin.list_topics())
         missing = [NewTopic(n, partitions, 1) for n in names if n not in existing]
         if missing:
-            try:
+            # Another service may create one between our list and create: that is fine.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another service created it between our list and create
     finally:
         await admin.close()

@@ -12,24 +12,34 @@ class CommonMetrics:
             "baocao_ready", "1 when Kafka and MongoDB answer", ["service"], registry=registry
         ).labels(service)
         self._dead_letters = Counter(
-            "baocao_dead_letters", "messages set aside after failing for good",
-            ["service", "consumer"], registry=registry,
+            "baocao_dead_letters",
+            "messages set aside after failing for good",
+            ["service", "consumer"],
+            registry=registry,
         )
         self._retries = Counter(
-            "baocao_handler_retries", "handler attempts that failed and will be retried",
-            ["service", "consumer"], registry=registry,
+            "baocao_handler_retries",
+            "handler attempts that failed and will be retried",
+            ["service", "consumer"],
+            registry=registry,
         )
         self._published = Counter(
-            "baocao_events_published", "events handed to Kafka and acknowledged by it",
-            ["service", "topic"], registry=registry,
+            "baocao_events_published",
+            "events handed to Kafka and acknowledged by it",
+            ["service", "topic"],
+            registry=registry,
         )
         self.outbox_pending = Gauge(
-            "baocao_outbox_pending", "events stored but not yet acknowledged by Kafka",
-            ["service"], registry=registry,
+            "baocao_outbox_pending",
+            "events stored but not yet acknowledged by Kafka",
+            ["service"],
+            registry=registry,
         ).labels(service)
         self.outbox_oldest_pending_seconds = Gauge(
-            "baocao_outbox_oldest_pending_seconds", "age of the oldest event waiting to be relayed",
-            ["service"], registry=registry,
+            "baocao_outbox_oldest_pending_seconds",
+            "age of the oldest event waiting to be relayed",
+            ["service"],
+            registry=registry,
         ).labels(service)
 
     def dead_lettered(self, consumer: str) -> None:

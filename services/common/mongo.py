@@ -40,16 +40,30 @@ class DeadLetters:
     async def create_indexes(self) -> None:
         await self._collection.create_index([("consumer", 1), ("at", -1)])
 
-    async def put(self, *, consumer: str, topic: str, partition: int, offset: int,
-                  key: bytes | None, value: bytes, reason: str, error: str, attempts: int,
-                  at: dt.datetime) -> None:
+    async def put(
+        self,
+        *,
+        consumer: str,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes,
+        reason: str,
+        error: str,
+        attempts: int,
+        at: dt.datetime,
+    ) -> None:
         # Keyed by position: a redelivered poison message is recorded once, not twice.
         await self._collection.update_one(
             {"_id": f"{consumer}|{topic}|{partition}|{offset}"},
             {
                 "$setOnInsert": {
-                    "consumer": consumer, "topic": topic, "partition": partition,
-                    "offset": offset, "at": to_millis(at),
+                    "consumer": consumer,
+                    "topic": topic,
+                    "partition": partition,
+                    "offset": offset,
+                    "at": to_millis(at),
                     "key": key.decode("utf-8", "replace") if key else None,
                     "value": value.decode("utf-8", "replace"),
                 },

@@ -8,6 +8,7 @@ order and marks them; a crash between the two publishes again, and consumers are
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -41,9 +42,16 @@ def outbox_entry(event: Event) -> dict[str, Any]:
 
 
 class OutboxRelay:
-    def __init__(self, collections: Sequence[AsyncCollection[Document]], publish: PublishRaw,
-                 clock: Clock, metrics: CommonMetrics, *, interval: float = 1.0,
-                 batch: int = 200) -> None:
+    def __init__(
+        self,
+        collections: Sequence[AsyncCollection[Document]],
+        publish: PublishRaw,
+        clock: Clock,
+        metrics: CommonMetrics,
+        *,
+        interval: float = 1.0,
+        batch: int = 200,
+    ) -> None:
         self._collections = collections
         self._publish = publish
         self._clock = clock
@@ -68,12 +76,17 @@ class OutboxRelay:
             for doc in await pending.limit(self._batch).to_list():
                 entry = doc["outbox"]
                 headers = {"event_id": entry["event_id"], "event_type": entry["event_type"]}
-                await self._publish(entry["topic"], entry["key"],
-                                    entry["event_json"].encode(), headers)
+                await self._publish(
+                    entry["topic"], entry["key"], entry["event_json"].encode(), headers
+                )
                 await collection.update_one(
                     {"_id": doc["_id"], "outbox.event_id": entry["event_id"]},
-                    {"$set": {"outbox.pending": False,
-                              "outbox.published_at": to_millis(self._clock.now())}},
+                    {
+                        "$set": {
+                            "outbox.pending": False,
+                            "outbox.published_at": to_millis(self._clock.now()),
+                        }
+                    },
                 )
                 sent += 1
         return sent
@@ -82,8 +95,9 @@ class OutboxRelay:
         count, oldest = 0, None
         for collection in self._collections:
             count += await collection.count_documents({"outbox.pending": True})
-            first = await collection.find_one({"outbox.pending": True},
-                                              sort=[("outbox.enqueued_at", 1)])
+            first = await collection.find_one(
+                {"outbox.pending": True}, sort=[("outbox.enqueued_at", 1)]
+            )
             if first and (oldest is None or first["outbox"]["enqueued_at"] < oldest):
                 oldest = first["outbox"]["enqueued_at"]
         self._metrics.outbox_pending.set(count)
@@ -99,8 +113,5 @@ class OutboxRelay:
             except Exception as error:  # Kafka or MongoDB away: the entries stay pending
                 log.warning("outbox relay: %s: %s (will retry)", type(error).__name__, error)
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
-            except TimeoutError:
-                pass
-

@@ -15,5 +15,11 @@ def serve(app: FastAPI, settings: ServiceSettings, port: int) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    uvicorn.run(app, host=settings.host, port=port, log_level=settings.log_level.lower(),
-                access_log=settings.access_log, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
+        timeout_graceful_shutdown=10,
+    )

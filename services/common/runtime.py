@@ -36,8 +36,15 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    def __init__(self, service: str, settings: ServiceSettings, *, clock: Clock | None = None,
-                 catalog: Catalog | None = None, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        settings: ServiceSettings,
+        *,
+        clock: Clock | None = None,
+        catalog: Catalog | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.service = service
         self.settings = settings
         self.clock = clock or clock_from(settings.clock_start)
@@ -45,8 +52,9 @@ class Runtime:
         self.registry = CollectorRegistry()
         self.metrics = CommonMetrics(self.registry, service)
         self.names = Names(settings.namespace)
-        self.broker: KafkaBroker = build_broker(settings.kafka_bootstrap, service=service,
-                                                registry=self.registry)
+        self.broker: KafkaBroker = build_broker(
+            settings.kafka_bootstrap, service=service, registry=self.registry
+        )
         self.publisher = KafkaPublisher(self.broker, self.names, self.metrics)
         self._retry = retry or RetryPolicy()
         self._client: AsyncMongoClient[Document] | None = None
@@ -70,8 +78,7 @@ class Runtime:
         self._consumption.subscribe(self.broker, topic, consumer, handler)
 
     def outbox(self, collections: Sequence[AsyncCollection[Document]]) -> OutboxRelay:
-        self._relay = OutboxRelay(collections, self.publisher.publish_raw, self.clock,
-                                  self.metrics)
+        self._relay = OutboxRelay(collections, self.publisher.publish_raw, self.clock, self.metrics)
         return self._relay
 
     def wake_relay(self) -> None:
@@ -108,21 +115,30 @@ class Runtime:
         self._db = self._client[self.settings.database_name(self.service)]
         dead_letters = DeadLetters(self._db)
         await dead_letters.create_indexes()
-        self._consumption = Consumption(self.service, self.names, dead_letters, self.metrics,
-                                        self.clock, self._retry)
-        await ensure_topics(self.settings.kafka_bootstrap,
-                            [self.names.topic(t) for t in ALL_TOPICS],
-                            self.settings.topic_partitions)
+        self._consumption = Consumption(
+            self.service, self.names, dead_letters, self.metrics, self.clock, self._retry
+        )
+        await ensure_topics(
+            self.settings.kafka_bootstrap,
+            [self.names.topic(t) for t in ALL_TOPICS],
+            self.settings.topic_partitions,
+        )
         await wire(self)
         loops = list(self._loops)
         if self._relay is not None:
             await self._relay.create_indexes()
             loops.append(self._relay.run)
         await self.broker.start()
-        self._tasks = [asyncio.create_task(body(), name=f"{self.service}:{body.__qualname__}")
-                       for body in loops]
-        log.info("%s started (namespace %r, plans %s)", self.service, self.settings.namespace,
-                 sorted(self.catalog.plans))
+        self._tasks = [
+            asyncio.create_task(body(), name=f"{self.service}:{body.__qualname__}")
+            for body in loops
+        ]
+        log.info(
+            "%s started (namespace %r, plans %s)",
+            self.service,
+            self.settings.namespace,
+            sorted(self.catalog.plans),
+        )
 
     async def _stop(self) -> None:
         for task in self._tasks:

@@ -16,8 +16,9 @@ from services.consolidate.store import MongoConsolidateStore
 from services.consolidate.web import Consolidation, router
 
 
-def build_app(settings: ConsolidateSettings, *, clock: Clock | None = None,
-              catalog: Catalog | None = None) -> FastAPI:
+def build_app(
+    settings: ConsolidateSettings, *, clock: Clock | None = None, catalog: Catalog | None = None
+) -> FastAPI:
     rt = Runtime("consolidate", settings, clock=clock, catalog=catalog)
     metrics = ConsolidateMetrics(rt.registry)
 
@@ -32,14 +33,20 @@ def build_app(settings: ConsolidateSettings, *, clock: Clock | None = None,
             await on_submission_received(event, store=store)
 
         async def period_closed(event: PeriodClosed) -> None:
-            await on_period_closed(event, catalog=rt.catalog, store=store, clock=rt.clock,
-                                   wake=relay.wake, metrics=metrics)
+            await on_period_closed(
+                event,
+                catalog=rt.catalog,
+                store=store,
+                clock=rt.clock,
+                wake=relay.wake,
+                metrics=metrics,
+            )
 
         rt.subscribe(SUBMISSION_RECEIVED, "projection", project)
         rt.subscribe(PERIOD_CLOSED, "period-closed", period_closed)
-        app.state.consolidation = Consolidation(catalog=rt.catalog, store=store,
-                                                clock=rt.clock, wake=relay.wake,
-                                                metrics=metrics)
+        app.state.consolidation = Consolidation(
+            catalog=rt.catalog, store=store, clock=rt.clock, wake=relay.wake, metrics=metrics
+        )
 
     app = rt.app(wire, title="baocao consolidate")
     app.include_router(router)

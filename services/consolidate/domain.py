@@ -51,9 +51,16 @@ def report_id_for_request(period_id: str, request_id: str) -> str:
     return str(uuid.uuid5(REPORT_IDS, f"requested|{period_id}|{request_id}"))
 
 
-def consolidate(plan: Plan, period: Period, submissions: list[SubmissionRow], *,
-                now: dt.datetime, trigger: Trigger, version: int,
-                report_id: str) -> ReportConsolidatedPayload:
+def consolidate(
+    plan: Plan,
+    period: Period,
+    submissions: list[SubmissionRow],
+    *,
+    now: dt.datetime,
+    trigger: Trigger,
+    version: int,
+    report_id: str,
+) -> ReportConsolidatedPayload:
     expected = plan.reporting_units()
     expected_ids = {u.id for u in expected}
     revisions: dict[str, list[SubmissionRow]] = defaultdict(list)
@@ -123,8 +130,13 @@ def _indicator_totals(plan: Plan, latest: list[SubmissionRow]) -> list[Indicator
                 totals[value.code] += value.value
                 reporters[value.code].add(row.unit_id)
     return [
-        IndicatorTotal(code=i.code, name=i.name, unit_of_measure=i.unit_of_measure,
-                       total=totals[i.code], reporting_units=len(reporters[i.code]))
+        IndicatorTotal(
+            code=i.code,
+            name=i.name,
+            unit_of_measure=i.unit_of_measure,
+            total=totals[i.code],
+            reporting_units=len(reporters[i.code]),
+        )
         for i in plan.indicators
         if i.code in reporters
     ]
@@ -138,8 +150,13 @@ def _task_results(plan: Plan, latest: list[SubmissionRow]) -> list[TaskResults]:
             section=task.section,
             title=task.title,
             entries=[
-                TaskEntry(unit_id=row.unit_id, status=report.status, results=report.results,
-                          difficulties=report.difficulties, proposals=report.proposals)
+                TaskEntry(
+                    unit_id=row.unit_id,
+                    status=report.status,
+                    results=report.results,
+                    difficulties=report.difficulties,
+                    proposals=report.proposals,
+                )
                 for row in latest
                 for report in row.tasks
                 if report.task_id == task.id

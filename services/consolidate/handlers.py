@@ -47,34 +47,73 @@ async def on_submission_received(event: SubmissionReceived, *, store: Consolidat
         log.debug("submission %s already projected", event.payload.submission_id)
 
 
-async def on_period_closed(event: PeriodClosed, *, catalog: Catalog, store: ConsolidateStore,
-                           clock: Clock, wake: Callable[[], None],
-                           metrics: ConsolidateMetrics) -> None:
+async def on_period_closed(
+    event: PeriodClosed,
+    *,
+    catalog: Catalog,
+    store: ConsolidateStore,
+    clock: Clock,
+    wake: Callable[[], None],
+    metrics: ConsolidateMetrics,
+) -> None:
     plan, period = _resolve(catalog, event.payload.period_id)
-    await _record(plan, period, store=store, clock=clock, wake=wake, metrics=metrics,
-                  trigger="period_closed", report_id=report_id_for_closing(event.event_id),
-                  cause=str(event.event_id), correlation_id=event.correlation_id,
-                  causation_id=event.event_id)
+    await _record(
+        plan,
+        period,
+        store=store,
+        clock=clock,
+        wake=wake,
+        metrics=metrics,
+        trigger="period_closed",
+        report_id=report_id_for_closing(event.event_id),
+        cause=str(event.event_id),
+        correlation_id=event.correlation_id,
+        causation_id=event.event_id,
+    )
 
 
-async def consolidate_now(period_id: str, *, catalog: Catalog, store: ConsolidateStore,
-                          clock: Clock, wake: Callable[[], None], metrics: ConsolidateMetrics,
-                          request_id: str) -> ReportConsolidatedPayload:
+async def consolidate_now(
+    period_id: str,
+    *,
+    catalog: Catalog,
+    store: ConsolidateStore,
+    clock: Clock,
+    wake: Callable[[], None],
+    metrics: ConsolidateMetrics,
+    request_id: str,
+) -> ReportConsolidatedPayload:
     """Consolidate on request; the same ``request_id`` again returns the same report."""
     plan, period = _resolve(catalog, period_id)
     report_id = report_id_for_request(period.id, request_id)
-    return await _record(plan, period, store=store, clock=clock, wake=wake, metrics=metrics,
-                         trigger="requested", report_id=report_id, cause=request_id,
-                         correlation_id=uuid.UUID(report_id), causation_id=None)
+    return await _record(
+        plan,
+        period,
+        store=store,
+        clock=clock,
+        wake=wake,
+        metrics=metrics,
+        trigger="requested",
+        report_id=report_id,
+        cause=request_id,
+        correlation_id=uuid.UUID(report_id),
+        causation_id=None,
+    )
 
 
-async def preview(period_id: str, *, catalog: Catalog, store: ConsolidateStore,
-                  clock: Clock) -> ReportConsolidatedPayload:
+async def preview(
+    period_id: str, *, catalog: Catalog, store: ConsolidateStore, clock: Clock
+) -> ReportConsolidatedPayload:
     """What a consolidation would say now; nothing is stored or published."""
     plan, period = _resolve(catalog, period_id)
-    return consolidate(plan, period, await store.submissions(period.id),
-                       now=to_millis(clock.now()), trigger="requested",
-                       version=await store.latest_version(period.id) + 1, report_id="preview")
+    return consolidate(
+        plan,
+        period,
+        await store.submissions(period.id),
+        now=to_millis(clock.now()),
+        trigger="requested",
+        version=await store.latest_version(period.id) + 1,
+        report_id="preview",
+    )
 
 
 def _resolve(catalog: Catalog, period_id: str) -> tuple[Plan, Period]:
@@ -84,10 +123,20 @@ def _resolve(catalog: Catalog, period_id: str) -> tuple[Plan, Period]:
     return found
 
 
-async def _record(plan: Plan, period: Period, *, store: ConsolidateStore, clock: Clock,
-                  wake: Callable[[], None], metrics: ConsolidateMetrics, trigger: Trigger,
-                  report_id: str, cause: str, correlation_id: uuid.UUID,
-                  causation_id: uuid.UUID | None) -> ReportConsolidatedPayload:
+async def _record(
+    plan: Plan,
+    period: Period,
+    *,
+    store: ConsolidateStore,
+    clock: Clock,
+    wake: Callable[[], None],
+    metrics: ConsolidateMetrics,
+    trigger: Trigger,
+    report_id: str,
+    cause: str,
+    correlation_id: uuid.UUID,
+    causation_id: uuid.UUID | None,
+) -> ReportConsolidatedPayload:
     existing = await store.report(report_id)
     if existing is not None:
         log.info("report %s for %s already recorded (cause %s)", report_id, period.id, cause)
@@ -97,11 +146,22 @@ async def _record(plan: Plan, period: Period, *, store: ConsolidateStore, clock:
     now = to_millis(clock.now())
     version = await store.latest_version(period.id) + 1
     for _ in range(MAX_VERSION_RACES):
-        payload = consolidate(plan, period, submissions, now=now, trigger=trigger,
-                              version=version, report_id=report_id)
-        event = ReportConsolidated(occurred_at=now, producer=PRODUCER,
-                                   correlation_id=correlation_id, causation_id=causation_id,
-                                   payload=payload)
+        payload = consolidate(
+            plan,
+            period,
+            submissions,
+            now=now,
+            trigger=trigger,
+            version=version,
+            report_id=report_id,
+        )
+        event = ReportConsolidated(
+            occurred_at=now,
+            producer=PRODUCER,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            payload=payload,
+        )
         try:
             await store.add_report(event, cause=cause)
         except VersionTaken:
@@ -114,7 +174,14 @@ async def _record(plan: Plan, period: Period, *, store: ConsolidateStore, clock:
             return stored.payload
         metrics.consolidated(trigger)
         wake()
-        log.info("report %s v%d for %s recorded (%s): %d/%d received", report_id, version,
-                 period.id, trigger, payload.received, payload.expected)
+        log.info(
+            "report %s v%d for %s recorded (%s): %d/%d received",
+            report_id,
+            version,
+            period.id,
+            trigger,
+            payload.received,
+            payload.expected,
+        )
         return payload
     raise TooManyVersionConflicts(f"{period.id}: {MAX_VERSION_RACES} conflicts in a row")

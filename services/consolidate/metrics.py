@@ -10,8 +10,10 @@ from services.consolidate.domain import Trigger
 class ConsolidateMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._consolidated = Counter(
-            "baocao_reports_consolidated", "reports recorded (and queued for publication)",
-            ["trigger"], registry=registry,
+            "baocao_reports_consolidated",
+            "reports recorded (and queued for publication)",
+            ["trigger"],
+            registry=registry,
         )
 
     def consolidated(self, trigger: Trigger) -> None:

@@ -77,21 +77,22 @@ class MongoConsolidateStore(ConsolidateStore):
     async def create_indexes(self) -> None:
         await self._submissions.create_index([("period_id", 1), ("unit_id", 1), ("revision", 1)])
         # Two consolidations racing for the same version: the second write fails and retries.
-        await self.reports_collection.create_index([("period_id", 1), ("version", 1)],
-                                                   unique=True)
+        await self.reports_collection.create_index([("period_id", 1), ("version", 1)], unique=True)
 
     async def add_submission(self, submission: SubmissionReceivedPayload) -> bool:
         result = await self._submissions.update_one(
             {"_id": submission.submission_id},
-            {"$setOnInsert": {
-                "receipt_no": submission.receipt_no,
-                "plan_id": submission.plan_id,
-                "period_id": submission.period_id,
-                "unit_id": submission.unit_id,
-                "revision": submission.revision,
-                "received_at": to_millis(submission.received_at),
-                "tasks": [t.model_dump(mode="json") for t in submission.tasks],
-            }},
+            {
+                "$setOnInsert": {
+                    "receipt_no": submission.receipt_no,
+                    "plan_id": submission.plan_id,
+                    "period_id": submission.period_id,
+                    "unit_id": submission.unit_id,
+                    "revision": submission.revision,
+                    "received_at": to_millis(submission.received_at),
+                    "tasks": [t.model_dump(mode="json") for t in submission.tasks],
+                }
+            },
             upsert=True,
         )
         return result.upserted_id is not None
@@ -123,18 +124,20 @@ class MongoConsolidateStore(ConsolidateStore):
     async def add_report(self, event: ReportConsolidated, *, cause: str) -> None:
         payload = event.payload
         try:
-            await self.reports_collection.insert_one({
-                "_id": payload.report_id,
-                "plan_id": payload.plan_id,
-                "period_id": payload.period_id,
-                "version": payload.version,
-                "trigger": payload.trigger,
-                "cause": cause,
-                "consolidated_at": to_millis(payload.consolidated_at),
-                # JSON form: read back, it equals the published payload to the microsecond.
-                "payload": payload.model_dump(mode="json"),
-                "outbox": outbox_entry(event),
-            })
+            await self.reports_collection.insert_one(
+                {
+                    "_id": payload.report_id,
+                    "plan_id": payload.plan_id,
+                    "period_id": payload.period_id,
+                    "version": payload.version,
+                    "trigger": payload.trigger,
+                    "cause": cause,
+                    "consolidated_at": to_millis(payload.consolidated_at),
+                    # JSON form: read back, it equals the published payload to the microsecond.
+                    "payload": payload.model_dump(mode="json"),
+                    "outbox": outbox_entry(event),
+                }
+            )
         except DuplicateKeyError as error:
             # Which index refused the write is easier to ask than to parse from the message.
             if await self.reports_collection.count_documents({"_id": payload.report_id}):
@@ -142,8 +145,11 @@ class MongoConsolidateStore(ConsolidateStore):
             raise VersionTaken(f"{payload.period_id} v{payload.version}") from error
 
     async def reports(self, period_id: str) -> list[StoredReport]:
-        docs = await self.reports_collection.find({"period_id": period_id}).sort(
-            "version", -1).to_list()
+        docs = (
+            await self.reports_collection.find({"period_id": period_id})
+            .sort("version", -1)
+            .to_list()
+        )
         return [_stored(doc) for doc in docs]
 
 

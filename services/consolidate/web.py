@@ -31,8 +31,11 @@ class Consolidation:
 def _consolidation(request: Request) -> Consolidation:
     found: Consolidation | None = getattr(request.app.state, "consolidation", None)
     if found is None:
-        raise ApiProblem(status.HTTP_503_SERVICE_UNAVAILABLE, "starting",
-                         "Dịch vụ đang khởi động, vui lòng thử lại sau giây lát.")
+        raise ApiProblem(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "starting",
+            "Dịch vụ đang khởi động, vui lòng thử lại sau giây lát.",
+        )
     return found
 
 
@@ -42,8 +45,11 @@ router = APIRouter(prefix="/api/v1")
 
 
 def _period_not_found(period_id: str) -> ApiProblem:
-    return ApiProblem(status.HTTP_404_NOT_FOUND, "period_not_found",
-                      f"Không tìm thấy kỳ báo cáo “{period_id}” trong các kế hoạch đang theo dõi.")
+    return ApiProblem(
+        status.HTTP_404_NOT_FOUND,
+        "period_not_found",
+        f"Không tìm thấy kỳ báo cáo “{period_id}” trong các kế hoạch đang theo dõi.",
+    )
 
 
 @router.post("/periods/{period_id}/consolidate", status_code=status.HTTP_202_ACCEPTED)
@@ -55,8 +61,12 @@ async def consolidate_period(
     """Consolidate now; 202 because the event is published by the outbox right after."""
     try:
         payload = await consolidate_now(
-            period_id, catalog=deps.catalog, store=deps.store, clock=deps.clock,
-            wake=deps.wake, metrics=deps.metrics,
+            period_id,
+            catalog=deps.catalog,
+            store=deps.store,
+            clock=deps.clock,
+            wake=deps.wake,
+            metrics=deps.metrics,
             request_id=idempotency_key or str(uuid.uuid4()),
         )
     except UnknownPeriod as error:
@@ -68,8 +78,7 @@ async def consolidate_period(
 async def preview_period(period_id: str, deps: ConsolidationDep) -> dict[str, Any]:
     """The consolidation as it would be now (who reported, on time or late), not published."""
     try:
-        payload = await preview(period_id, catalog=deps.catalog, store=deps.store,
-                                clock=deps.clock)
+        payload = await preview(period_id, catalog=deps.catalog, store=deps.store, clock=deps.clock)
     except UnknownPeriod as error:
         raise _period_not_found(period_id) from error
     return payload.model_dump(mode="json")

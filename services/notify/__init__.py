@@ -1,1 +1,1 @@
-"""Notify: e-mails (and later SMS) to units' contacts, once per cause, retried, recorded in a ledger."""
+"""Notify: e-mail to units' contacts, once per cause, retried, recorded in a ledger."""

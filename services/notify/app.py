@@ -19,22 +19,40 @@ from services.notify.metrics import NotifyMetrics
 from services.notify.store import Ledger, MongoLedger
 
 
-def build_app(settings: NotifySettings, *, clock: Clock | None = None,
-              catalog: Catalog | None = None, mailer: Mailer | None = None) -> FastAPI:
+def build_app(
+    settings: NotifySettings,
+    *,
+    clock: Clock | None = None,
+    catalog: Catalog | None = None,
+    mailer: Mailer | None = None,
+) -> FastAPI:
     rt = Runtime("notify", settings, clock=clock, catalog=catalog)
     metrics = NotifyMetrics(rt.registry)
     ledgers: list[Ledger] = []
     the_mailer = mailer or SmtpMailer(
-        host=settings.smtp_host, port=settings.smtp_port, sender=settings.mail_from,
-        username=settings.smtp_username, password=settings.smtp_password,
-        starttls=settings.smtp_starttls, timeout=settings.smtp_timeout_seconds)
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.mail_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        timeout=settings.smtp_timeout_seconds,
+    )
 
     async def wire(rt: Runtime) -> None:
         ledger = MongoLedger(rt.db)
         await ledger.create_indexes()
         ledgers[:] = [ledger]
-        delivery = Delivery(rt.catalog, ledger, the_mailer, rt.clock, metrics, rt.wake_relay,
-                            settings.send_attempts, settings.send_retry_seconds)
+        delivery = Delivery(
+            rt.catalog,
+            ledger,
+            the_mailer,
+            rt.clock,
+            metrics,
+            rt.wake_relay,
+            settings.send_attempts,
+            settings.send_retry_seconds,
+        )
         handler = partial(on_event, delivery=delivery)
         rt.subscribe(SUBMISSION_RECEIVED, "receipt", handler)
         rt.subscribe(DEADLINE_APPROACHING, "reminder", handler)

@@ -44,8 +44,10 @@ class Outgoing:
 @cache
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True, autoescape=False,  # plain-text mail
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 (plain-text mail, never HTML)
     )
 
 
@@ -74,7 +76,10 @@ def messages_for(event: Event, plan: Plan) -> list[Outgoing]:
     template = _TEMPLATE_OF[type(event)]
     consolidating = plan.unit(plan.consolidating_unit_id)
     context: dict[str, Any] = {
-        "p": payload, "plan": plan, "unit": unit, "period_title": period.title,
+        "p": payload,
+        "plan": plan,
+        "unit": unit,
+        "period_title": period.title,
         "due_local": _local(period.due_at, plan).strftime("%d/%m/%Y"),
         "consolidating_unit": consolidating.name if consolidating else plan.issuer,
     }
@@ -82,13 +87,21 @@ def messages_for(event: Event, plan: Plan) -> list[Outgoing]:
         revision = event.payload.revision
         context["correction"] = "" if revision == 1 else f" (bổ sung lần {revision - 1})"
         context["received_local"] = _local(event.payload.received_at, plan).strftime(
-            "%H:%M ngày %d/%m/%Y")
+            "%H:%M ngày %d/%m/%Y"
+        )
     subject, text = render(template, context)
     return [
         Outgoing(
             notification_id=f"{event.event_id}|{template}|email|{address}",
-            channel="email", template=template, recipient=address, recipient_name=name,
-            subject=subject, text=text, unit_id=unit.id, plan_id=plan.id, period_id=period.id,
+            channel="email",
+            template=template,
+            recipient=address,
+            recipient_name=name,
+            subject=subject,
+            text=text,
+            unit_id=unit.id,
+            plan_id=plan.id,
+            period_id=period.id,
             cause=event,
         )
         for name, address in _email_contacts(unit)

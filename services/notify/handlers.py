@@ -58,19 +58,28 @@ async def deliver(message: Outgoing, d: Delivery) -> None:
         except SendFailed as error:
             attempts = await d.ledger.attempted(message.notification_id, str(error))
             if error.permanent or attempts >= d.attempts:
-                await d.ledger.finish(message.notification_id, FAILED,
-                                      _failed(message, attempts, error, d.clock), d.clock.now())
+                await d.ledger.finish(
+                    message.notification_id,
+                    FAILED,
+                    _failed(message, attempts, error, d.clock),
+                    d.clock.now(),
+                )
                 d.metrics.outcome(message.channel, "failed")
-                log.error("notification %s failed after %d attempt(s): %s",
-                          message.notification_id, attempts, error)
+                log.error(
+                    "notification %s failed after %d attempt(s): %s",
+                    message.notification_id,
+                    attempts,
+                    error,
+                )
                 d.wake_relay()
                 return
             d.metrics.outcome(message.channel, "retried")
             await d.sleep(d.first_delay * 2 ** (attempts - 1))
             continue
         attempts = int(entry["attempts"]) + 1
-        await d.ledger.finish(message.notification_id, SENT, _sent(message, attempts, d.clock),
-                              d.clock.now())
+        await d.ledger.finish(
+            message.notification_id, SENT, _sent(message, attempts, d.clock), d.clock.now()
+        )
         d.metrics.outcome(message.channel, "sent")
         d.wake_relay()
         return
@@ -78,32 +87,47 @@ async def deliver(message: Outgoing, d: Delivery) -> None:
 
 def _common(message: Outgoing, attempts: int) -> dict[str, object]:
     return {
-        "notification_id": message.notification_id, "channel": message.channel,
-        "template": message.template, "recipient": message.recipient,
-        "unit_id": message.unit_id, "plan_id": message.plan_id, "period_id": message.period_id,
+        "notification_id": message.notification_id,
+        "channel": message.channel,
+        "template": message.template,
+        "recipient": message.recipient,
+        "unit_id": message.unit_id,
+        "plan_id": message.plan_id,
+        "period_id": message.period_id,
         "cause_event_id": str(message.cause.event_id),
-        "cause_event_type": message.cause.event_type, "attempts": max(attempts, 1),
+        "cause_event_type": message.cause.event_type,
+        "attempts": max(attempts, 1),
     }
 
 
 def _sent(message: Outgoing, attempts: int, clock: Clock) -> NotificationSent:
     now = clock.now()
     return NotificationSent(
-        occurred_at=now, producer="notify", correlation_id=message.cause.correlation_id,
+        occurred_at=now,
+        producer="notify",
+        correlation_id=message.cause.correlation_id,
         causation_id=message.cause.event_id,
-        payload=NotificationSentPayload.model_validate({**_common(message, attempts),
-                                                        "sent_at": now}),
+        payload=NotificationSentPayload.model_validate(
+            {**_common(message, attempts), "sent_at": now}
+        ),
     )
 
 
-def _failed(message: Outgoing, attempts: int, error: SendFailed,
-            clock: Clock) -> NotificationFailed:
+def _failed(
+    message: Outgoing, attempts: int, error: SendFailed, clock: Clock
+) -> NotificationFailed:
     now = clock.now()
     return NotificationFailed(
-        occurred_at=now, producer="notify", correlation_id=message.cause.correlation_id,
+        occurred_at=now,
+        producer="notify",
+        correlation_id=message.cause.correlation_id,
         causation_id=message.cause.event_id,
-        payload=NotificationFailedPayload.model_validate({
-            **_common(message, attempts), "failed_at": now, "error": str(error)[:1000],
-            "permanent": True,
-        }),
+        payload=NotificationFailedPayload.model_validate(
+            {
+                **_common(message, attempts),
+                "failed_at": now,
+                "error": str(error)[:1000],
+                "permanent": True,
+            }
+        ),
     )

@@ -44,9 +44,17 @@ def build_email(message: Outgoing, sender: str) -> EmailMessage:
 
 
 class SmtpMailer(Mailer):
-    def __init__(self, *, host: str, port: int, sender: str, username: str | None = None,
-                 password: str | None = None, starttls: bool = False,
-                 timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        sender: str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 20.0,
+    ) -> None:
         self._host, self._port, self._sender = host, port, sender
         self._username, self._password = username, password
         self._starttls, self._timeout = starttls, timeout
@@ -54,15 +62,20 @@ class SmtpMailer(Mailer):
     async def send(self, message: Outgoing) -> None:
         try:
             await aiosmtplib.send(
-                build_email(message, self._sender), hostname=self._host, port=self._port,
-                username=self._username, password=self._password,
-                start_tls=self._starttls, timeout=self._timeout,
+                build_email(message, self._sender),
+                hostname=self._host,
+                port=self._port,
+                username=self._username,
+                password=self._password,
+                start_tls=self._starttls,
+                timeout=self._timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as error:
             raise SendFailed(f"recipient refused: {error}", permanent=True) from error
         except aiosmtplib.SMTPResponseException as error:
             # 5xx is the server's final word; 4xx (and anything else) may pass later.
-            raise SendFailed(f"{error.code} {error.message}",
-                             permanent=500 <= error.code < 600) from error
+            raise SendFailed(
+                f"{error.code} {error.message}", permanent=500 <= error.code < 600
+            ) from error
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             raise SendFailed(f"{type(error).__name__}: {error}", permanent=False) from error

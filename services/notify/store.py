@@ -27,8 +27,9 @@ class Ledger(abc.ABC):
         """Record a failed attempt; returns the attempts so far."""
 
     @abc.abstractmethod
-    async def finish(self, notification_id: str, status: str, event: Event,
-                     now: dt.datetime) -> None:
+    async def finish(
+        self, notification_id: str, status: str, event: Event, now: dt.datetime
+    ) -> None:
         """Mark sent or failed, storing the event that says so in the same write."""
 
     @abc.abstractmethod
@@ -45,31 +46,45 @@ class MongoLedger(Ledger):
 
     async def claim(self, message: Outgoing, now: dt.datetime) -> Document:
         fields: dict[str, Any] = {
-            "status": PENDING, "attempts": 0, "channel": message.channel,
-            "template": message.template, "recipient": message.recipient,
-            "subject": message.subject, "unit_id": message.unit_id,
-            "plan_id": message.plan_id, "period_id": message.period_id,
+            "status": PENDING,
+            "attempts": 0,
+            "channel": message.channel,
+            "template": message.template,
+            "recipient": message.recipient,
+            "subject": message.subject,
+            "unit_id": message.unit_id,
+            "plan_id": message.plan_id,
+            "period_id": message.period_id,
             "cause_event_id": str(message.cause.event_id),
-            "cause_event_type": message.cause.event_type, "created_at": to_millis(now),
+            "cause_event_type": message.cause.event_type,
+            "created_at": to_millis(now),
         }
         await self.notifications.update_one(
-            {"_id": message.notification_id}, {"$setOnInsert": fields}, upsert=True)
+            {"_id": message.notification_id}, {"$setOnInsert": fields}, upsert=True
+        )
         entry = await self.notifications.find_one({"_id": message.notification_id})
         assert entry is not None
         return entry
 
     async def attempted(self, notification_id: str, error: str) -> int:
         await self.notifications.update_one(
-            {"_id": notification_id}, {"$inc": {"attempts": 1}, "$set": {"last_error": error}})
+            {"_id": notification_id}, {"$inc": {"attempts": 1}, "$set": {"last_error": error}}
+        )
         entry = await self.notifications.find_one({"_id": notification_id}, {"attempts": 1})
         return int(entry["attempts"]) if entry else 0
 
-    async def finish(self, notification_id: str, status: str, event: Event,
-                     now: dt.datetime) -> None:
+    async def finish(
+        self, notification_id: str, status: str, event: Event, now: dt.datetime
+    ) -> None:
         await self.notifications.update_one(
             {"_id": notification_id},
-            {"$set": {"status": status, "finished_at": to_millis(now),
-                      "outbox": outbox_entry(event)}},
+            {
+                "$set": {
+                    "status": status,
+                    "finished_at": to_millis(now),
+                    "outbox": outbox_entry(event),
+                }
+            },
         )
 
     async def list(self, limit: int) -> list[Document]:

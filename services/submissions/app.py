@@ -12,8 +12,9 @@ from services.submissions.config import SubmissionsSettings
 from services.submissions.store import MongoSubmissionsStore, SubmissionsStore
 
 
-def build_app(settings: SubmissionsSettings, *, clock: Clock | None = None,
-              catalog: Catalog | None = None) -> FastAPI:
+def build_app(
+    settings: SubmissionsSettings, *, clock: Clock | None = None, catalog: Catalog | None = None
+) -> FastAPI:
     rt = Runtime("submissions", settings, clock=clock, catalog=catalog)
     store: list[SubmissionsStore] = []  # filled once MongoDB is connected
 

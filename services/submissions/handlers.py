@@ -18,9 +18,15 @@ from services.submissions.store import RevisionTaken, SubmissionsStore, idempote
 MAX_REVISION_RACES = 5
 
 
-async def submit(request: SubmissionCreate, idempotency_key: str | None, *, catalog: Catalog,
-                 store: SubmissionsStore, clock: Clock,
-                 wake_relay: Callable[[], None]) -> tuple[Document, bool]:
+async def submit(
+    request: SubmissionCreate,
+    idempotency_key: str | None,
+    *,
+    catalog: Catalog,
+    store: SubmissionsStore,
+    clock: Clock,
+    wake_relay: Callable[[], None],
+) -> tuple[Document, bool]:
     """The stored submission and whether this call created it (False: a retried request)."""
     if idempotency_key:
         earlier = await store.by_idempotency_key(request.unit_id, idempotency_key)
@@ -33,14 +39,19 @@ async def submit(request: SubmissionCreate, idempotency_key: str | None, *, cata
         previous = await store.latest(period.id, request.unit_id)
         submission_id = uuid.uuid4()
         event = domain.accepted_event(
-            request, plan, period, submission_id=submission_id, receipt=receipt,
+            request,
+            plan,
+            period,
+            submission_id=submission_id,
+            receipt=receipt,
             revision=previous["revision"] + 1 if previous else 1,
-            supersedes=previous["_id"] if previous else None, received_at=received_at)
+            supersedes=previous["_id"] if previous else None,
+            received_at=received_at,
+        )
         document = {
             "_id": str(submission_id),
             **event.payload.model_dump(mode="python", exclude={"submission_id"}),
-            "idempotency_id": idempotency_id(request.unit_id, idempotency_key,
-                                             str(submission_id)),
+            "idempotency_id": idempotency_id(request.unit_id, idempotency_key, str(submission_id)),
             "outbox": outbox_entry(event),
         }
         try:
@@ -55,5 +66,6 @@ async def submit(request: SubmissionCreate, idempotency_key: str | None, *, cata
             return earlier, False
         wake_relay()
         return document, True
-    raise domain.SubmissionRejected(409, "concurrent_update",
-                                    "Báo cáo đang được cập nhật đồng thời; vui lòng gửi lại.")
+    raise domain.SubmissionRejected(
+        409, "concurrent_update", "Báo cáo đang được cập nhật đồng thời; vui lòng gửi lại."
+    )

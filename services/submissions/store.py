@@ -49,23 +49,26 @@ class MongoSubmissionsStore(SubmissionsStore):
 
     async def create_indexes(self) -> None:
         await self.submissions.create_index(
-            [("period_id", 1), ("unit_id", 1), ("revision", 1)], unique=True,
-            name="one_document_per_revision")
+            [("period_id", 1), ("unit_id", 1), ("revision", 1)],
+            unique=True,
+            name="one_document_per_revision",
+        )
         await self.submissions.create_index("idempotency_id", unique=True)
 
     async def next_sequence(self, name: str) -> int:
         counter = await self._counters.find_one_and_update(
-            {"_id": name}, {"$inc": {"value": 1}}, upsert=True,
-            return_document=ReturnDocument.AFTER)
+            {"_id": name}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        assert counter is not None  # upsert with ReturnDocument.AFTER always returns one
         return int(counter["value"])
 
     async def latest(self, period_id: str, unit_id: str) -> Document | None:
         return await self.submissions.find_one(
-            {"period_id": period_id, "unit_id": unit_id}, sort=[("revision", -1)])
+            {"period_id": period_id, "unit_id": unit_id}, sort=[("revision", -1)]
+        )
 
     async def by_idempotency_key(self, unit_id: str, key: str) -> Document | None:
-        return await self.submissions.find_one(
-            {"idempotency_id": idempotency_id(unit_id, key, "")})
+        return await self.submissions.find_one({"idempotency_id": idempotency_id(unit_id, key, "")})
 
     async def insert(self, submission: Document) -> None:
         try:

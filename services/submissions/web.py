@@ -15,8 +15,9 @@ from services.submissions.models import SubmissionCreate, SubmissionReceipt, loc
 from services.submissions.store import SubmissionsStore
 
 
-def router(rt: Runtime, store: Annotated[list[SubmissionsStore], "filled at start-up"],
-           max_body_bytes: int) -> APIRouter:
+def router(
+    rt: Runtime, store: Annotated[list[SubmissionsStore], "filled at start-up"], max_body_bytes: int
+) -> APIRouter:
     api = APIRouter(prefix="/api/v1")
 
     def the_store() -> SubmissionsStore:
@@ -30,27 +31,40 @@ def router(rt: Runtime, store: Annotated[list[SubmissionsStore], "filled at star
         title = found[1].title if found else doc["period_id"]
         unit = plan.unit(doc["unit_id"])
         unit_name = unit.name if unit else doc["unit_id"]
-        what = "báo cáo" if doc["revision"] == 1 else f"báo cáo bổ sung lần {doc['revision'] - 1}"
+        correction = "" if doc["revision"] == 1 else f" (bổ sung lần {doc['revision'] - 1})"
         timing = "đúng hạn" if doc["on_time"] else "quá hạn"
         return SubmissionReceipt(
-            submission_id=doc["_id"], receipt_no=doc["receipt_no"], period_id=doc["period_id"],
-            unit_id=doc["unit_id"], revision=doc["revision"], received_at=doc["received_at"],
-            received_at_local=local_text(doc["received_at"], plan.tz), due_at=doc["due_at"],
-            on_time=doc["on_time"], server_time=rt.clock.now(),
-            message=f"Đã tiếp nhận {what} {title} của {unit_name} ({timing}). "
-                    f"Số tiếp nhận: {doc['receipt_no']}.",
+            submission_id=doc["_id"],
+            receipt_no=doc["receipt_no"],
+            period_id=doc["period_id"],
+            unit_id=doc["unit_id"],
+            revision=doc["revision"],
+            received_at=doc["received_at"],
+            received_at_local=local_text(doc["received_at"], plan.tz),
+            due_at=doc["due_at"],
+            on_time=doc["on_time"],
+            server_time=rt.clock.now(),
+            message=f"Đã tiếp nhận {title}{correction} của {unit_name} ({timing}). "
+            f"Số tiếp nhận: {doc['receipt_no']}.",
         )
 
     @api.post("/submissions", status_code=201, response_model=SubmissionReceipt)
     async def create_submission(
-        body: SubmissionCreate, request: Request, response: Response,
+        body: SubmissionCreate,
+        request: Request,
+        response: Response,
         idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
     ) -> SubmissionReceipt:
         if int(request.headers.get("content-length") or 0) > max_body_bytes:
             raise ApiProblem(413, "payload_too_large", "Nội dung gửi lên quá lớn.")
         doc, created = await handlers.submit(
-            body, idempotency_key, catalog=rt.catalog, store=the_store(), clock=rt.clock,
-            wake_relay=rt.wake_relay)
+            body,
+            idempotency_key,
+            catalog=rt.catalog,
+            store=the_store(),
+            clock=rt.clock,
+            wake_relay=rt.wake_relay,
+        )
         if not created:
             response.status_code = 200
         response.headers["Location"] = f"/api/v1/submissions/{doc['_id']}"
@@ -68,11 +82,17 @@ def router(rt: Runtime, store: Annotated[list[SubmissionsStore], "filled at star
         """Periods that accept reports now, with each unit's tasks: what a form needs."""
         now = rt.clock.now()
         return [
-            {"period_id": p.id, "title": p.title, "plan_id": plan.id,
-             "due_at": p.due_at, "closes_at": p.closes_at,
-             "due_local": f"trước ngày {p.due_at.astimezone(plan.tz):%d/%m/%Y}"}
+            {
+                "period_id": p.id,
+                "title": p.title,
+                "plan_id": plan.id,
+                "due_at": p.due_at,
+                "closes_at": p.closes_at,
+                "due_local": f"trước ngày {p.due_at.astimezone(plan.tz):%d/%m/%Y}",
+            }
             for plan in rt.catalog.plans.values()
-            for p in periods_around(plan, now) if p.state(now) is PeriodState.OPEN
+            for p in periods_around(plan, now)
+            if p.state(now) is PeriodState.OPEN
         ]
 
     @api.get("/periods/{period_id}/units/{unit_id}/template")
@@ -85,11 +105,20 @@ def router(rt: Runtime, store: Annotated[list[SubmissionsStore], "filled at star
         if plan.unit(unit_id) is None:
             raise ApiProblem(404, "unknown_unit", f"Đơn vị “{unit_id}” không có trong kế hoạch.")
         return {
-            "period_id": period.id, "unit_id": unit_id,
+            "period_id": period.id,
+            "unit_id": unit_id,
             "submitted_by": {"name": "", "email": None},
-            "tasks": [{"task_id": t.id, "status": "in_progress", "results": "",
-                       "indicators": [{"code": c, "value": 0} for c in t.indicator_codes],
-                       "difficulties": "", "proposals": ""} for t in plan.tasks_of(unit_id)],
+            "tasks": [
+                {
+                    "task_id": t.id,
+                    "status": "in_progress",
+                    "results": "",
+                    "indicators": [{"code": c, "value": 0} for c in t.indicator_codes],
+                    "difficulties": "",
+                    "proposals": "",
+                }
+                for t in plan.tasks_of(unit_id)
+            ],
         }
 
     return api

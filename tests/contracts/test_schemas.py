@@ -17,8 +17,11 @@ FIXTURES = Path(__file__).with_name("payloads")
 
 
 def test_generated_files_are_up_to_date() -> None:
-    stale = [str(path) for path, content in schema_files().items()
-             if not path.exists() or path.read_text(encoding="utf-8") != content]
+    stale = [
+        str(path)
+        for path, content in schema_files().items()
+        if not path.exists() or path.read_text(encoding="utf-8") != content
+    ]
     assert not stale, f"run `make schemas` and commit: {stale}"
 
 

@@ -77,8 +77,13 @@ class System:
         for service in SERVICES:
             log = (self.log_dir / f"{service}.log").open("wb")
             self.processes[service] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=self.env(),
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [sys.executable, "-m", f"services.{service}"],
+                cwd=ROOT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         for service in SERVICES:
             self.wait_ready(service)
 
@@ -118,8 +123,9 @@ def start_system(servers: Servers, tmp: Path, plans: list[Path], clock_start: st
 @pytest.fixture(scope="module")
 def seed_system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """The seed plan, on 1 June 2027: the 6-month period is open and not yet due."""
-    system = start_system(servers, tmp_path_factory.mktemp("e2e"), [SEED_PLAN],
-                          "2027-06-01T09:00:00+07:00")
+    system = start_system(
+        servers, tmp_path_factory.mktemp("e2e"), [SEED_PLAN], "2027-06-01T09:00:00+07:00"
+    )
     yield system
     system.stop()
 
@@ -127,7 +133,8 @@ def seed_system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> I
 @pytest.fixture(scope="module")
 def second_system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """The quarterly plan of another hierarchy, two days after the Q2 2027 due date."""
-    system = start_system(servers, tmp_path_factory.mktemp("e2e"), [SECOND_PLAN],
-                          "2027-07-12T09:00:00+07:00")
+    system = start_system(
+        servers, tmp_path_factory.mktemp("e2e"), [SECOND_PLAN], "2027-07-12T09:00:00+07:00"
+    )
     yield system
     system.stop()

@@ -26,11 +26,14 @@ def report_body(plan: Plan, period_id: str, unit_id: str) -> dict[str, Any]:
         "unit_id": unit_id,
         "submitted_by": {"name": "Nguyễn Thị Hà", "email": None},
         "tasks": [
-            {"task_id": t.id, "status": "completed",
-             "results": f"Đã triển khai nhiệm vụ {t.section}: tổ chức quán triệt, tuyên truyền.",
-             "indicators": [{"code": c, "value": 3} for c in t.indicator_codes],
-             "difficulties": "Địa bàn rộng, đi lại khó khăn.",
-             "proposals": "Đề nghị bổ sung kinh phí tuyên truyền."}
+            {
+                "task_id": t.id,
+                "status": "completed",
+                "results": f"Đã triển khai nhiệm vụ {t.section}: tổ chức quán triệt, tuyên truyền.",
+                "indicators": [{"code": c, "value": 3} for c in t.indicator_codes],
+                "difficulties": "Địa bàn rộng, đi lại khó khăn.",
+                "proposals": "Đề nghị bổ sung kinh phí tuyên truyền.",
+            }
             for t in tasks
         ],
     }
@@ -43,21 +46,24 @@ async def submit(system: System, body: dict[str, Any]) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def mails_about(system: System, receipt: dict[str, Any], *, expected: int = 1,
-                      timeout: float = 45.0) -> list[dict[str, Any]]:
+async def mails_about(
+    system: System, receipt: dict[str, Any], *, expected: int = 1, timeout: float = 45.0
+) -> list[dict[str, Any]]:
     """Receipt mail of this submission; waits for ``expected`` of them."""
 
     async def found() -> list[dict[str, Any]] | None:
         messages = await mailpit.search(
-            system.servers.mailpit_api, f'from:{system.sender} "{receipt["receipt_no"]}"')
+            system.servers.mailpit_api, f'from:{system.sender} "{receipt["receipt_no"]}"'
+        )
         return messages if len(messages) >= expected else None
 
     return await eventually(found, timeout=timeout, what=f"mail about {receipt['receipt_no']}")
 
 
 async def consolidated_reports(system: System, *, until: int) -> list[dict[str, Any]]:
-    return await read_all(system.servers.kafka_bootstrap,
-                          system.topic("baocao.report-consolidated.v1"), until=until)
+    return await read_all(
+        system.servers.kafka_bootstrap, system.topic("baocao.report-consolidated.v1"), until=until
+    )
 
 
 async def wait_until_projected(system: System, period_id: str, received: int) -> None:
@@ -76,5 +82,3 @@ async def consolidate(system: System, period_id: str) -> dict[str, Any]:
         response = await client.post(f"/api/v1/periods/{period_id}/consolidate")
     assert response.status_code == 202, response.text
     return dict(response.json())
-
-

@@ -21,8 +21,7 @@ async def test_a_late_quarterly_report_is_received_and_consolidated_as_late(
     second_system: System,
 ) -> None:
     plan = flow.plan_of(second_system)
-    receipt = await flow.submit(second_system,
-                                flow.report_body(plan, Q2_2027, "phuong-an-phu"))
+    receipt = await flow.submit(second_system, flow.report_body(plan, Q2_2027, "phuong-an-phu"))
     assert receipt["on_time"] is False  # the clock is two days past the due date
 
     mails = await flow.mails_about(second_system, receipt)
@@ -36,8 +35,13 @@ async def test_a_late_quarterly_report_is_received_and_consolidated_as_late(
     events = await flow.consolidated_reports(second_system, until=1)
     report = next(e["payload"] for e in events if e["payload"]["report_id"] == answer["report_id"])
     expected = len(plan.reporting_units())
-    assert (report["expected"], report["received"], report["on_time"], report["late"],
-            report["missing"]) == (expected, 1, 0, 1, expected - 1)
+    assert (
+        report["expected"],
+        report["received"],
+        report["on_time"],
+        report["late"],
+        report["missing"],
+    ) == (expected, 1, 0, 1, expected - 1)
     assert {u["unit_id"]: u["status"] for u in report["units"]}["phuong-an-phu"] == "late"
 
 
@@ -52,9 +56,10 @@ async def test_a_unit_that_has_not_reported_gets_an_overdue_notice(
     async def overdue_notices() -> list[dict[str, object]] | None:
         found = []
         for address in addresses:
-            found += await mailpit.search(second_system.servers.mailpit_api,
-                                          f'from:{second_system.sender} to:{address} '
-                                          'subject:"Quá hạn"')
+            found += await mailpit.search(
+                second_system.servers.mailpit_api,
+                f'from:{second_system.sender} to:{address} subject:"Quá hạn"',
+            )
         return found or None
 
     # deadlines scans every second in this system; notify mails the unit's contacts.

@@ -21,8 +21,7 @@ SIX_MONTHS_2027 = "kh-nq35-ngoc-hoi.2027.6-thang"
 
 async def test_a_report_gets_exactly_one_receipt_email(seed_system: System) -> None:
     plan = flow.plan_of(seed_system)
-    receipt = await flow.submit(seed_system,
-                                flow.report_body(plan, SIX_MONTHS_2027, "xa-bo-y"))
+    receipt = await flow.submit(seed_system, flow.report_body(plan, SIX_MONTHS_2027, "xa-bo-y"))
     assert receipt["on_time"] is True
     assert receipt["receipt_no"].startswith("TN-2027-")
 
@@ -41,8 +40,7 @@ async def test_a_report_gets_exactly_one_receipt_email(seed_system: System) -> N
 
 async def test_a_redelivered_event_sends_no_second_email(seed_system: System) -> None:
     plan = flow.plan_of(seed_system)
-    receipt = await flow.submit(seed_system,
-                                flow.report_body(plan, SIX_MONTHS_2027, "xa-dak-ang"))
+    receipt = await flow.submit(seed_system, flow.report_body(plan, SIX_MONTHS_2027, "xa-dak-ang"))
     first = await flow.mails_about(seed_system, receipt)
     topic = seed_system.topic("baocao.submission-received.v1")
     events = await read_all(seed_system.servers.kafka_bootstrap, topic, until=1)
@@ -50,8 +48,9 @@ async def test_a_redelivered_event_sends_no_second_email(seed_system: System) ->
     assert len(ours) == 1
 
     duplicates_before = await _notify_counter(seed_system, "duplicate")
-    producer = AIOKafkaProducer(bootstrap_servers=seed_system.servers.kafka_bootstrap,
-                                acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=seed_system.servers.kafka_bootstrap, acks="all", enable_idempotence=True
+    )
     await producer.start()
     try:
         import json
@@ -82,8 +81,13 @@ async def test_consolidation_publishes_the_counts(seed_system: System) -> None:
     events = await flow.consolidated_reports(seed_system, until=1)
     report = next(e["payload"] for e in events if e["payload"]["report_id"] == answer["report_id"])
     expected = len(plan.reporting_units())
-    assert (report["expected"], report["received"], report["on_time"], report["late"],
-            report["missing"]) == (expected, received, received, 0, expected - received)
+    assert (
+        report["expected"],
+        report["received"],
+        report["on_time"],
+        report["late"],
+        report["missing"],
+    ) == (expected, received, received, 0, expected - received)
     statuses = {u["unit_id"]: u["status"] for u in report["units"]}
     assert all(statuses[u] == "on_time" for u in extra)
     assert statuses["xa-sa-loong"] == "missing"
@@ -96,14 +100,26 @@ async def test_bad_input_is_refused_in_vietnamese_and_changes_nothing(
     plan = flow.plan_of(seed_system)
     good = flow.report_body(plan, SIX_MONTHS_2027, "xa-dak-nong")
     cases = [
-        ({"content": b"{not json", "headers": {"content-type": "application/json"}},
-         400, "invalid_json"),
+        (
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            400,
+            "invalid_json",
+        ),
         ({"json": {**good, "unit_id": "xa-khong-co"}}, 422, "unknown_unit"),
         ({"json": {**good, "period_id": "kh-nq35-ngoc-hoi.2027.quy-9"}}, 422, "unknown_period"),
-        ({"json": {**good, "period_id": "kh-nq35-ngoc-hoi.2026.hang-nam"}}, 409,
-         "period_closed"),
-        ({"json": {**good, "tasks": [{**good["tasks"][0], "task_id": "ii-6-dau-tranh-xu-ly-thong-tin-sai-lech"}]}}, 422,
-         "task_not_assigned"),
+        ({"json": {**good, "period_id": "kh-nq35-ngoc-hoi.2026.hang-nam"}}, 409, "period_closed"),
+        (
+            {
+                "json": {
+                    **good,
+                    "tasks": [
+                        {**good["tasks"][0], "task_id": "ii-6-dau-tranh-xu-ly-thong-tin-sai-lech"}
+                    ],
+                }
+            },
+            422,
+            "task_not_assigned",
+        ),
         ({"json": {**good, "ghi_chu": "trường lạ"}}, 422, "unknown_field"),
     ]
     async with httpx.AsyncClient(base_url=seed_system.url("submissions")) as client:
@@ -122,14 +138,18 @@ async def test_a_report_filed_while_kafka_is_down_arrives_after_it_returns(
     plan = flow.plan_of(seed_system)
     seed_system.servers.stop_kafka()
     try:
-        receipt = await flow.submit(seed_system,
-                                    flow.report_body(plan, SIX_MONTHS_2027, "xa-dak-xu"))
+        receipt = await flow.submit(
+            seed_system, flow.report_body(plan, SIX_MONTHS_2027, "xa-dak-xu")
+        )
     finally:
         seed_system.servers.start_kafka()
     mails = await flow.mails_about(seed_system, receipt, timeout=120)
     assert mails
-    events = await read_all(seed_system.servers.kafka_bootstrap,
-                            seed_system.topic("baocao.submission-received.v1"), until=1)
+    events = await read_all(
+        seed_system.servers.kafka_bootstrap,
+        seed_system.topic("baocao.submission-received.v1"),
+        until=1,
+    )
     assert [e for e in events if e["payload"]["receipt_no"] == receipt["receipt_no"]]
 
 

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.integration
 
 async def test_kafka_round_trip_through_a_consumer_group(servers: Servers) -> None:
     topic, group = f"smoke-{uuid.uuid4().hex}", f"smoke-{uuid.uuid4().hex}"
-    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka_bootstrap, acks="all",
-                                enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=servers.kafka_bootstrap, acks="all", enable_idempotence=True
+    )
     await producer.start()
     try:
         sent = [f"tin nhắn {i} – Ngọc Hồi".encode() for i in range(5)]
@@ -31,9 +32,13 @@ async def test_kafka_round_trip_through_a_consumer_group(servers: Servers) -> No
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=servers.kafka_bootstrap,
-                                group_id=group, auto_offset_reset="earliest",
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=servers.kafka_bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         received: list[bytes] = []
@@ -63,9 +68,11 @@ async def test_mongodb_unique_index_and_upsert(servers: Servers) -> None:
             await units.insert_one({"code": "xa-bo-y", "name": "bản sao"})
 
         for _ in range(2):
-            await units.update_one({"code": "xa-sa-loong"},
-                                   {"$setOnInsert": {"name": "UBND xã Sa Loong"},
-                                    "$inc": {"seen": 1}}, upsert=True)
+            await units.update_one(
+                {"code": "xa-sa-loong"},
+                {"$setOnInsert": {"name": "UBND xã Sa Loong"}, "$inc": {"seen": 1}},
+                upsert=True,
+            )
         doc = await units.find_one({"code": "xa-sa-loong"})
         assert doc is not None
         assert (doc["name"], doc["seen"]) == ("UBND xã Sa Loong", 2)
@@ -88,8 +95,9 @@ async def test_vietnamese_mail_is_delivered_and_decoded(servers: Servers) -> Non
 
     await aiosmtplib.send(message, hostname=servers.smtp_host, port=servers.smtp_port)
 
-    found = await eventually(lambda: mailpit.search(servers.mailpit_api, token),
-                             what="the message in Mailpit")
+    found = await eventually(
+        lambda: mailpit.search(servers.mailpit_api, token), what="the message in Mailpit"
+    )
     assert len(found) == 1
     assert found[0]["Subject"] == subject
     full = await mailpit.message(servers.mailpit_api, found[0]["ID"])

@@ -10,12 +10,18 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 
-async def read_all(bootstrap: str, topic: str, *, until: int, timeout: float = 30.0,
-                   settle: float = 1.0) -> list[dict[str, Any]]:
+async def read_all(
+    bootstrap: str, topic: str, *, until: int, timeout: float = 30.0, settle: float = 1.0
+) -> list[dict[str, Any]]:
     """Events on ``topic`` from the beginning: at least ``until`` of them, then whatever else
     arrives within ``settle`` seconds (so a duplicate has its chance to show up)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     events: list[dict[str, Any]] = []
     try:
