@@ -39,6 +39,9 @@ def build_broker(bootstrap: str, *, service: str, registry: CollectorRegistry) -
         # Per-message lines at DEBUG: visible when asked for, silent by default.
         logger=logging.getLogger(f"baocao.{service}.kafka"),
         log_level=logging.DEBUG,
+        # A handler cut short at shutdown is not acknowledged (manual acks), so waiting long
+        # for it buys nothing; keep shutdown inside uvicorn's own graceful window.
+        graceful_timeout=5.0,
         middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=f"baocao-{service}")],
     )
 

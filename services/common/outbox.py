@@ -107,11 +107,12 @@ class OutboxRelay:
     async def run(self) -> None:
         """Relay forever; failures are logged and retried at the next tick."""
         while True:
+            # Cleared before relaying: a wake() that arrives during the pass is not lost.
+            self._wake.clear()
             try:
                 await self.relay_once()
                 await self.measure()
             except Exception as error:  # Kafka or MongoDB away: the entries stay pending
                 log.warning("outbox relay: %s: %s (will retry)", type(error).__name__, error)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._interval)

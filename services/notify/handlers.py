@@ -52,11 +52,14 @@ async def deliver(message: Outgoing, d: Delivery) -> None:
     if entry["status"] != PENDING:
         d.metrics.outcome(message.channel, "duplicate")
         return
+    failed_attempts = int(entry["attempts"])  # > 0 when a crash interrupted an earlier try
     while True:
         try:
             await d.mailer.send(message)
         except SendFailed as error:
-            attempts = await d.ledger.attempted(message.notification_id, str(error))
+            attempts = failed_attempts = await d.ledger.attempted(
+                message.notification_id, str(error)
+            )
             if error.permanent or attempts >= d.attempts:
                 await d.ledger.finish(
                     message.notification_id,
@@ -76,7 +79,7 @@ async def deliver(message: Outgoing, d: Delivery) -> None:
             d.metrics.outcome(message.channel, "retried")
             await d.sleep(d.first_delay * 2 ** (attempts - 1))
             continue
-        attempts = int(entry["attempts"]) + 1
+        attempts = failed_attempts + 1
         await d.ledger.finish(
             message.notification_id, SENT, _sent(message, attempts, d.clock), d.clock.now()
         )

@@ -82,6 +82,12 @@ def _check_tasks(request: SubmissionCreate, plan: Plan) -> None:
                 raise SubmissionRejected(
                     422, "unknown_indicator", f"Chỉ tiêu “{code}” không có trong kế hoạch."
                 )
+            if code not in task.indicator_codes:
+                raise SubmissionRejected(
+                    422,
+                    "indicator_not_for_task",
+                    f"Chỉ tiêu “{code}” không thuộc nhiệm vụ “{task.id}”.",
+                )
         if len(set(codes)) != len(codes):
             raise SubmissionRejected(
                 422,
@@ -90,8 +96,8 @@ def _check_tasks(request: SubmissionCreate, plan: Plan) -> None:
             )
 
 
-def receipt_no(received_at: dt.datetime, sequence: int) -> str:
-    return f"TN-{received_at:%Y}-{sequence:06d}"
+def receipt_no(received_at: dt.datetime, plan: Plan, sequence: int) -> str:
+    return f"TN-{received_at.astimezone(plan.tz):%Y}-{sequence:06d}"
 
 
 def accepted_event(

@@ -34,7 +34,7 @@ async def submit(
             return earlier, False
     received_at = to_millis(clock.now())
     plan, period = domain.check(request, catalog, received_at)
-    receipt = domain.receipt_no(received_at, await store.next_sequence("receipt"))
+    receipt = domain.receipt_no(received_at, plan, await store.next_sequence("receipt"))
     for _ in range(MAX_REVISION_RACES):
         previous = await store.latest(period.id, request.unit_id)
         submission_id = uuid.uuid4()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -54,13 +53,22 @@ class MongoSubmissionsStore(SubmissionsStore):
             name="one_document_per_revision",
         )
         await self.submissions.create_index("idempotency_id", unique=True)
+        await self._counters.create_index([("name", 1), ("n", -1)])
 
     async def next_sequence(self, name: str) -> int:
-        counter = await self._counters.find_one_and_update(
-            {"_id": name}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        assert counter is not None  # upsert with ReturnDocument.AFTER always returns one
-        return int(counter["value"])
+        # One document per number, claimed by insert: FerretDB's $inc (findAndModify or
+        # update) loses increments under concurrency, a unique _id does not.
+        last = await self._counters.find_one({"name": name}, sort=[("n", -1)])
+        number = int(last["n"]) + 1 if last else 1
+        while True:
+            try:
+                await self._counters.insert_one(
+                    {"_id": f"{name}|{number}", "name": name, "n": number}
+                )
+            except DuplicateKeyError:
+                number += 1
+                continue
+            return number
 
     async def latest(self, period_id: str, unit_id: str) -> Document | None:
         return await self.submissions.find_one(
@@ -74,7 +82,11 @@ class MongoSubmissionsStore(SubmissionsStore):
         try:
             await self.submissions.insert_one(submission)
         except DuplicateKeyError as error:
-            if "idempotency_id" in str(error):
+            # FerretDB's error does not name the index: ask which constraint was hit.
+            pattern = (error.details or {}).get("keyPattern") or {}
+            if "idempotency_id" in pattern or await self.submissions.find_one(
+                {"idempotency_id": submission["idempotency_id"]}, {"_id": 1}
+            ):
                 raise
             raise RevisionTaken(str(error)) from error
 

@@ -48,27 +48,53 @@ BOOTSTRAP = os.environ.get("BAOCAO_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 MONGO_URI = os.environ.get("BAOCAO_MONGO_URI", "mongodb://127.0.0.1:27017/")
 DEADLINE = 30.0
 
-PLAN = Plan.model_validate({
-    "id": "kh-tich-hop",
-    "title": "Kế hoạch kiểm thử tích hợp",
-    "issuer": "Ủy ban nhân dân huyện Thử",
-    "issuer_place": "Thử",
-    "effective_from": "2026-01-01",
-    "consolidating_unit_id": "phong-vhtt",
-    "upward_recipient": "Ủy ban nhân dân tỉnh",
-    "units": [
-        {"id": "phong-vhtt", "name": "Phòng Văn hóa và Thông tin", "kind": "specialised_office"},
-        {"id": "xa-a", "name": "UBND xã A", "kind": "commune"},
-        {"id": "xa-b", "name": "UBND xã B", "kind": "commune"},
-    ],
-    "indicators": [{"code": "so-buoi", "name": "Số buổi tuyên truyền", "unit_of_measure": "buổi"}],
-    "tasks": [{"id": "tuyen-truyen", "section": "II.1", "title": "Tuyên truyền", "text": "...",
-               "assignments": [{"unit_id": "phong-vhtt"}, {"unit_id": "xa-a"},
-                               {"unit_id": "xa-b"}],
-               "indicator_codes": ["so-buoi"]}],
-    "schedule": [{"code": "6-thang", "title": "Báo cáo 6 tháng", "due_before": "06-15",
-                  "data_from": "12-15", "data_from_previous_year": True, "data_to": "06-14"}],
-})
+PLAN = Plan.model_validate(
+    {
+        "id": "kh-tich-hop",
+        "title": "Kế hoạch kiểm thử tích hợp",
+        "issuer": "Ủy ban nhân dân huyện Thử",
+        "issuer_place": "Thử",
+        "effective_from": "2026-01-01",
+        "consolidating_unit_id": "phong-vhtt",
+        "upward_recipient": "Ủy ban nhân dân tỉnh",
+        "units": [
+            {
+                "id": "phong-vhtt",
+                "name": "Phòng Văn hóa và Thông tin",
+                "kind": "specialised_office",
+            },
+            {"id": "xa-a", "name": "UBND xã A", "kind": "commune"},
+            {"id": "xa-b", "name": "UBND xã B", "kind": "commune"},
+        ],
+        "indicators": [
+            {"code": "so-buoi", "name": "Số buổi tuyên truyền", "unit_of_measure": "buổi"}
+        ],
+        "tasks": [
+            {
+                "id": "tuyen-truyen",
+                "section": "II.1",
+                "title": "Tuyên truyền",
+                "text": "...",
+                "assignments": [
+                    {"unit_id": "phong-vhtt"},
+                    {"unit_id": "xa-a"},
+                    {"unit_id": "xa-b"},
+                ],
+                "indicator_codes": ["so-buoi"],
+            }
+        ],
+        "schedule": [
+            {
+                "code": "6-thang",
+                "title": "Báo cáo 6 tháng",
+                "due_before": "06-15",
+                "data_from": "12-15",
+                "data_from_previous_year": True,
+                "data_to": "06-14",
+            }
+        ],
+    }
+)
 PERIOD_ID = "kh-tich-hop.2026.6-thang"
 _found = find_period(PLAN, PERIOD_ID)
 assert _found is not None
@@ -104,14 +130,19 @@ class Service:
     async def publish(self, event: Event) -> None:
         topic = TOPIC_OF[type(event)]
         await self.producer.send_and_wait(
-            self.names.topic(topic), event.model_dump_json().encode(),
-            key=str(getattr(event.payload, topic.key_field)).encode())
+            self.names.topic(topic),
+            event.model_dump_json().encode(),
+            key=str(getattr(event.payload, topic.key_field)).encode(),
+        )
 
     async def reports_on_kafka(self, count: int) -> list[ReportConsolidated]:
         """Read the output topic from the start until ``count`` events arrived."""
-        consumer = AIOKafkaConsumer(self.names.topic(REPORT_CONSOLIDATED),
-                                    bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest",
-                                    enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            self.names.topic(REPORT_CONSOLIDATED),
+            bootstrap_servers=BOOTSTRAP,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         found: list[ReportConsolidated] = []
         try:
@@ -120,8 +151,11 @@ class Service:
                 if asyncio.get_running_loop().time() > deadline:
                     raise AssertionError(f"{len(found)} of {count} reports on Kafka")
                 batches = await consumer.getmany(timeout_ms=500)
-                found += [ReportConsolidated.model_validate_json(m.value)
-                          for records in batches.values() for m in records]
+                found += [
+                    ReportConsolidated.model_validate_json(m.value)
+                    for records in batches.values()
+                    for m in records
+                ]
         finally:
             await consumer.stop()
         return sorted(found, key=lambda e: e.payload.version)
@@ -132,7 +166,8 @@ class Service:
         await admin.start()
         try:
             offsets = await admin.list_consumer_group_offsets(
-                self.names.group("consolidate", consumer))
+                self.names.group("consolidate", consumer)
+            )
         finally:
             await admin.close()
         return sum(max(o.offset, 0) for tp, o in offsets.items() if tp.topic == topic_name)
@@ -141,32 +176,49 @@ class Service:
 @pytest.fixture
 async def service() -> AsyncIterator[Service]:
     namespace = "t" + uuid.uuid4().hex[:10]
-    settings = ConsolidateSettings(namespace=namespace, kafka_bootstrap=BOOTSTRAP,
-                                   mongo_uri=MONGO_URI)
+    settings = ConsolidateSettings(
+        namespace=namespace, kafka_bootstrap=BOOTSTRAP, mongo_uri=MONGO_URI
+    )
     app = build_app(settings, clock=FixedClock(NOW), catalog=Catalog({PLAN.id: PLAN}))
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
     async with app.router.lifespan_context(app):
         await producer.start()
         try:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://consolidate") as http:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://consolidate"
+            ) as http:
                 yield Service(app, http, producer, Names(namespace))
         finally:
             await producer.stop()
             await app.state.runtime.db.client.drop_database(app.state.runtime.db.name)
 
 
-def submission(unit_id: str, revision: int, received_at: dt.datetime, buoi: float,
-               results: str) -> SubmissionReceived:
+def submission(
+    unit_id: str, revision: int, received_at: dt.datetime, buoi: float, results: str
+) -> SubmissionReceived:
     return SubmissionReceived(
-        occurred_at=received_at, producer="submissions", correlation_id=uuid.uuid4(),
+        occurred_at=received_at,
+        producer="submissions",
+        correlation_id=uuid.uuid4(),
         payload=SubmissionReceivedPayload(
             submission_id=f"{unit_id}-{revision}-{uuid.uuid4().hex[:6]}",
-            receipt_no=f"BC-{unit_id}-{revision}", plan_id=PLAN.id, period_id=PERIOD_ID,
-            unit_id=unit_id, revision=revision, received_at=received_at,
-            due_at=PERIOD.due_at, on_time=received_at < PERIOD.due_at,
-            tasks=[TaskReport(task_id="tuyen-truyen", status="completed", results=results,
-                              indicators=[IndicatorValue(code="so-buoi", value=buoi)])]),
+            receipt_no=f"BC-{unit_id}-{revision}",
+            plan_id=PLAN.id,
+            period_id=PERIOD_ID,
+            unit_id=unit_id,
+            revision=revision,
+            received_at=received_at,
+            due_at=PERIOD.due_at,
+            on_time=received_at < PERIOD.due_at,
+            tasks=[
+                TaskReport(
+                    task_id="tuyen-truyen",
+                    status="completed",
+                    results=results,
+                    indicators=[IndicatorValue(code="so-buoi", value=buoi)],
+                )
+            ],
+        ),
     )
 
 
@@ -175,10 +227,12 @@ async def feed_submissions(service: Service) -> None:
     first = submission("phong-vhtt", 1, PERIOD.due_at - dt.timedelta(days=1), 2, "bản đầu")
     await service.publish(first)
     await service.publish(first)  # a redelivery
-    await service.publish(submission("phong-vhtt", 2, PERIOD.due_at + dt.timedelta(days=2), 5,
-                                     "bản đính chính"))
-    await service.publish(submission("xa-a", 1, PERIOD.due_at + dt.timedelta(hours=3), 1.5,
-                                     "Đã tổ chức"))
+    await service.publish(
+        submission("phong-vhtt", 2, PERIOD.due_at + dt.timedelta(days=2), 5, "bản đính chính")
+    )
+    await service.publish(
+        submission("xa-a", 1, PERIOD.due_at + dt.timedelta(hours=3), 1.5, "Đã tổ chức")
+    )
 
     async def projected() -> bool:
         return len(await service.store.submissions(PERIOD_ID)) >= 3
@@ -205,9 +259,13 @@ async def test_consolidating_on_request_publishes_the_report(service: Service) -
     assert (body["version"], body["trigger"]) == (1, "requested")
     assert body["consolidated_at"] == NOW.isoformat().replace("+00:00", "Z")
     assert [(u["unit_id"], u["status"], u["revision"]) for u in body["units"]] == [
-        ("phong-vhtt", "on_time", 2), ("xa-a", "late", 1), ("xa-b", "missing", None)]
+        ("phong-vhtt", "on_time", 2),
+        ("xa-a", "late", 1),
+        ("xa-b", "missing", None),
+    ]
     assert [(t["code"], t["total"], t["reporting_units"]) for t in body["indicator_totals"]] == [
-        ("so-buoi", 6.5, 2)]
+        ("so-buoi", 6.5, 2)
+    ]
     assert [e["results"] for e in body["tasks"][0]["entries"]] == ["bản đính chính", "Đã tổ chức"]
 
     (event,) = await service.reports_on_kafka(1)
@@ -225,9 +283,17 @@ async def test_a_redelivered_period_closed_makes_one_report(service: Service) ->
     requested = await service.http.post(f"/api/v1/periods/{PERIOD_ID}/consolidate")
     assert requested.status_code == 202
     closed = PeriodClosed(
-        occurred_at=NOW, producer="deadlines", correlation_id=uuid.uuid4(),
-        payload=PeriodClosedPayload(plan_id=PLAN.id, period_id=PERIOD_ID, report_kind="6-thang",
-                                    year=2026, due_at=PERIOD.due_at, closed_at=PERIOD.closes_at),
+        occurred_at=NOW,
+        producer="deadlines",
+        correlation_id=uuid.uuid4(),
+        payload=PeriodClosedPayload(
+            plan_id=PLAN.id,
+            period_id=PERIOD_ID,
+            report_kind="6-thang",
+            year=2026,
+            due_at=PERIOD.due_at,
+            closed_at=PERIOD.closes_at,
+        ),
     )
 
     await service.publish(closed)
@@ -240,12 +306,16 @@ async def test_a_redelivered_period_closed_makes_one_report(service: Service) ->
     await wait_for(both_handled, "both PeriodClosed deliveries acknowledged")
     reports = await service.store.reports(PERIOD_ID)
     assert [(r.payload.version, r.payload.trigger) for r in reports] == [
-        (2, "period_closed"), (1, "requested")]
+        (2, "period_closed"),
+        (1, "requested"),
+    ]
     assert reports[0].cause == str(closed.event_id)
 
     events = await service.reports_on_kafka(2)
     assert [(e.payload.version, e.payload.trigger) for e in events] == [
-        (1, "requested"), (2, "period_closed")]
+        (1, "requested"),
+        (2, "period_closed"),
+    ]
     assert events[1].causation_id == closed.event_id
     assert events[1].correlation_id == closed.correlation_id
     assert counts(events[1].payload.model_dump()) == (3, 2, 1, 1, 1)
@@ -254,7 +324,8 @@ async def test_a_redelivered_period_closed_makes_one_report(service: Service) ->
     assert listed.status_code == 200
     assert [r["version"] for r in listed.json()["reports"]] == [2, 1]
     consolidated = service.runtime.registry.get_sample_value(
-        "baocao_reports_consolidated_total", {"trigger": "period_closed"})
+        "baocao_reports_consolidated_total", {"trigger": "period_closed"}
+    )
     assert consolidated == 1.0
 
 

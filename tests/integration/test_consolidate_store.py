@@ -40,22 +40,45 @@ async def store() -> AsyncIterator[MongoConsolidateStore]:
 
 def report(report_id: str, version: int) -> ReportConsolidated:
     return ReportConsolidated(
-        occurred_at=AT, producer="consolidate", correlation_id=uuid.uuid4(),
+        occurred_at=AT,
+        producer="consolidate",
+        correlation_id=uuid.uuid4(),
         payload=ReportConsolidatedPayload(
-            report_id=report_id, version=version, trigger="requested", plan_id="kh",
-            period_id="kh.2026.nam", report_kind="nam", year=2026, title="Báo cáo năm 2026",
-            due_at=AT, consolidated_at=AT.replace(microsecond=456_000), expected=1, received=0,
-            on_time=0, late=0, missing=1,
-            units=[UnitStatus(unit_id="xa-a", unit_name="UBND xã A", status="missing")]),
+            report_id=report_id,
+            version=version,
+            trigger="requested",
+            plan_id="kh",
+            period_id="kh.2026.nam",
+            report_kind="nam",
+            year=2026,
+            title="Báo cáo năm 2026",
+            due_at=AT,
+            consolidated_at=AT.replace(microsecond=456_000),
+            expected=1,
+            received=0,
+            on_time=0,
+            late=0,
+            missing=1,
+            units=[UnitStatus(unit_id="xa-a", unit_name="UBND xã A", status="missing")],
+        ),
     )
 
 
 async def test_a_submission_is_projected_once_with_millisecond_times(
-        store: MongoConsolidateStore) -> None:
+    store: MongoConsolidateStore,
+) -> None:
     submission = SubmissionReceivedPayload(
-        submission_id="s-1", receipt_no="BC-1", plan_id="kh", period_id="kh.2026.nam",
-        unit_id="xa-a", revision=1, received_at=AT, due_at=AT, on_time=False,
-        tasks=[TaskReport(task_id="viec", status="completed", results="Đã làm xong")])
+        submission_id="s-1",
+        receipt_no="BC-1",
+        plan_id="kh",
+        period_id="kh.2026.nam",
+        unit_id="xa-a",
+        revision=1,
+        received_at=AT,
+        due_at=AT,
+        on_time=False,
+        tasks=[TaskReport(task_id="viec", status="completed", results="Đã làm xong")],
+    )
 
     assert await store.add_submission(submission) is True
     assert await store.add_submission(submission) is False
@@ -78,7 +101,9 @@ async def test_report_ids_and_versions_are_unique(store: MongoConsolidateStore) 
     assert await store.latest_version("kh.2026.nam") == 2
     listed = await store.reports("kh.2026.nam")
     assert [(r.payload.report_id, r.cause, r.published) for r in listed] == [
-        ("r-2", "c-2", False), ("r-1", "c-1", False)]
+        ("r-2", "c-2", False),
+        ("r-1", "c-1", False),
+    ]
     stored = await store.report("r-1")
     assert stored is not None
     assert stored.payload == first.payload

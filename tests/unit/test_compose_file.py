@@ -1,4 +1,4 @@
-"""docker-compose.yml is valid Compose, waits on healthchecks and never clashes with the local stack.
+"""docker-compose.yml is valid Compose, waits on healthchecks, never clashes with the local stack.
 
 No Docker engine is needed: the file is checked against the Compose Specification JSON Schema
 vendored in tests/fixtures/compose-spec.json (see tests/fixtures/README.md).

@@ -19,42 +19,73 @@ from services.consolidate.domain import (
 
 pytestmark = pytest.mark.unit
 
-PLAN = Plan.model_validate({
-    "id": "kh-thu-nghiem",
-    "title": "Kế hoạch thử nghiệm",
-    "issuer": "Ủy ban nhân dân huyện Thử",
-    "issuer_place": "Thử",
-    "effective_from": "2026-01-01",
-    "consolidating_unit_id": "phong-vhtt",
-    "upward_recipient": "Ủy ban nhân dân tỉnh",
-    "units": [
-        {"id": "ubnd-huyen", "name": "UBND huyện", "kind": "peoples_committee",
-         "reports": False},
-        {"id": "phong-vhtt", "name": "Phòng Văn hóa và Thông tin",
-         "kind": "specialised_office"},
-        {"id": "cong-an", "name": "Công an huyện", "kind": "police"},
-        {"id": "xa-a", "name": "UBND xã A", "kind": "commune"},
-        {"id": "xa-b", "name": "UBND xã B", "kind": "commune"},
-    ],
-    "indicators": [
-        {"code": "so-buoi", "name": "Số buổi tuyên truyền", "unit_of_measure": "buổi"},
-        {"code": "so-tin-bai", "name": "Số tin, bài", "unit_of_measure": "tin/bài"},
-        {"code": "so-cuoc-kiem-tra", "name": "Số cuộc kiểm tra", "unit_of_measure": "cuộc"},
-    ],
-    "tasks": [
-        {"id": "tuyen-truyen", "section": "II.1", "title": "Tuyên truyền", "text": "...",
-         "assignments": [{"unit_id": "phong-vhtt"}, {"unit_id": "xa-a"}, {"unit_id": "xa-b"}],
-         "indicator_codes": ["so-buoi", "so-tin-bai"]},
-        {"id": "kiem-tra", "section": "II.2", "title": "Kiểm tra", "text": "...",
-         "assignments": [{"unit_id": "cong-an"}, {"unit_id": "phong-vhtt",
-                                                   "role": "cooperating"}],
-         "indicator_codes": ["so-cuoc-kiem-tra"]},
-    ],
-    "schedule": [
-        {"code": "6-thang", "title": "Báo cáo 6 tháng", "due_before": "06-15",
-         "data_from": "12-15", "data_from_previous_year": True, "data_to": "06-14"},
-    ],
-})
+PLAN = Plan.model_validate(
+    {
+        "id": "kh-thu-nghiem",
+        "title": "Kế hoạch thử nghiệm",
+        "issuer": "Ủy ban nhân dân huyện Thử",
+        "issuer_place": "Thử",
+        "effective_from": "2026-01-01",
+        "consolidating_unit_id": "phong-vhtt",
+        "upward_recipient": "Ủy ban nhân dân tỉnh",
+        "units": [
+            {
+                "id": "ubnd-huyen",
+                "name": "UBND huyện",
+                "kind": "peoples_committee",
+                "reports": False,
+            },
+            {
+                "id": "phong-vhtt",
+                "name": "Phòng Văn hóa và Thông tin",
+                "kind": "specialised_office",
+            },
+            {"id": "cong-an", "name": "Công an huyện", "kind": "police"},
+            {"id": "xa-a", "name": "UBND xã A", "kind": "commune"},
+            {"id": "xa-b", "name": "UBND xã B", "kind": "commune"},
+        ],
+        "indicators": [
+            {"code": "so-buoi", "name": "Số buổi tuyên truyền", "unit_of_measure": "buổi"},
+            {"code": "so-tin-bai", "name": "Số tin, bài", "unit_of_measure": "tin/bài"},
+            {"code": "so-cuoc-kiem-tra", "name": "Số cuộc kiểm tra", "unit_of_measure": "cuộc"},
+        ],
+        "tasks": [
+            {
+                "id": "tuyen-truyen",
+                "section": "II.1",
+                "title": "Tuyên truyền",
+                "text": "...",
+                "assignments": [
+                    {"unit_id": "phong-vhtt"},
+                    {"unit_id": "xa-a"},
+                    {"unit_id": "xa-b"},
+                ],
+                "indicator_codes": ["so-buoi", "so-tin-bai"],
+            },
+            {
+                "id": "kiem-tra",
+                "section": "II.2",
+                "title": "Kiểm tra",
+                "text": "...",
+                "assignments": [
+                    {"unit_id": "cong-an"},
+                    {"unit_id": "phong-vhtt", "role": "cooperating"},
+                ],
+                "indicator_codes": ["so-cuoc-kiem-tra"],
+            },
+        ],
+        "schedule": [
+            {
+                "code": "6-thang",
+                "title": "Báo cáo 6 tháng",
+                "due_before": "06-15",
+                "data_from": "12-15",
+                "data_from_previous_year": True,
+                "data_to": "06-14",
+            },
+        ],
+    }
+)
 PERIOD = find_period(PLAN, "kh-thu-nghiem.2026.6-thang")
 assert PERIOD is not None
 DUE = PERIOD.due_at  # 2026-06-14T17:00Z (midnight 15/6 in Asia/Ho_Chi_Minh)
@@ -63,48 +94,78 @@ NOW = DUE + dt.timedelta(days=16)
 
 def task(task_id: str, results: str, **indicators: float) -> TaskReport:
     return TaskReport(
-        task_id=task_id, status="in_progress", results=results,
-        indicators=[IndicatorValue(code=c.replace("_", "-"), value=v)
-                    for c, v in indicators.items()],
+        task_id=task_id,
+        status="in_progress",
+        results=results,
+        indicators=[
+            IndicatorValue(code=c.replace("_", "-"), value=v) for c, v in indicators.items()
+        ],
     )
 
 
-def row(unit_id: str, revision: int, received_at: dt.datetime,
-        *tasks: TaskReport) -> SubmissionRow:
-    return SubmissionRow(submission_id=f"{unit_id}-r{revision}",
-                         receipt_no=f"BC-{unit_id}-{revision}", unit_id=unit_id,
-                         revision=revision, received_at=received_at, tasks=tasks)
+def row(unit_id: str, revision: int, received_at: dt.datetime, *tasks: TaskReport) -> SubmissionRow:
+    return SubmissionRow(
+        submission_id=f"{unit_id}-r{revision}",
+        receipt_no=f"BC-{unit_id}-{revision}",
+        unit_id=unit_id,
+        revision=revision,
+        received_at=received_at,
+        tasks=tasks,
+    )
 
 
 SUBMISSIONS = [
     # phong-vhtt: on time, content of the late correction wins
-    row("phong-vhtt", 1, DUE - dt.timedelta(days=2),
+    row(
+        "phong-vhtt",
+        1,
+        DUE - dt.timedelta(days=2),
         task("tuyen-truyen", "bản đầu", so_buoi=1, so_tin_bai=100),
-        task("kiem-tra", "phối hợp lần đầu", so_cuoc_kiem_tra=9)),
-    row("phong-vhtt", 2, DUE + dt.timedelta(days=3),
-        task("tuyen-truyen", "bản đính chính", so_buoi=4, so_tin_bai=10)),
+        task("kiem-tra", "phối hợp lần đầu", so_cuoc_kiem_tra=9),
+    ),
+    row(
+        "phong-vhtt",
+        2,
+        DUE + dt.timedelta(days=3),
+        task("tuyen-truyen", "bản đính chính", so_buoi=4, so_tin_bai=10),
+    ),
     # cong-an: late
-    row("cong-an", 1, DUE + dt.timedelta(hours=1),
-        task("kiem-tra", "Đã kiểm tra 2 cuộc", so_cuoc_kiem_tra=2)),
+    row(
+        "cong-an",
+        1,
+        DUE + dt.timedelta(hours=1),
+        task("kiem-tra", "Đã kiểm tra 2 cuộc", so_cuoc_kiem_tra=2),
+    ),
     # xa-a: on time, by one second
-    row("xa-a", 1, DUE - dt.timedelta(seconds=1),
-        task("tuyen-truyen", "Tổ chức 3 buổi", so_buoi=3, so_tin_bai=5.5)),
+    row(
+        "xa-a",
+        1,
+        DUE - dt.timedelta(seconds=1),
+        task("tuyen-truyen", "Tổ chức 3 buổi", so_buoi=3, so_tin_bai=5.5),
+    ),
     # xa-b: missing. ubnd-huyen does not report; a stranger is ignored.
-    row("don-vi-la", 1, DUE - dt.timedelta(days=1),
-        task("tuyen-truyen", "không thuộc kế hoạch", so_buoi=1000)),
+    row(
+        "don-vi-la",
+        1,
+        DUE - dt.timedelta(days=1),
+        task("tuyen-truyen", "không thuộc kế hoạch", so_buoi=1000),
+    ),
 ]
 
 
 def run(submissions: list[SubmissionRow] = SUBMISSIONS) -> ReportConsolidatedPayload:
     assert PERIOD is not None
-    return consolidate(PLAN, PERIOD, submissions, now=NOW, trigger="period_closed", version=2,
-                       report_id="r-1")
+    return consolidate(
+        PLAN, PERIOD, submissions, now=NOW, trigger="period_closed", version=2, report_id="r-1"
+    )
 
 
 def test_each_expected_unit_has_a_status_in_plan_order() -> None:
     report = run()
     assert [(u.unit_id, u.status) for u in report.units] == [
-        ("phong-vhtt", "on_time"), ("cong-an", "late"), ("xa-a", "on_time"),
+        ("phong-vhtt", "on_time"),
+        ("cong-an", "late"),
+        ("xa-a", "on_time"),
         ("xa-b", "missing"),
     ]
 
@@ -113,7 +174,10 @@ def test_a_late_correction_keeps_the_first_filing_on_time_and_supersedes_its_con
     unit = run().units[0]
     assert unit.status == "on_time"
     assert (unit.submission_id, unit.receipt_no, unit.revision) == (
-        "phong-vhtt-r2", "BC-phong-vhtt-2", 2)
+        "phong-vhtt-r2",
+        "BC-phong-vhtt-2",
+        2,
+    )
     assert unit.first_received_at == DUE - dt.timedelta(days=2)
     assert unit.last_received_at == DUE + dt.timedelta(days=3)
 
@@ -131,14 +195,21 @@ def test_a_missing_unit_carries_no_submission() -> None:
 def test_counts_add_up() -> None:
     report = run()
     assert (report.expected, report.received, report.on_time, report.late, report.missing) == (
-        4, 3, 2, 1, 1)
+        4,
+        3,
+        2,
+        1,
+        1,
+    )
     assert report.received == report.on_time + report.late
     assert report.expected == report.received + report.missing
 
 
 def test_indicator_totals_sum_the_latest_revisions_in_plan_order() -> None:
-    totals = [(t.code, t.name, t.unit_of_measure, t.total, t.reporting_units)
-              for t in run().indicator_totals]
+    totals = [
+        (t.code, t.name, t.unit_of_measure, t.total, t.reporting_units)
+        for t in run().indicator_totals
+    ]
     assert totals == [
         ("so-buoi", "Số buổi tuyên truyền", "buổi", 4 + 3, 2),
         ("so-tin-bai", "Số tin, bài", "tin/bài", 10 + 5.5, 2),
@@ -155,11 +226,14 @@ def test_indicators_outside_the_plan_are_left_out() -> None:
 def test_task_entries_come_from_latest_revisions_per_plan_task() -> None:
     tasks = run().tasks
     assert [(t.task_id, t.section, t.title) for t in tasks] == [
-        ("tuyen-truyen", "II.1", "Tuyên truyền"), ("kiem-tra", "II.2", "Kiểm tra")]
+        ("tuyen-truyen", "II.1", "Tuyên truyền"),
+        ("kiem-tra", "II.2", "Kiểm tra"),
+    ]
     assert [(e.unit_id, e.results) for e in tasks[0].entries] == [
-        ("phong-vhtt", "bản đính chính"), ("xa-a", "Tổ chức 3 buổi")]
-    assert [(e.unit_id, e.results) for e in tasks[1].entries] == [
-        ("cong-an", "Đã kiểm tra 2 cuộc")]
+        ("phong-vhtt", "bản đính chính"),
+        ("xa-a", "Tổ chức 3 buổi"),
+    ]
+    assert [(e.unit_id, e.results) for e in tasks[1].entries] == [("cong-an", "Đã kiểm tra 2 cuộc")]
 
 
 def test_nothing_received_still_lists_every_unit_and_task() -> None:
@@ -173,7 +247,11 @@ def test_period_fields_and_no_document_yet() -> None:
     report = run()
     assert (report.report_id, report.version, report.trigger) == ("r-1", 2, "period_closed")
     assert (report.plan_id, report.period_id, report.report_kind, report.year) == (
-        "kh-thu-nghiem", "kh-thu-nghiem.2026.6-thang", "6-thang", 2026)
+        "kh-thu-nghiem",
+        "kh-thu-nghiem.2026.6-thang",
+        "6-thang",
+        2026,
+    )
     assert report.title == "Báo cáo 6 tháng năm 2026"
     assert report.due_at == dt.datetime(2026, 6, 14, 17, tzinfo=dt.UTC)
     assert report.consolidated_at == NOW

@@ -40,21 +40,39 @@ from services.consolidate.store import (
 
 pytestmark = pytest.mark.unit
 
-PLAN = Plan.model_validate({
-    "id": "kh-thu",
-    "title": "Kế hoạch thử",
-    "issuer": "UBND huyện Thử",
-    "issuer_place": "Thử",
-    "effective_from": "2026-01-01",
-    "consolidating_unit_id": "phong-a",
-    "upward_recipient": "UBND tỉnh",
-    "units": [{"id": "phong-a", "name": "Phòng A", "kind": "specialised_office"},
-              {"id": "xa-b", "name": "UBND xã B", "kind": "commune"}],
-    "tasks": [{"id": "viec-1", "section": "I", "title": "Việc 1", "text": "...",
-               "assignments": [{"unit_id": "phong-a"}, {"unit_id": "xa-b"}]}],
-    "schedule": [{"code": "nam", "title": "Báo cáo năm", "due_before": "11-20",
-                  "data_from": "01-01", "data_to": "11-19"}],
-})
+PLAN = Plan.model_validate(
+    {
+        "id": "kh-thu",
+        "title": "Kế hoạch thử",
+        "issuer": "UBND huyện Thử",
+        "issuer_place": "Thử",
+        "effective_from": "2026-01-01",
+        "consolidating_unit_id": "phong-a",
+        "upward_recipient": "UBND tỉnh",
+        "units": [
+            {"id": "phong-a", "name": "Phòng A", "kind": "specialised_office"},
+            {"id": "xa-b", "name": "UBND xã B", "kind": "commune"},
+        ],
+        "tasks": [
+            {
+                "id": "viec-1",
+                "section": "I",
+                "title": "Việc 1",
+                "text": "...",
+                "assignments": [{"unit_id": "phong-a"}, {"unit_id": "xa-b"}],
+            }
+        ],
+        "schedule": [
+            {
+                "code": "nam",
+                "title": "Báo cáo năm",
+                "due_before": "11-20",
+                "data_from": "01-01",
+                "data_to": "11-19",
+            }
+        ],
+    }
+)
 PERIOD_ID = "kh-thu.2026.nam"
 FOUND = find_period(PLAN, PERIOD_ID)
 assert FOUND is not None
@@ -73,8 +91,13 @@ class MemoryStore(ConsolidateStore):
         if submission.submission_id in self.rows:
             return False
         self.rows[submission.submission_id] = SubmissionRow(
-            submission.submission_id, submission.receipt_no, submission.unit_id,
-            submission.revision, submission.received_at, tuple(submission.tasks))
+            submission.submission_id,
+            submission.receipt_no,
+            submission.unit_id,
+            submission.revision,
+            submission.received_at,
+            tuple(submission.tasks),
+        )
         return True
 
     async def submissions(self, period_id: str) -> list[SubmissionRow]:
@@ -118,37 +141,67 @@ class Deps:
         self.metrics = ConsolidateMetrics(self.registry)
 
     async def close(self, event: PeriodClosed) -> None:
-        await on_period_closed(event, catalog=CATALOG, store=self.store, clock=FixedClock(NOW),
-                               wake=self.wake, metrics=self.metrics)
+        await on_period_closed(
+            event,
+            catalog=CATALOG,
+            store=self.store,
+            clock=FixedClock(NOW),
+            wake=self.wake,
+            metrics=self.metrics,
+        )
 
-    async def request(self, request_id: str,
-                      period_id: str = PERIOD_ID) -> ReportConsolidatedPayload:
-        return await consolidate_now(period_id, catalog=CATALOG, store=self.store,
-                                     clock=FixedClock(NOW), wake=self.wake,
-                                     metrics=self.metrics, request_id=request_id)
+    async def request(
+        self, request_id: str, period_id: str = PERIOD_ID
+    ) -> ReportConsolidatedPayload:
+        return await consolidate_now(
+            period_id,
+            catalog=CATALOG,
+            store=self.store,
+            clock=FixedClock(NOW),
+            wake=self.wake,
+            metrics=self.metrics,
+            request_id=request_id,
+        )
 
     def consolidated(self, trigger: str) -> float | None:
-        return self.registry.get_sample_value("baocao_reports_consolidated_total",
-                                              {"trigger": trigger})
+        return self.registry.get_sample_value(
+            "baocao_reports_consolidated_total", {"trigger": trigger}
+        )
 
 
 def closed(period_id: str = PERIOD_ID) -> PeriodClosed:
     return PeriodClosed(
-        occurred_at=NOW, producer="deadlines", correlation_id=uuid.uuid4(),
-        payload=PeriodClosedPayload(plan_id="kh-thu", period_id=period_id, report_kind="nam",
-                                    year=2026, due_at=PERIOD.due_at, closed_at=NOW),
+        occurred_at=NOW,
+        producer="deadlines",
+        correlation_id=uuid.uuid4(),
+        payload=PeriodClosedPayload(
+            plan_id="kh-thu",
+            period_id=period_id,
+            report_kind="nam",
+            year=2026,
+            due_at=PERIOD.due_at,
+            closed_at=NOW,
+        ),
     )
 
 
 def submitted(unit_id: str, revision: int = 1) -> SubmissionReceived:
     return SubmissionReceived(
-        occurred_at=NOW, producer="submissions", correlation_id=uuid.uuid4(),
+        occurred_at=NOW,
+        producer="submissions",
+        correlation_id=uuid.uuid4(),
         payload=SubmissionReceivedPayload(
-            submission_id=f"s-{unit_id}-{revision}", receipt_no=f"BC-{revision}",
-            plan_id="kh-thu", period_id=PERIOD_ID, unit_id=unit_id, revision=revision,
-            received_at=PERIOD.due_at - dt.timedelta(days=1), due_at=PERIOD.due_at,
+            submission_id=f"s-{unit_id}-{revision}",
+            receipt_no=f"BC-{revision}",
+            plan_id="kh-thu",
+            period_id=PERIOD_ID,
+            unit_id=unit_id,
+            revision=revision,
+            received_at=PERIOD.due_at - dt.timedelta(days=1),
+            due_at=PERIOD.due_at,
             on_time=True,
-            tasks=[TaskReport(task_id="viec-1", status="completed", results="xong")]),
+            tasks=[TaskReport(task_id="viec-1", status="completed", results="xong")],
+        ),
     )
 
 

@@ -65,34 +65,71 @@ def plan_with_contacts(contacts: list[dict[str, Any]]) -> Plan:
     return Plan.model_validate(raw)
 
 
-def receipt(*, unit_id: str = "xa-bo-y", revision: int = 1, on_time: bool = True,
-            submitter: str = "Nguyễn Thị Hà", plan_id: str = PLAN_ID) -> SubmissionReceived:
+def receipt(
+    *,
+    unit_id: str = "xa-bo-y",
+    revision: int = 1,
+    on_time: bool = True,
+    submitter: str = "Nguyễn Thị Hà",
+    plan_id: str = PLAN_ID,
+) -> SubmissionReceived:
     return SubmissionReceived(
-        occurred_at=RECEIVED_AT, producer="submissions", correlation_id=uuid.uuid4(),
+        occurred_at=RECEIVED_AT,
+        producer="submissions",
+        correlation_id=uuid.uuid4(),
         payload=SubmissionReceivedPayload(
-            submission_id=str(uuid.uuid4()), receipt_no="TN-2027-000042", plan_id=plan_id,
-            period_id=PERIOD, unit_id=unit_id, revision=revision, received_at=RECEIVED_AT,
-            due_at=DUE_AT, on_time=on_time, submitted_by=Submitter(name=submitter),
-            tasks=[TaskReport(task_id="ii-1-1-tuyen-truyen-giao-duc", status="completed",
-                              results="Tổ chức 4 buổi quán triệt.")]),
+            submission_id=str(uuid.uuid4()),
+            receipt_no="TN-2027-000042",
+            plan_id=plan_id,
+            period_id=PERIOD,
+            unit_id=unit_id,
+            revision=revision,
+            received_at=RECEIVED_AT,
+            due_at=DUE_AT,
+            on_time=on_time,
+            submitted_by=Submitter(name=submitter),
+            tasks=[
+                TaskReport(
+                    task_id="ii-1-1-tuyen-truyen-giao-duc",
+                    status="completed",
+                    results="Tổ chức 4 buổi quán triệt.",
+                )
+            ],
+        ),
     )
 
 
 def reminder(days_before: int = 3) -> DeadlineApproaching:
     return DeadlineApproaching(
-        occurred_at=NOW, producer="deadlines", correlation_id=uuid.uuid4(),
+        occurred_at=NOW,
+        producer="deadlines",
+        correlation_id=uuid.uuid4(),
         payload=DeadlineApproachingPayload(
-            plan_id=PLAN_ID, period_id=PERIOD, report_kind="6-thang", year=2027, due_at=DUE_AT,
-            unit_id="xa-bo-y", days_before=days_before, reminder_at=NOW),
+            plan_id=PLAN_ID,
+            period_id=PERIOD,
+            report_kind="6-thang",
+            year=2027,
+            due_at=DUE_AT,
+            unit_id="xa-bo-y",
+            days_before=days_before,
+            reminder_at=NOW,
+        ),
     )
 
 
 def overdue() -> DeadlineOverdue:
     return DeadlineOverdue(
-        occurred_at=NOW, producer="deadlines", correlation_id=uuid.uuid4(),
-        payload=DeadlineOverduePayload(plan_id=PLAN_ID, period_id=PERIOD,
-                                       report_kind="6-thang", year=2027, due_at=DUE_AT,
-                                       unit_id="xa-bo-y"),
+        occurred_at=NOW,
+        producer="deadlines",
+        correlation_id=uuid.uuid4(),
+        payload=DeadlineOverduePayload(
+            plan_id=PLAN_ID,
+            period_id=PERIOD,
+            report_kind="6-thang",
+            year=2027,
+            due_at=DUE_AT,
+            unit_id="xa-bo-y",
+        ),
     )
 
 
@@ -113,7 +150,8 @@ def test_a_receipt_names_the_receipt_number_and_local_times(plan: Plan) -> None:
     assert message.subject.startswith("Đã tiếp nhận ")
     assert "Báo cáo 6 tháng năm 2027" in message.subject
     assert message.subject.endswith("– Ủy ban nhân dân xã Bờ Y")
-    assert nfc(message.subject) and nfc(message.text)
+    assert nfc(message.subject)
+    assert nfc(message.text)
     assert "Kính gửi: Ủy ban nhân dân xã Bờ Y," in message.text
     assert "TN-2027-000042" in message.text
     assert "23:30 ngày 14/06/2027 (giờ Việt Nam)" in message.text
@@ -144,11 +182,13 @@ def test_a_reminder_says_how_many_days_are_left_and_the_local_due_date(plan: Pla
 
     assert message.template == "reminder"
     assert message.subject == "Nhắc hạn: Báo cáo 6 tháng năm 2027 – còn 3 ngày"
-    assert nfc(message.subject) and nfc(message.text)
+    assert nfc(message.subject)
+    assert nfc(message.text)
     assert "Kính gửi: Ủy ban nhân dân xã Bờ Y," in message.text
     assert "Hạn báo cáo: trước ngày 15/06/2027 (còn 3 ngày)" in message.text
     assert "Gửi về: Phòng Văn hóa và Thông tin" in message.text
-    assert "{{" not in message.text and "{#" not in message.text
+    assert "{{" not in message.text
+    assert "{#" not in message.text
 
 
 def test_an_overdue_notice_names_the_unit_and_the_local_due_date(plan: Plan) -> None:
@@ -156,46 +196,59 @@ def test_an_overdue_notice_names_the_unit_and_the_local_due_date(plan: Plan) -> 
 
     assert message.template == "overdue"
     assert message.subject == "Quá hạn: Báo cáo 6 tháng năm 2027 – Ủy ban nhân dân xã Bờ Y"
-    assert nfc(message.subject) and nfc(message.text)
+    assert nfc(message.subject)
+    assert nfc(message.text)
     assert "Đã quá hạn báo cáo (trước ngày 15/06/2027)" in message.text
     assert "báo cáo 6 tháng năm 2027" in message.text
 
 
 def test_one_message_per_contact_that_has_an_email_and_receives_email() -> None:
-    plan = plan_with_contacts([
-        {"name": "A Khánh", "email": "xaboy@ngochoi.example", "receives": ["email", "sms"]},
-        {"name": "Y Blông", "phone": "+84 900 000 099", "receives": ["sms"]},
-        {"name": "Rơ Mah Hiền", "email": "chi-sms@ngochoi.example", "receives": ["sms"]},
-        {"name": "Lê Văn Đức", "receives": ["email"]},  # no address to write to
-        {"name": "Hồ Thị Xuân", "email": "chutich.boy@ngochoi.example"},  # email by default
-    ])
+    plan = plan_with_contacts(
+        [
+            {"name": "A Khánh", "email": "xaboy@ngochoi.example", "receives": ["email", "sms"]},
+            {"name": "Y Blông", "phone": "+84 900 000 099", "receives": ["sms"]},
+            {"name": "Rơ Mah Hiền", "email": "chi-sms@ngochoi.example", "receives": ["sms"]},
+            {"name": "Lê Văn Đức", "receives": ["email"]},  # no address to write to
+            {"name": "Hồ Thị Xuân", "email": "chutich.boy@ngochoi.example"},  # email by default
+        ]
+    )
     event = receipt()
 
     messages = messages_for(event, plan)
 
     assert [(m.recipient, m.recipient_name) for m in messages] == [
-        ("xaboy@ngochoi.example", "A Khánh"), ("chutich.boy@ngochoi.example", "Hồ Thị Xuân")]
+        ("xaboy@ngochoi.example", "A Khánh"),
+        ("chutich.boy@ngochoi.example", "Hồ Thị Xuân"),
+    ]
     assert [m.notification_id for m in messages] == [
         f"{event.event_id}|receipt|email|xaboy@ngochoi.example",
-        f"{event.event_id}|receipt|email|chutich.boy@ngochoi.example"]
+        f"{event.event_id}|receipt|email|chutich.boy@ngochoi.example",
+    ]
     assert all(m.channel == "email" and m.cause == event for m in messages)
-    assert all((m.unit_id, m.plan_id, m.period_id) == ("xa-bo-y", PLAN_ID, PERIOD)
-               for m in messages)
+    assert all(
+        (m.unit_id, m.plan_id, m.period_id) == ("xa-bo-y", PLAN_ID, PERIOD) for m in messages
+    )
 
 
 def test_a_unit_with_two_email_contacts_gets_two_messages(plan: Plan) -> None:
     messages = messages_for(receipt(unit_id="phong-vhtt"), plan)
 
     assert [m.recipient for m in messages] == [
-        "vanhoa@ngochoi.example", "truongphong.vanhoa@ngochoi.example"]
+        "vanhoa@ngochoi.example",
+        "truongphong.vanhoa@ngochoi.example",
+    ]
     assert len({m.notification_id for m in messages}) == 2
 
 
-def test_an_event_about_a_unit_or_period_the_plan_does_not_know_sends_nothing(
-        plan: Plan) -> None:
+def test_an_event_about_a_unit_or_period_the_plan_does_not_know_sends_nothing(plan: Plan) -> None:
     assert messages_for(receipt(unit_id="xa-khong-ton-tai"), plan) == []
-    unknown_period = overdue().model_copy(update={"payload": overdue().payload.model_copy(
-        update={"period_id": "kh-nq35-ngoc-hoi.2027.quy-1"})})
+    unknown_period = overdue().model_copy(
+        update={
+            "payload": overdue().payload.model_copy(
+                update={"period_id": "kh-nq35-ngoc-hoi.2027.quy-1"}
+            )
+        }
+    )
     assert messages_for(unknown_period, plan) == []
 
 
@@ -209,9 +262,16 @@ class FakeLedger(Ledger):
         self.entries: dict[str, Document] = {}
 
     async def claim(self, message: Outgoing, now: dt.datetime) -> Document:
-        self.entries.setdefault(message.notification_id, {
-            "_id": message.notification_id, "status": PENDING, "attempts": 0,
-            "recipient": message.recipient, "created_at": now})
+        self.entries.setdefault(
+            message.notification_id,
+            {
+                "_id": message.notification_id,
+                "status": PENDING,
+                "attempts": 0,
+                "recipient": message.recipient,
+                "created_at": now,
+            },
+        )
         return copy.deepcopy(self.entries[message.notification_id])
 
     async def attempted(self, notification_id: str, error: str) -> int:
@@ -220,10 +280,12 @@ class FakeLedger(Ledger):
         entry["last_error"] = error
         return int(entry["attempts"])
 
-    async def finish(self, notification_id: str, status: str, event: Event,
-                     now: dt.datetime) -> None:
+    async def finish(
+        self, notification_id: str, status: str, event: Event, now: dt.datetime
+    ) -> None:
         self.entries[notification_id].update(
-            status=status, finished_at=now, outbox=outbox_entry(event))
+            status=status, finished_at=now, outbox=outbox_entry(event)
+        )
 
     async def list(self, limit: int) -> list[Document]:
         return [copy.deepcopy(e) for e in self.entries.values()][:limit]
@@ -257,9 +319,17 @@ class Notifier:
         self.clock = FixedClock(NOW)
         self.wakes = 0
         self.slept: list[float] = []
-        self.delivery = Delivery(self.catalog, self.ledger, mailer, self.clock,
-                                 NotifyMetrics(self.registry), self.wake, attempts=attempts,
-                                 first_delay=2.0, sleep=self.sleep)
+        self.delivery = Delivery(
+            self.catalog,
+            self.ledger,
+            mailer,
+            self.clock,
+            NotifyMetrics(self.registry),
+            self.wake,
+            attempts=attempts,
+            first_delay=2.0,
+            sleep=self.sleep,
+        )
 
     def wake(self) -> None:
         self.wakes += 1
@@ -269,8 +339,12 @@ class Notifier:
         self.clock.advance(dt.timedelta(seconds=seconds))
 
     def outcome(self, outcome: str) -> float:
-        return self.registry.get_sample_value(
-            "baocao_notifications_total", {"channel": "email", "outcome": outcome}) or 0.0
+        return (
+            self.registry.get_sample_value(
+                "baocao_notifications_total", {"channel": "email", "outcome": outcome}
+            )
+            or 0.0
+        )
 
     def only_entry(self) -> Document:
         [entry] = self.ledger.entries.values()
@@ -347,9 +421,6 @@ async def test_transient_failures_are_retried_with_backoff_until_sent() -> None:
     assert n.wakes == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: services/notify/handlers.py deliver() computes the "
-                   "sent attempts from the claim-time ledger entry (entry['attempts'] + 1), "
-                   "so a message sent on its 3rd try is announced with attempts=1")
 async def test_the_sent_event_counts_every_attempt() -> None:
     n = Notifier(FakeMailer(transient(), transient()))
 
@@ -357,6 +428,23 @@ async def test_the_sent_event_counts_every_attempt() -> None:
 
     announced = NotificationSent.model_validate_json(n.only_entry()["outbox"]["event_json"])
     assert announced.payload.attempts == 3
+
+
+async def test_a_delivery_interrupted_by_a_crash_resumes_its_attempt_count() -> None:
+    n = Notifier(FakeMailer(transient()), attempts=4)
+    [message] = messages_for(reminder(), n.catalog.plans[PLAN_ID])
+    await n.ledger.claim(message, NOW)
+    for _ in range(2):  # two failed tries recorded before the process died
+        await n.ledger.attempted(message.notification_id, "421 4.3.2 Service not available")
+
+    await deliver(message, n.delivery)
+
+    entry = n.only_entry()
+    assert n.mailer.calls == 2
+    assert entry["status"] == SENT
+    assert n.slept == [8.0]  # the back-off of the third attempt
+    announced = NotificationSent.model_validate_json(entry["outbox"]["event_json"])
+    assert announced.payload.attempts == 4
 
 
 async def test_a_permanent_failure_is_not_retried_and_is_announced() -> None:

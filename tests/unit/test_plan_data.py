@@ -178,9 +178,17 @@ def test_seed_schedule_windows(seed: Plan) -> None:
     kinds = {k.code: k for k in seed.schedule}
     assert set(kinds) == {"6-thang", "hang-nam"}
     start = dt.date(2019, 12, 15)
-    assert _window(kinds["6-thang"], 2020, seed) == (start, dt.date(2020, 6, 14), dt.date(2020, 6, 15))
+    assert _window(kinds["6-thang"], 2020, seed) == (
+        start,
+        dt.date(2020, 6, 14),
+        dt.date(2020, 6, 15),
+    )
     # The annual report is due (20/11) before its data cut-off (14/12): estimated figures.
-    assert _window(kinds["hang-nam"], 2020, seed) == (start, dt.date(2020, 12, 14), dt.date(2020, 11, 20))
+    assert _window(kinds["hang-nam"], 2020, seed) == (
+        start,
+        dt.date(2020, 12, 14),
+        dt.date(2020, 11, 20),
+    )
 
 
 # --- negative cases: the model must reject bad hand-written data -----------------------------

@@ -34,14 +34,22 @@ def catalog() -> Catalog:
 
 
 def task(task_id: str = "ii-1-1-tuyen-truyen-giao-duc", **extra: Any) -> dict[str, Any]:
-    return {"task_id": task_id, "status": "completed",
-            "results": "Tổ chức 4 buổi quán triệt Nghị quyết 35-NQ/TW.",
-            "indicators": [{"code": "so-buoi-tuyen-truyen", "value": 4}], **extra}
+    return {
+        "task_id": task_id,
+        "status": "completed",
+        "results": "Tổ chức 4 buổi quán triệt Nghị quyết 35-NQ/TW.",
+        "indicators": [{"code": "so-buoi-tuyen-truyen", "value": 4}],
+        **extra,
+    }
 
 
 def request(**fields: Any) -> SubmissionCreate:
-    body: dict[str, Any] = {"period_id": PERIOD, "unit_id": "xa-bo-y",
-                            "submitted_by": {"name": "Nguyễn Thị Hà"}, "tasks": [task()]}
+    body: dict[str, Any] = {
+        "period_id": PERIOD,
+        "unit_id": "xa-bo-y",
+        "submitted_by": {"name": "Nguyễn Thị Hà"},
+        "tasks": [task()],
+    }
     body.update(fields)
     return SubmissionCreate.model_validate(body)
 
@@ -55,7 +63,8 @@ def rejection(catalog: Catalog, req: SubmissionCreate, at: dt.datetime) -> Submi
 def is_vietnamese(message: str) -> bool:
     decomposed = unicodedata.normalize("NFD", message)
     return message == unicodedata.normalize("NFC", message) and any(
-        unicodedata.combining(c) for c in decomposed)
+        unicodedata.combining(c) for c in decomposed
+    )
 
 
 def test_a_report_in_the_open_window_is_accepted(catalog: Catalog) -> None:
@@ -69,51 +78,121 @@ def test_a_report_in_the_open_window_is_accepted(catalog: Catalog) -> None:
 @pytest.mark.parametrize(
     ("fields", "at", "status", "code", "words"),
     [
-        pytest.param({"period_id": "kh-nq35-ngoc-hoi.2027.quy-1"}, OPEN.at, 422,
-                     "unknown_period", ["Không tìm thấy kỳ báo cáo", "kh-nq35-ngoc-hoi.2027.quy-1"],
-                     id="unknown-period-kind"),
-        pytest.param({"period_id": "ke-hoach-khac.2027.6-thang"}, OPEN.at, 422,
-                     "unknown_period", ["Không tìm thấy kỳ báo cáo"], id="unknown-plan"),
-        pytest.param({"period_id": "kh-nq35-ngoc-hoi.2018.6-thang"},
-                     dt.datetime(2018, 6, 1, tzinfo=dt.UTC), 422, "unknown_period",
-                     ["Không tìm thấy kỳ báo cáo"], id="before-the-plan-took-effect"),
-        pytest.param({"unit_id": "xa-khong-ton-tai"}, OPEN.at, 422, "unknown_unit",
-                     ["Đơn vị “xa-khong-ton-tai” không có trong kế hoạch."], id="unknown-unit"),
-        pytest.param({"unit_id": "ubnd-huyen", "tasks": [task()]}, OPEN.at, 422,
-                     "unit_not_reporting",
-                     ["Ủy ban nhân dân huyện Ngọc Hồi không thuộc diện báo cáo"],
-                     id="unit-not-reporting"),
-        pytest.param({}, dt.datetime(2027, 5, 15, 16, 59, 59, tzinfo=dt.UTC), 409,
-                     "period_not_open", ["Báo cáo 6 tháng năm 2027 chưa mở", "16/05/2027"],
-                     id="period-not-open-yet"),
-        pytest.param({}, dt.datetime(2027, 6, 29, 17, 0, tzinfo=dt.UTC), 409, "period_closed",
-                     ["Báo cáo 6 tháng năm 2027 đã kết thúc nhận báo cáo", "30/06/2027"],
-                     id="period-closed"),
-        pytest.param({"tasks": [task("ii-6-dau-tranh-xu-ly-thong-tin-sai-lech",
-                                     indicators=[])]},
-                     OPEN.at, 422, "task_not_assigned",
-                     ["Nhiệm vụ “ii-6-dau-tranh-xu-ly-thong-tin-sai-lech” không được giao"],
-                     id="task-not-assigned"),
-        pytest.param({"tasks": [task("nhiem-vu-bia-dat", indicators=[])]}, OPEN.at, 422,
-                     "task_not_assigned", ["không được giao cho đơn vị này"],
-                     id="task-not-in-plan"),
-        pytest.param({"tasks": [task(), task()]}, OPEN.at, 422, "duplicate_task",
-                     ["Nhiệm vụ “ii-1-1-tuyen-truyen-giao-duc” được báo cáo hai lần."],
-                     id="duplicate-task"),
-        pytest.param({"tasks": [task(indicators=[{"code": "so-cay-xanh", "value": 1}])]},
-                     OPEN.at, 422, "unknown_indicator",
-                     ["Chỉ tiêu “so-cay-xanh” không có trong kế hoạch."],
-                     id="unknown-indicator"),
-        pytest.param({"tasks": [task(indicators=[{"code": "so-buoi-tuyen-truyen", "value": 1},
-                                                 {"code": "so-buoi-tuyen-truyen", "value": 2}])]},
-                     OPEN.at, 422, "duplicate_indicator",
-                     ["Một chỉ tiêu được nhập hai lần", "ii-1-1-tuyen-truyen-giao-duc"],
-                     id="duplicate-indicator"),
+        pytest.param(
+            {"period_id": "kh-nq35-ngoc-hoi.2027.quy-1"},
+            OPEN.at,
+            422,
+            "unknown_period",
+            ["Không tìm thấy kỳ báo cáo", "kh-nq35-ngoc-hoi.2027.quy-1"],
+            id="unknown-period-kind",
+        ),
+        pytest.param(
+            {"period_id": "ke-hoach-khac.2027.6-thang"},
+            OPEN.at,
+            422,
+            "unknown_period",
+            ["Không tìm thấy kỳ báo cáo"],
+            id="unknown-plan",
+        ),
+        pytest.param(
+            {"period_id": "kh-nq35-ngoc-hoi.2018.6-thang"},
+            dt.datetime(2018, 6, 1, tzinfo=dt.UTC),
+            422,
+            "unknown_period",
+            ["Không tìm thấy kỳ báo cáo"],
+            id="before-the-plan-took-effect",
+        ),
+        pytest.param(
+            {"unit_id": "xa-khong-ton-tai"},
+            OPEN.at,
+            422,
+            "unknown_unit",
+            ["Đơn vị “xa-khong-ton-tai” không có trong kế hoạch."],
+            id="unknown-unit",
+        ),
+        pytest.param(
+            {"unit_id": "ubnd-huyen", "tasks": [task()]},
+            OPEN.at,
+            422,
+            "unit_not_reporting",
+            ["Ủy ban nhân dân huyện Ngọc Hồi không thuộc diện báo cáo"],
+            id="unit-not-reporting",
+        ),
+        pytest.param(
+            {},
+            dt.datetime(2027, 5, 15, 16, 59, 59, tzinfo=dt.UTC),
+            409,
+            "period_not_open",
+            ["Báo cáo 6 tháng năm 2027 chưa mở", "16/05/2027"],
+            id="period-not-open-yet",
+        ),
+        pytest.param(
+            {},
+            dt.datetime(2027, 6, 29, 17, 0, tzinfo=dt.UTC),
+            409,
+            "period_closed",
+            ["Báo cáo 6 tháng năm 2027 đã kết thúc nhận báo cáo", "30/06/2027"],
+            id="period-closed",
+        ),
+        pytest.param(
+            {"tasks": [task("ii-6-dau-tranh-xu-ly-thong-tin-sai-lech", indicators=[])]},
+            OPEN.at,
+            422,
+            "task_not_assigned",
+            ["Nhiệm vụ “ii-6-dau-tranh-xu-ly-thong-tin-sai-lech” không được giao"],
+            id="task-not-assigned",
+        ),
+        pytest.param(
+            {"tasks": [task("nhiem-vu-bia-dat", indicators=[])]},
+            OPEN.at,
+            422,
+            "task_not_assigned",
+            ["không được giao cho đơn vị này"],
+            id="task-not-in-plan",
+        ),
+        pytest.param(
+            {"tasks": [task(), task()]},
+            OPEN.at,
+            422,
+            "duplicate_task",
+            ["Nhiệm vụ “ii-1-1-tuyen-truyen-giao-duc” được báo cáo hai lần."],
+            id="duplicate-task",
+        ),
+        pytest.param(
+            {"tasks": [task(indicators=[{"code": "so-cay-xanh", "value": 1}])]},
+            OPEN.at,
+            422,
+            "unknown_indicator",
+            ["Chỉ tiêu “so-cay-xanh” không có trong kế hoạch."],
+            id="unknown-indicator",
+        ),
+        pytest.param(
+            {
+                "tasks": [
+                    task(
+                        indicators=[
+                            {"code": "so-buoi-tuyen-truyen", "value": 1},
+                            {"code": "so-buoi-tuyen-truyen", "value": 2},
+                        ]
+                    )
+                ]
+            },
+            OPEN.at,
+            422,
+            "duplicate_indicator",
+            ["Một chỉ tiêu được nhập hai lần", "ii-1-1-tuyen-truyen-giao-duc"],
+            id="duplicate-indicator",
+        ),
     ],
 )
 def test_a_report_that_cannot_be_accepted_is_rejected_with_a_code_and_vietnamese_message(
-        catalog: Catalog, fields: dict[str, Any], at: dt.datetime, status: int, code: str,
-        words: list[str]) -> None:
+    catalog: Catalog,
+    fields: dict[str, Any],
+    at: dt.datetime,
+    status: int,
+    code: str,
+    words: list[str],
+) -> None:
     rejected = rejection(catalog, request(**fields), at)
 
     assert (rejected.status, rejected.code) == (status, code)
@@ -133,11 +212,16 @@ def test_the_window_opens_and_closes_exactly_at_its_bounds(catalog: Catalog) -> 
 
 
 def test_a_unit_may_report_on_several_of_its_own_tasks(catalog: Catalog) -> None:
-    req = request(unit_id="phong-vhtt", tasks=[
-        task("ii-3-1-quan-ly-bao-chi-xuat-ban",
-             indicators=[{"code": "so-cuoc-kiem-tra", "value": 2}]),
-        task("ii-6-dau-tranh-xu-ly-thong-tin-sai-lech", indicators=[]),  # phối hợp
-    ])
+    req = request(
+        unit_id="phong-vhtt",
+        tasks=[
+            task(
+                "ii-3-1-quan-ly-bao-chi-xuat-ban",
+                indicators=[{"code": "so-cuoc-kiem-tra", "value": 2}],
+            ),
+            task("ii-6-dau-tranh-xu-ly-thong-tin-sai-lech", indicators=[]),  # phối hợp
+        ],
+    )
 
     _, period = check(req, catalog, OPEN.now())
 
@@ -147,8 +231,12 @@ def test_a_unit_may_report_on_several_of_its_own_tasks(catalog: Catalog) -> None
 def event_at(catalog: Catalog, received_at: dt.datetime, **kwargs: Any) -> Any:
     req = request()
     plan, period = check(req, catalog, received_at)
-    options: dict[str, Any] = {"submission_id": uuid.uuid4(), "receipt": "TN-2027-000007",
-                               "revision": 1, "supersedes": None}
+    options: dict[str, Any] = {
+        "submission_id": uuid.uuid4(),
+        "receipt": "TN-2027-000007",
+        "revision": 1,
+        "supersedes": None,
+    }
     options.update(kwargs)
     return accepted_event(req, plan, period, received_at=received_at, **options)
 
@@ -169,8 +257,9 @@ def test_the_accepted_event_carries_the_report_and_its_identity(catalog: Catalog
     submission_id = uuid.uuid4()
     received_at = OPEN.now()
 
-    event = event_at(catalog, received_at, submission_id=submission_id, revision=3,
-                     supersedes="ban-truoc")
+    event = event_at(
+        catalog, received_at, submission_id=submission_id, revision=3, supersedes="ban-truoc"
+    )
 
     payload = event.payload
     assert event.event_type == "submission.received"
@@ -181,14 +270,18 @@ def test_the_accepted_event_carries_the_report_and_its_identity(catalog: Catalog
     assert (payload.revision, payload.supersedes) == (3, "ban-truoc")
     assert payload.receipt_no == "TN-2027-000007"
     assert (payload.plan_id, payload.period_id, payload.unit_id) == (
-        "kh-nq35-ngoc-hoi", PERIOD, "xa-bo-y")
+        "kh-nq35-ngoc-hoi",
+        PERIOD,
+        "xa-bo-y",
+    )
     assert payload.received_at == received_at
     assert payload.submitted_by is not None
     assert payload.submitted_by.name == "Nguyễn Thị Hà"
     assert [t.task_id for t in payload.tasks] == ["ii-1-1-tuyen-truyen-giao-duc"]
     assert payload.tasks[0].results == "Tổ chức 4 buổi quán triệt Nghị quyết 35-NQ/TW."
     assert [(v.code, v.value) for v in payload.tasks[0].indicators] == [
-        ("so-buoi-tuyen-truyen", 4.0)]
+        ("so-buoi-tuyen-truyen", 4.0)
+    ]
 
 
 def test_a_first_report_supersedes_nothing(catalog: Catalog) -> None:
@@ -197,5 +290,9 @@ def test_a_first_report_supersedes_nothing(catalog: Catalog) -> None:
     assert (payload.revision, payload.supersedes) == (1, None)
 
 
-def test_receipt_numbers_carry_the_year_and_six_digits() -> None:
-    assert receipt_no(OPEN.now(), 42) == "TN-2027-000042"
+def test_receipt_numbers_carry_the_local_year_and_six_digits(catalog: Catalog) -> None:
+    plan = catalog.plans["kh-nq35-ngoc-hoi"]
+    assert receipt_no(OPEN.now(), plan, 42) == "TN-2027-000042"
+    # 31 Dec 2026, 18:00 UTC is already 1 January 2027 in Ngọc Hồi.
+    new_year = dt.datetime(2026, 12, 31, 18, 0, tzinfo=dt.UTC)
+    assert receipt_no(new_year, plan, 1) == "TN-2027-000001"

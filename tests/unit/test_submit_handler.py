@@ -56,9 +56,11 @@ class FakeSubmissionsStore(SubmissionsStore):
     def _insert(self, submission: Document) -> None:
         if any(d["idempotency_id"] == submission["idempotency_id"] for d in self.documents):
             raise DuplicateKeyError("E11000 duplicate key: idempotency_id_1")
-        if any((d["period_id"], d["unit_id"], d["revision"]) ==
-               (submission["period_id"], submission["unit_id"], submission["revision"])
-               for d in self.documents):
+        if any(
+            (d["period_id"], d["unit_id"], d["revision"])
+            == (submission["period_id"], submission["unit_id"], submission["revision"])
+            for d in self.documents
+        ):
             raise RevisionTaken("one_document_per_revision")
         self.documents.append(copy.deepcopy(submission))
 
@@ -84,8 +86,12 @@ class RacedStore(FakeSubmissionsStore):
         self.tried_revisions.append(submission["revision"])
         if self.races > 0:
             self.races -= 1
-            rival = {**copy.deepcopy(submission), "_id": str(uuid.uuid4()),
-                     "idempotency_id": f"-|rival-{uuid.uuid4()}", "receipt_no": "TN-RIVAL"}
+            rival = {
+                **copy.deepcopy(submission),
+                "_id": str(uuid.uuid4()),
+                "idempotency_id": f"-|rival-{uuid.uuid4()}",
+                "receipt_no": "TN-RIVAL",
+            }
             self._insert(rival)
             raise RevisionTaken("one_document_per_revision")
         self._insert(submission)
@@ -102,16 +108,29 @@ class Harness:
         self.wakes += 1
 
     async def submit(self, key: str | None = None, **fields: Any) -> tuple[Document, bool]:
-        return await submit(request(**fields), key, catalog=self.catalog, store=self.store,
-                            clock=self.clock, wake_relay=self.wake)
+        return await submit(
+            request(**fields),
+            key,
+            catalog=self.catalog,
+            store=self.store,
+            clock=self.clock,
+            wake_relay=self.wake,
+        )
 
 
 def request(**fields: Any) -> SubmissionCreate:
     body: dict[str, Any] = {
-        "period_id": PERIOD, "unit_id": "xa-bo-y", "submitted_by": {"name": "Nguyễn Thị Hà"},
-        "tasks": [{"task_id": "ii-1-1-tuyen-truyen-giao-duc", "status": "completed",
-                   "results": "Tổ chức 4 buổi quán triệt Nghị quyết 35-NQ/TW.",
-                   "indicators": [{"code": "so-buoi-tuyen-truyen", "value": 4}]}],
+        "period_id": PERIOD,
+        "unit_id": "xa-bo-y",
+        "submitted_by": {"name": "Nguyễn Thị Hà"},
+        "tasks": [
+            {
+                "task_id": "ii-1-1-tuyen-truyen-giao-duc",
+                "status": "completed",
+                "results": "Tổ chức 4 buổi quán triệt Nghị quyết 35-NQ/TW.",
+                "indicators": [{"code": "so-buoi-tuyen-truyen", "value": 4}],
+            }
+        ],
     }
     body.update(fields)
     return SubmissionCreate.model_validate(body)
@@ -140,10 +159,16 @@ async def test_a_correction_is_the_next_revision_and_supersedes_the_previous_one
     first, _ = await h.submit()
     h.clock.advance(dt.timedelta(hours=2))
 
-    second, created = await h.submit(tasks=[{
-        "task_id": "ii-1-1-tuyen-truyen-giao-duc", "status": "completed",
-        "results": "Bổ sung: tổ chức thêm 1 buổi tại thôn Đăk Giá.",
-        "indicators": [{"code": "so-buoi-tuyen-truyen", "value": 5}]}])
+    second, created = await h.submit(
+        tasks=[
+            {
+                "task_id": "ii-1-1-tuyen-truyen-giao-duc",
+                "status": "completed",
+                "results": "Bổ sung: tổ chức thêm 1 buổi tại thôn Đăk Giá.",
+                "indicators": [{"code": "so-buoi-tuyen-truyen", "value": 5}],
+            }
+        ]
+    )
 
     assert created is True
     assert (second["revision"], second["supersedes"]) == (2, first["_id"])
@@ -231,8 +256,11 @@ class KeyRaceStore(FakeSubmissionsStore):
 
     async def insert(self, submission: Document) -> None:
         if self.winner is None:
-            self.winner = {**copy.deepcopy(submission), "_id": "ban-thang-cuoc",
-                           "receipt_no": "TN-2027-999999"}
+            self.winner = {
+                **copy.deepcopy(submission),
+                "_id": "ban-thang-cuoc",
+                "receipt_no": "TN-2027-999999",
+            }
             self._insert(self.winner)
         await super().insert(submission)
 
@@ -298,9 +326,18 @@ async def test_the_relay_is_woken_once_per_created_submission() -> None:
     [
         pytest.param({"unit_id": "ubnd-huyen"}, id="unit-not-reporting"),
         pytest.param({"period_id": "kh-nq35-ngoc-hoi.2027.hang-nam"}, id="period-not-open"),
-        pytest.param({"tasks": [{"task_id": "ii-6-dau-tranh-xu-ly-thong-tin-sai-lech",
-                                 "status": "completed", "results": "Không thuộc đơn vị."}]},
-                     id="task-not-assigned"),
+        pytest.param(
+            {
+                "tasks": [
+                    {
+                        "task_id": "ii-6-dau-tranh-xu-ly-thong-tin-sai-lech",
+                        "status": "completed",
+                        "results": "Không thuộc đơn vị.",
+                    }
+                ]
+            },
+            id="task-not-assigned",
+        ),
     ],
 )
 async def test_a_rejected_report_stores_nothing(fields: dict[str, Any]) -> None:
