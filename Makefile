@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STACK  := $(PY) -m deploy.local.stack
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status clean-data servers test test-unit lint schemas lock bench
+.PHONY: help up down status clean-data servers test test-unit lint schemas lock
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -49,6 +49,3 @@ lock: ## re-pin requirements.lock from pyproject.toml
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet -e '.[dev]'
 	( echo '# Whole dependency tree, pinned (pip freeze of a venv built from pyproject.toml [dev]). Regenerate with: make lock'; \
 	  .lockenv/bin/pip freeze --exclude-editable ) > requirements.lock && rm -rf .lockenv
-
-bench: $(VENV)/.installed ## benchmarks (printed figures, ratios against a baseline)
-	$(PY) -m bench

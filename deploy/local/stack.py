@@ -250,7 +250,8 @@ def run(cmd: list[str], what: str, **kwargs: object) -> None:
 
 
 def require(tool: str, hint: str) -> str:
-    path = shutil.which(tool)
+    # Go's installer puts it in /usr/local/go/bin, which a non-login shell may not have on PATH.
+    path = shutil.which(tool) or shutil.which(tool, path="/usr/local/go/bin")
     if not path:
         raise StackError(f"'{tool}' is not on PATH: {hint}")
     return path

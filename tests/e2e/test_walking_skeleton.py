@@ -138,6 +138,9 @@ async def test_a_report_filed_while_kafka_is_down_arrives_after_it_returns(
     plan = flow.plan_of(seed_system)
     seed_system.servers.stop_kafka()
     try:
+        async with httpx.AsyncClient(base_url=seed_system.url("submissions")) as client:
+            ready = await client.get("/readyz")
+        assert (ready.status_code, ready.json()["checks"]["kafka"]) == (503, False)
         receipt = await flow.submit(
             seed_system, flow.report_body(plan, SIX_MONTHS_2027, "xa-dak-xu")
         )
