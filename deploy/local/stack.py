@@ -539,7 +539,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command in ("up", "start"):
             provision(layout)
             chosen = select(servers(layout) if args.servers_only else table, args.names)
-            start_all(chosen)
+            # Servers first: a service connects to Kafka and MongoDB as it starts.
+            start_all(p for p in chosen if p.name not in SERVICES)
+            start_all(p for p in chosen if p.name in SERVICES)
             log(f"all healthy in {time.monotonic() - started_at:.1f} s:")
             for p in chosen:
                 for url in p.urls():

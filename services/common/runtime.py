@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
@@ -118,11 +119,7 @@ class Runtime:
         self._consumption = Consumption(
             self.service, self.names, dead_letters, self.metrics, self.clock, self._retry
         )
-        await ensure_topics(
-            self.settings.kafka_bootstrap,
-            [self.names.topic(t) for t in ALL_TOPICS],
-            self.settings.topic_partitions,
-        )
+        await self._ensure_topics()
         await wire(self)
         loops = list(self._loops)
         if self._relay is not None:
@@ -139,6 +136,25 @@ class Runtime:
             self.settings.namespace,
             sorted(self.catalog.plans),
         )
+
+    async def _ensure_topics(self, patience: float = 120.0) -> None:
+        """Create our topics, waiting for Kafka if it is starting too instead of exiting."""
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + patience, 0.5
+        while True:
+            try:
+                await ensure_topics(
+                    self.settings.kafka_bootstrap,
+                    [self.names.topic(t) for t in ALL_TOPICS],
+                    self.settings.topic_partitions,
+                )
+                return
+            except KafkaError as error:
+                if loop.time() > deadline:
+                    raise
+                log.warning("waiting for Kafka at %s: %s", self.settings.kafka_bootstrap, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _stop(self) -> None:
         for task in self._tasks:
