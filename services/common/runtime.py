@@ -25,7 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from contracts.topics import ALL_TOPICS, Topic
 from services.common.clock import Clock, clock_from
 from services.common.consumer import Consumption, Handler, RetryPolicy
-from services.common.errors import install_error_handlers, require_json_body
+from services.common.errors import ApiProblem, install_error_handlers, require_json_body
 from services.common.kafka import KafkaPublisher, Names, build_broker, ensure_topics
 from services.common.metrics import CommonMetrics
 from services.common.mongo import DeadLetters, Document, connect, ping
@@ -109,6 +109,12 @@ class Runtime:
         app.add_api_route("/healthz", self._healthz, methods=["GET"], include_in_schema=False)
         app.add_api_route("/readyz", self._readyz, methods=["GET"], include_in_schema=False)
         app.add_api_route("/metrics", self._metrics, methods=["GET"], include_in_schema=False)
+        app.add_api_route(
+            "/api/v1/dead-letters",
+            self._dead_letters,
+            methods=["GET"],
+            summary="Messages this service set aside (operators' view)",
+        )
         return app
 
     async def _start(self, wire: Callable[[Runtime], Awaitable[None]]) -> None:
@@ -171,6 +177,11 @@ class Runtime:
         }
         self.metrics.ready.set(1 if all(checks.values()) else 0)
         return checks
+
+    async def _dead_letters(self, limit: int = 100) -> list[Document]:
+        if self._consumption is None:
+            raise ApiProblem(503, "not_ready", "Dịch vụ đang khởi động, vui lòng thử lại sau.")
+        return await self._consumption.dead_letters.list(min(max(limit, 1), 1000))
 
     async def _healthz(self) -> dict[str, str]:
         return {"status": "ok", "service": self.service}

@@ -132,6 +132,34 @@ async def test_bad_input_is_refused_in_vietnamese_and_changes_nothing(
     assert receipt["revision"] == 1
 
 
+async def test_a_malformed_event_is_dead_lettered_by_every_consumer(seed_system: System) -> None:
+    garbage = f"không phải JSON {seed_system.namespace}".encode()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=seed_system.servers.kafka_bootstrap, acks="all", enable_idempotence=True
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            seed_system.topic("baocao.submission-received.v1"), garbage, key=b"xa-bo-y"
+        )
+    finally:
+        await producer.stop()
+
+    for service in ("notify", "deadlines", "consolidate"):
+
+        async def recorded(service: str = service) -> list[dict[str, object]]:
+            async with httpx.AsyncClient(base_url=seed_system.url(service)) as client:
+                letters = (await client.get("/api/v1/dead-letters")).json()
+            return [d for d in letters if d["value"] == garbage.decode()]
+
+        letters = await eventually(recorded, what=f"{service} to dead-letter the message")
+        assert letters[0]["reason"] == "invalid_message"
+    # And the consumers moved on: a report filed afterwards still gets its receipt.
+    plan = flow.plan_of(seed_system)
+    receipt = await flow.submit(seed_system, flow.report_body(plan, SIX_MONTHS_2027, "xa-bo-y"))
+    assert await flow.mails_about(seed_system, receipt)
+
+
 async def test_a_report_filed_while_kafka_is_down_arrives_after_it_returns(
     seed_system: System,
 ) -> None:

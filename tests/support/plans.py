@@ -1,0 +1,111 @@
+"""Small plans for tests, built in code: only what a test is about is spelled out.
+
+``make_plan`` fills the plan's header (title, issuer, effective date...) with harmless defaults
+and validates the whole as :class:`contracts.plan.Plan`, exactly as a plan file is. The helpers
+return plain data in the plan file's shape, so a test's units, tasks, indicators and schedule
+read like the YAML they stand for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from contracts.plan import Plan
+
+Data = dict[str, Any]
+
+HEADER: Data = {
+    "title": "Kế hoạch thử",
+    "issuer": "UBND huyện Thử",
+    "issuer_place": "Thử",
+    "effective_from": "2026-01-01",
+    "upward_recipient": "UBND tỉnh",
+}
+
+
+def make_plan(
+    *,
+    plan_id: str,
+    consolidating_unit_id: str,
+    units: Sequence[Data],
+    tasks: Sequence[Data],
+    indicators: Sequence[Data] = (),
+    schedule: Sequence[Data] | None = None,
+    **header: Any,
+) -> Plan:
+    """A validated plan; ``schedule`` defaults to the six-month report alone, ``header``
+    overrides any other plan field (``effective_from="2025-01-01"``...)."""
+    return Plan.model_validate(
+        {
+            **HEADER,
+            "id": plan_id,
+            "consolidating_unit_id": consolidating_unit_id,
+            **header,
+            "units": list(units),
+            "indicators": list(indicators),
+            "tasks": list(tasks),
+            "schedule": list(schedule) if schedule is not None else [six_months()],
+        }
+    )
+
+
+def unit(unit_id: str, name: str, kind: str, **fields: Any) -> Data:
+    """A unit; ``fields`` adds the rest (``reports=False``, ``contacts=[...]``)."""
+    return {"id": unit_id, "name": name, "kind": kind, **fields}
+
+
+def indicator(code: str, name: str, unit_of_measure: str) -> Data:
+    return {"code": code, "name": name, "unit_of_measure": unit_of_measure}
+
+
+def task(
+    task_id: str,
+    section: str,
+    title: str,
+    units: Iterable[str],
+    *,
+    cooperating: Iterable[str] = (),
+    indicator_codes: Sequence[str] = (),
+    text: str = "...",
+) -> Data:
+    """A task assigned to ``units`` in that order, as lead unless listed in ``cooperating``."""
+    helpers = set(cooperating)
+    return {
+        "id": task_id,
+        "section": section,
+        "title": title,
+        "text": text,
+        "assignments": [
+            {"unit_id": u, "role": "cooperating"} if u in helpers else {"unit_id": u}
+            for u in units
+        ],
+        "indicator_codes": list(indicator_codes),
+    }
+
+
+def report_kind(
+    code: str, title: str, *, due_before: str, data_from: str, data_to: str, **fields: Any
+) -> Data:
+    """One recurring report; ``fields`` adds the rest (``opens_days_before_due=5``...)."""
+    return {
+        "code": code,
+        "title": title,
+        "due_before": due_before,
+        "data_from": data_from,
+        "data_to": data_to,
+        **fields,
+    }
+
+
+def six_months(**fields: Any) -> Data:
+    """The six-month report, due before 15 June on data from 15 December of the year before."""
+    return report_kind(
+        "6-thang",
+        "Báo cáo 6 tháng",
+        due_before="06-15",
+        data_from="12-15",
+        data_to="06-14",
+        data_from_previous_year=True,
+        **fields,
+    )
