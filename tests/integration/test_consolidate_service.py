@@ -6,17 +6,15 @@ aiokafka producer and reads ``ReportConsolidated`` back with a plain consumer.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
@@ -30,7 +28,6 @@ from contracts.events import (
     SubmissionReceivedPayload,
     TaskReport,
 )
-from contracts.plan import Plan
 from contracts.topics import PERIOD_CLOSED, REPORT_CONSOLIDATED, TOPIC_OF
 from services.common.clock import FixedClock
 from services.common.kafka import Names
@@ -41,59 +38,31 @@ from services.consolidate.app import build_app
 from services.consolidate.config import ConsolidateSettings
 from services.consolidate.store import ConsolidateStore
 from services.consolidate.web import Consolidation
+from tests.conftest import Servers
+from tests.support.kafka import read_all
+from tests.support.plans import indicator, make_plan, task, unit
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
-BOOTSTRAP = os.environ.get("BAOCAO_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-MONGO_URI = os.environ.get("BAOCAO_MONGO_URI", "mongodb://127.0.0.1:27017/")
-DEADLINE = 30.0
-
-PLAN = Plan.model_validate(
-    {
-        "id": "kh-tich-hop",
-        "title": "Kế hoạch kiểm thử tích hợp",
-        "issuer": "Ủy ban nhân dân huyện Thử",
-        "issuer_place": "Thử",
-        "effective_from": "2026-01-01",
-        "consolidating_unit_id": "phong-vhtt",
-        "upward_recipient": "Ủy ban nhân dân tỉnh",
-        "units": [
-            {
-                "id": "phong-vhtt",
-                "name": "Phòng Văn hóa và Thông tin",
-                "kind": "specialised_office",
-            },
-            {"id": "xa-a", "name": "UBND xã A", "kind": "commune"},
-            {"id": "xa-b", "name": "UBND xã B", "kind": "commune"},
-        ],
-        "indicators": [
-            {"code": "so-buoi", "name": "Số buổi tuyên truyền", "unit_of_measure": "buổi"}
-        ],
-        "tasks": [
-            {
-                "id": "tuyen-truyen",
-                "section": "II.1",
-                "title": "Tuyên truyền",
-                "text": "...",
-                "assignments": [
-                    {"unit_id": "phong-vhtt"},
-                    {"unit_id": "xa-a"},
-                    {"unit_id": "xa-b"},
-                ],
-                "indicator_codes": ["so-buoi"],
-            }
-        ],
-        "schedule": [
-            {
-                "code": "6-thang",
-                "title": "Báo cáo 6 tháng",
-                "due_before": "06-15",
-                "data_from": "12-15",
-                "data_from_previous_year": True,
-                "data_to": "06-14",
-            }
-        ],
-    }
+PLAN = make_plan(
+    plan_id="kh-tich-hop",
+    consolidating_unit_id="phong-vhtt",
+    units=[
+        unit("phong-vhtt", "Phòng Văn hóa và Thông tin", "specialised_office"),
+        unit("xa-a", "UBND xã A", "commune"),
+        unit("xa-b", "UBND xã B", "commune"),
+    ],
+    indicators=[indicator("so-buoi", "Số buổi tuyên truyền", "buổi")],
+    tasks=[
+        task(
+            "tuyen-truyen",
+            "II.1",
+            "Tuyên truyền",
+            ["phong-vhtt", "xa-a", "xa-b"],
+            indicator_codes=["so-buoi"],
+        )
+    ],
 )
 PERIOD_ID = "kh-tich-hop.2026.6-thang"
 _found = find_period(PLAN, PERIOD_ID)
@@ -102,20 +71,13 @@ PERIOD: Period = _found
 NOW = PERIOD.closes_at + dt.timedelta(hours=1)
 
 
-async def wait_for(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + DEADLINE
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
 @dataclass
 class Service:
     app: FastAPI
     http: httpx.AsyncClient
     producer: AIOKafkaProducer
     names: Names
+    bootstrap: str
 
     @property
     def store(self) -> ConsolidateStore:
@@ -136,33 +98,14 @@ class Service:
         )
 
     async def reports_on_kafka(self, count: int) -> list[ReportConsolidated]:
-        """Read the output topic from the start until ``count`` events arrived."""
-        consumer = AIOKafkaConsumer(
-            self.names.topic(REPORT_CONSOLIDATED),
-            bootstrap_servers=BOOTSTRAP,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        found: list[ReportConsolidated] = []
-        try:
-            deadline = asyncio.get_running_loop().time() + DEADLINE
-            while len(found) < count:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise AssertionError(f"{len(found)} of {count} reports on Kafka")
-                batches = await consumer.getmany(timeout_ms=500)
-                found += [
-                    ReportConsolidated.model_validate_json(m.value)
-                    for records in batches.values()
-                    for m in records
-                ]
-        finally:
-            await consumer.stop()
+        """The output topic from the start (at least ``count`` reports), oldest version first."""
+        events = await read_all(self.bootstrap, self.names.topic(REPORT_CONSOLIDATED), until=count)
+        found = [ReportConsolidated.model_validate(e) for e in events]
         return sorted(found, key=lambda e: e.payload.version)
 
     async def committed(self, consumer: str, topic_name: str) -> int:
         """Messages the given consumer group has acknowledged on ``topic_name``."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:
             offsets = await admin.list_consumer_group_offsets(
@@ -174,20 +117,19 @@ class Service:
 
 
 @pytest.fixture
-async def service() -> AsyncIterator[Service]:
-    namespace = "t" + uuid.uuid4().hex[:10]
+async def service(servers: Servers, namespace: str) -> AsyncIterator[Service]:
     settings = ConsolidateSettings(
-        namespace=namespace, kafka_bootstrap=BOOTSTRAP, mongo_uri=MONGO_URI
+        namespace=namespace, kafka_bootstrap=servers.kafka_bootstrap, mongo_uri=servers.mongo_uri
     )
     app = build_app(settings, clock=FixedClock(NOW), catalog=Catalog({PLAN.id: PLAN}))
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka_bootstrap, acks="all")
     async with app.router.lifespan_context(app):
         await producer.start()
         try:
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://consolidate"
             ) as http:
-                yield Service(app, http, producer, Names(namespace))
+                yield Service(app, http, producer, Names(namespace), servers.kafka_bootstrap)
         finally:
             await producer.stop()
             await app.state.runtime.db.client.drop_database(app.state.runtime.db.name)
@@ -237,7 +179,7 @@ async def feed_submissions(service: Service) -> None:
     async def projected() -> bool:
         return len(await service.store.submissions(PERIOD_ID)) >= 3
 
-    await wait_for(projected, "the projection of 3 submissions")
+    await eventually(projected, what="the projection of 3 submissions")
     # The correction was published after both copies on the same key (same partition), so
     # both copies were handled by now: neither made a row nor a dead letter.
     assert len(await service.store.submissions(PERIOD_ID)) == 3
@@ -275,7 +217,7 @@ async def test_consolidating_on_request_publishes_the_report(service: Service) -
     async def published() -> bool:
         return all(r.published for r in await service.store.reports(PERIOD_ID))
 
-    await wait_for(published, "the outbox entry marked published")
+    await eventually(published, what="the outbox entry marked published")
 
 
 async def test_a_redelivered_period_closed_makes_one_report(service: Service) -> None:
@@ -303,7 +245,7 @@ async def test_a_redelivered_period_closed_makes_one_report(service: Service) ->
     async def both_handled() -> bool:
         return await service.committed("period-closed", topic) >= 2
 
-    await wait_for(both_handled, "both PeriodClosed deliveries acknowledged")
+    await eventually(both_handled, what="both PeriodClosed deliveries acknowledged")
     reports = await service.store.reports(PERIOD_ID)
     assert [(r.payload.version, r.payload.trigger) for r in reports] == [
         (2, "period_closed"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -18,17 +17,17 @@ from contracts.events import (
 )
 from services.common.mongo import connect
 from services.consolidate.store import MongoConsolidateStore, ReportExists, VersionTaken
+from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration
 
-MONGO_URI = os.environ.get("BAOCAO_MONGO_URI", "mongodb://127.0.0.1:27017/")
 AT = dt.datetime(2026, 6, 30, 1, 2, 3, 456_789, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-async def store() -> AsyncIterator[MongoConsolidateStore]:
-    client = connect(MONGO_URI)
-    name = f"t{uuid.uuid4().hex[:10]}_baocao_consolidate"
+async def store(servers: Servers, namespace: str) -> AsyncIterator[MongoConsolidateStore]:
+    client = connect(servers.mongo_uri)
+    name = f"{namespace}_baocao_consolidate"
     store = MongoConsolidateStore(client[name])
     await store.create_indexes()
     try:

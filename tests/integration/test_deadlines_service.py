@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import os
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeVar
 
 import httpx
 import pytest
@@ -23,9 +19,7 @@ from contracts.events import (
     DeadlineOverdue,
     PeriodClosed,
     PeriodOpened,
-    SubmissionReceived,
 )
-from contracts.plan import Plan
 from contracts.topics import (
     DEADLINE_APPROACHING,
     DEADLINE_OVERDUE,
@@ -41,57 +35,28 @@ from services.common.reference import Catalog
 from services.deadlines.app import build_app
 from services.deadlines.config import DeadlinesSettings
 from services.deadlines.store import MongoDeadlinesStore
+from tests.conftest import Servers
+from tests.support.events import submission_received
+from tests.support.plans import make_plan, task, unit
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
-KAFKA = os.environ.get("BAOCAO_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-MONGO = os.environ.get("BAOCAO_MONGO_URI", "mongodb://127.0.0.1:27017/")
 OUTPUT_TOPICS = (PERIOD_OPENED, DEADLINE_APPROACHING, DEADLINE_OVERDUE, PERIOD_CLOSED)
 DAY = dt.timedelta(days=1)
-WAIT = 30.0
-T = TypeVar("T")
 
-
-def the_plan() -> Plan:
-    """Three reporting units and one report kind, due before 15 June (local time)."""
-    return Plan.model_validate(
-        {
-            "id": "kh-tich-hop",
-            "title": "Kế hoạch kiểm thử tích hợp",
-            "issuer": "UBND huyện Thử",
-            "issuer_place": "Thử",
-            "effective_from": "2025-01-01",
-            "consolidating_unit_id": "van-phong",
-            "upward_recipient": "UBND tỉnh",
-            "units": [
-                {"id": "van-phong", "name": "Văn phòng HĐND và UBND", "kind": "specialised_office"},
-                {"id": "xa-a", "name": "UBND xã A", "kind": "commune"},
-                {"id": "xa-b", "name": "UBND xã B", "kind": "commune"},
-            ],
-            "tasks": [
-                {
-                    "id": "nv-1",
-                    "section": "II.1",
-                    "title": "Nhiệm vụ",
-                    "text": "Làm việc",
-                    "assignments": [{"unit_id": u} for u in ("van-phong", "xa-a", "xa-b")],
-                }
-            ],
-            "schedule": [
-                {
-                    "code": "6-thang",
-                    "title": "Báo cáo 6 tháng",
-                    "due_before": "06-15",
-                    "data_from": "12-15",
-                    "data_from_previous_year": True,
-                    "data_to": "06-14",
-                }
-            ],
-        }
-    )
-
-
-PLAN = the_plan()
+# Three reporting units and one report kind, due before 15 June (local time).
+PLAN = make_plan(
+    plan_id="kh-tich-hop",
+    consolidating_unit_id="van-phong",
+    effective_from="2025-01-01",
+    units=[
+        unit("van-phong", "Văn phòng HĐND và UBND", "specialised_office"),
+        unit("xa-a", "UBND xã A", "commune"),
+        unit("xa-b", "UBND xã B", "commune"),
+    ],
+    tasks=[task("nv-1", "II.1", "Nhiệm vụ", ["van-phong", "xa-a", "xa-b"], text="Làm việc")],
+)
 UNITS = ("van-phong", "xa-a", "xa-b")
 
 
@@ -101,11 +66,11 @@ def the_period() -> Period:
     return period
 
 
-def settings_for(namespace: str) -> DeadlinesSettings:
+def settings_for(servers: Servers, namespace: str) -> DeadlinesSettings:
     # A long interval: the loop scans once at start, the test triggers every later scan.
     return DeadlinesSettings(
-        kafka_bootstrap=KAFKA,
-        mongo_uri=MONGO,
+        kafka_bootstrap=servers.kafka_bootstrap,
+        mongo_uri=servers.mongo_uri,
         namespace=namespace,
         scan_interval_seconds=3600,
         topic_partitions=2,
@@ -132,15 +97,16 @@ class Running:
 
     async def relayed(self) -> None:
         """Wait until every recorded event is acknowledged by Kafka and marked so."""
-        await until(
-            lambda: self.store.emissions.count_documents({"outbox.pending": True}),
-            lambda pending: pending == 0,
-        )
+
+        async def nothing_pending() -> bool:
+            return await self.store.emissions.count_documents({"outbox.pending": True}) == 0
+
+        await eventually(nothing_pending, what="every recorded event marked published")
 
 
 @asynccontextmanager
-async def running(namespace: str, clock: FixedClock) -> AsyncIterator[Running]:
-    app = build_app(settings_for(namespace), clock=clock, catalog=Catalog({PLAN.id: PLAN}))
+async def running(servers: Servers, namespace: str, clock: FixedClock) -> AsyncIterator[Running]:
+    app = build_app(settings_for(servers, namespace), clock=clock, catalog=Catalog({PLAN.id: PLAN}))
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
@@ -148,19 +114,6 @@ async def running(namespace: str, clock: FixedClock) -> AsyncIterator[Running]:
         ) as http,
     ):
         yield Running(app, http)
-
-
-async def until(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool]) -> T:
-    """Poll ``probe`` until ``done`` says yes; fail after ``WAIT`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"still {value!r} after {WAIT}s")
-        await asyncio.sleep(0.1)
 
 
 @dataclass(frozen=True)
@@ -188,12 +141,12 @@ class Received:
 class Tap:
     """Reads the service's output topics from the beginning with a plain consumer."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, servers: Servers, namespace: str) -> None:
         names = Names(namespace)
         self._topics = {names.topic(t): t for t in OUTPUT_TOPICS}
         self._consumer = AIOKafkaConsumer(
             *self._topics,
-            bootstrap_servers=KAFKA,
+            bootstrap_servers=servers.kafka_bootstrap,
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -204,11 +157,11 @@ class Tap:
         await self._consumer.start()
         try:
             # Without a group every partition is assigned once the metadata arrives.
-            async def assigned() -> set[str]:
+            async def assigned() -> bool:
                 await self._poll()
-                return {tp.topic for tp in self._consumer.assignment()}
+                return {tp.topic for tp in self._consumer.assignment()} == set(self._topics)
 
-            await until(assigned, lambda topics: topics == set(self._topics))
+            await eventually(assigned, what="every output topic assigned")
         except BaseException:
             await self._consumer.stop()
             raise
@@ -232,11 +185,13 @@ class Tap:
                 )
 
     async def wait_for(self, done: Callable[[list[Received]], bool]) -> list[Received]:
-        async def probe() -> list[Received]:
-            await self._poll()
-            return self.received
+        """Everything read so far, once ``done`` says it is enough (never for an empty list)."""
 
-        return await until(probe, done)
+        async def probe() -> list[Received] | None:
+            await self._poll()
+            return self.received if done(self.received) else None
+
+        return await eventually(probe, what="the expected events on the output topics")
 
     async def drain(self) -> list[Received]:
         """Everything on the topics now: read up to the end offsets, however long it takes."""
@@ -247,7 +202,7 @@ class Tap:
             await self._poll()
             return all([await self._consumer.position(tp) >= end for tp, end in ends.items()])
 
-        await until(caught_up, bool)
+        await eventually(caught_up, what="the end of the output topics")
         return self.received
 
 
@@ -255,27 +210,11 @@ def of_kind(received: list[Received], kind: type[Event]) -> list[Received]:
     return [r for r in received if isinstance(r.event, kind)]
 
 
-async def publish_submission(namespace: str, period: Period, unit_id: str, at: dt.datetime) -> None:
-    event = SubmissionReceived.model_validate(
-        {
-            "occurred_at": at,
-            "producer": "submissions",
-            "correlation_id": uuid.uuid4(),
-            "payload": {
-                "submission_id": uuid.uuid4().hex,
-                "receipt_no": "BC-2027-0001",
-                "plan_id": period.plan_id,
-                "period_id": period.id,
-                "unit_id": unit_id,
-                "revision": 1,
-                "received_at": at,
-                "due_at": period.due_at,
-                "on_time": at < period.due_at,
-                "tasks": [{"task_id": "nv-1", "status": "in_progress", "results": "Đã triển khai"}],
-            },
-        }
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all")
+async def publish_submission(
+    servers: Servers, namespace: str, period: Period, unit_id: str, at: dt.datetime
+) -> None:
+    event = submission_received(period, unit_id, at)
+    producer = AIOKafkaProducer(bootstrap_servers=servers.kafka_bootstrap, acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -288,19 +227,19 @@ async def publish_submission(namespace: str, period: Period, unit_id: str, at: d
         await producer.stop()
 
 
-def new_namespace() -> str:
-    return "t" + uuid.uuid4().hex[:10]
-
-
-async def test_reminders_go_to_units_that_have_not_reported() -> None:
-    namespace, period = new_namespace(), the_period()
+async def test_reminders_go_to_units_that_have_not_reported(
+    servers: Servers, namespace: str
+) -> None:
+    period = the_period()
     clock = FixedClock(period.opens_at + DAY)
-    async with running(namespace, clock) as service, Tap(namespace) as tap:
-        await publish_submission(namespace, period, "xa-a", clock.now())
-        await until(
-            lambda: service.store.submitted_units([period.id]),
-            lambda found: "xa-a" in found.get(period.id, set()),
-        )
+    async with running(servers, namespace, clock) as service, Tap(servers, namespace) as tap:
+        await publish_submission(servers, namespace, period, "xa-a", clock.now())
+
+        async def projected() -> bool:
+            found = await service.store.submitted_units([period.id])
+            return "xa-a" in found.get(period.id, set())
+
+        await eventually(projected, what="xa-a's submission projected")
         clock.at = period.due_at - 3 * DAY + dt.timedelta(hours=1)
 
         await service.scan()
@@ -320,22 +259,24 @@ async def test_reminders_go_to_units_that_have_not_reported() -> None:
         assert reminder.headers["event_id"] == str(reminder.event.event_id)
 
 
-async def test_each_announcement_is_published_once_across_restarts() -> None:
-    namespace, period = new_namespace(), the_period()
+async def test_each_announcement_is_published_once_across_restarts(
+    servers: Servers, namespace: str
+) -> None:
+    period = the_period()
     clock = FixedClock(period.due_at - DAY + dt.timedelta(minutes=5))
     expected = 1 + len(UNITS)  # opened + the 1-day reminder per unit (7 and 3 days are stale)
 
-    async with running(namespace, clock) as first, Tap(namespace) as tap:
+    async with running(servers, namespace, clock) as first, Tap(servers, namespace) as tap:
         await first.scan()
         await tap.wait_for(lambda r: len(r) >= expected)
         await first.relayed()
 
     for _ in range(2):  # a new process, same database and topics, same moment
-        async with running(namespace, clock) as again:
+        async with running(servers, namespace, clock) as again:
             assert await again.scan() == 0
             await again.relayed()
 
-    async with Tap(namespace) as tap:
+    async with Tap(servers, namespace) as tap:
         received = await tap.drain()
 
     by_key = Counter(r.logical_key for r in received)
@@ -346,10 +287,10 @@ async def test_each_announcement_is_published_once_across_restarts() -> None:
     assert {r.event.payload.days_before for r in of_kind(received, DeadlineApproaching)} == {1}
 
 
-async def test_overdue_then_closed_as_the_clock_moves_on() -> None:
-    namespace, period = new_namespace(), the_period()
+async def test_overdue_then_closed_as_the_clock_moves_on(servers: Servers, namespace: str) -> None:
+    period = the_period()
     clock = FixedClock(period.opens_at + dt.timedelta(hours=1))
-    async with running(namespace, clock) as service, Tap(namespace) as tap:
+    async with running(servers, namespace, clock) as service, Tap(servers, namespace) as tap:
         await service.scan()
         await tap.wait_for(lambda r: len(of_kind(r, PeriodOpened)) == 1)
 

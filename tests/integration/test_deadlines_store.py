@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,17 +11,16 @@ from services.common.mongo import connect
 from services.common.periods import find_period
 from services.deadlines.domain import due_emissions
 from services.deadlines.store import MongoDeadlinesStore
+from tests.conftest import Servers
 from tests.integration.test_deadlines_service import PLAN
 
 pytestmark = pytest.mark.integration
 
-MONGO = os.environ.get("BAOCAO_MONGO_URI", "mongodb://127.0.0.1:27017/")
-
 
 @pytest.fixture
-async def store() -> AsyncIterator[MongoDeadlinesStore]:
-    client = connect(MONGO)
-    name = f"t{uuid.uuid4().hex[:10]}_baocao_deadlines"
+async def store(servers: Servers, namespace: str) -> AsyncIterator[MongoDeadlinesStore]:
+    client = connect(servers.mongo_uri)
+    name = f"{namespace}_baocao_deadlines"
     try:
         store = MongoDeadlinesStore(client[name])
         await store.create_indexes()

@@ -30,7 +30,7 @@ async def read_all(
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
             for records in batch.values():
-                events.extend(json.loads(r.value) for r in records)
+                events.extend(_decoded(r.value) for r in records if _decoded(r.value))
             if len(events) >= until and quiet_until is None:
                 quiet_until = time.monotonic() + settle
             if quiet_until is not None and time.monotonic() >= quiet_until:
@@ -40,3 +40,12 @@ async def read_all(
         await consumer.stop()
     assert len(events) >= until, f"{topic}: expected {until} event(s), read {len(events)}"
     return events
+
+
+def _decoded(value: bytes) -> dict[str, Any] | None:
+    """An event, or None for a record that is not one (tests publish garbage on purpose)."""
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, dict) else None

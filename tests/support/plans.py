@@ -77,8 +77,7 @@ def task(
         "title": title,
         "text": text,
         "assignments": [
-            {"unit_id": u, "role": "cooperating"} if u in helpers else {"unit_id": u}
-            for u in units
+            {"unit_id": u, "role": "cooperating"} if u in helpers else {"unit_id": u} for u in units
         ],
         "indicator_codes": list(indicator_codes),
     }

@@ -8,7 +8,6 @@ import uuid
 import pytest
 
 from contracts.events import IndicatorValue, ReportConsolidatedPayload, TaskReport
-from contracts.plan import Plan
 from services.common.periods import find_period
 from services.consolidate.domain import (
     SubmissionRow,
@@ -16,75 +15,42 @@ from services.consolidate.domain import (
     report_id_for_closing,
     report_id_for_request,
 )
+from tests.support import plans
 
 pytestmark = pytest.mark.unit
 
-PLAN = Plan.model_validate(
-    {
-        "id": "kh-thu-nghiem",
-        "title": "Kế hoạch thử nghiệm",
-        "issuer": "Ủy ban nhân dân huyện Thử",
-        "issuer_place": "Thử",
-        "effective_from": "2026-01-01",
-        "consolidating_unit_id": "phong-vhtt",
-        "upward_recipient": "Ủy ban nhân dân tỉnh",
-        "units": [
-            {
-                "id": "ubnd-huyen",
-                "name": "UBND huyện",
-                "kind": "peoples_committee",
-                "reports": False,
-            },
-            {
-                "id": "phong-vhtt",
-                "name": "Phòng Văn hóa và Thông tin",
-                "kind": "specialised_office",
-            },
-            {"id": "cong-an", "name": "Công an huyện", "kind": "police"},
-            {"id": "xa-a", "name": "UBND xã A", "kind": "commune"},
-            {"id": "xa-b", "name": "UBND xã B", "kind": "commune"},
-        ],
-        "indicators": [
-            {"code": "so-buoi", "name": "Số buổi tuyên truyền", "unit_of_measure": "buổi"},
-            {"code": "so-tin-bai", "name": "Số tin, bài", "unit_of_measure": "tin/bài"},
-            {"code": "so-cuoc-kiem-tra", "name": "Số cuộc kiểm tra", "unit_of_measure": "cuộc"},
-        ],
-        "tasks": [
-            {
-                "id": "tuyen-truyen",
-                "section": "II.1",
-                "title": "Tuyên truyền",
-                "text": "...",
-                "assignments": [
-                    {"unit_id": "phong-vhtt"},
-                    {"unit_id": "xa-a"},
-                    {"unit_id": "xa-b"},
-                ],
-                "indicator_codes": ["so-buoi", "so-tin-bai"],
-            },
-            {
-                "id": "kiem-tra",
-                "section": "II.2",
-                "title": "Kiểm tra",
-                "text": "...",
-                "assignments": [
-                    {"unit_id": "cong-an"},
-                    {"unit_id": "phong-vhtt", "role": "cooperating"},
-                ],
-                "indicator_codes": ["so-cuoc-kiem-tra"],
-            },
-        ],
-        "schedule": [
-            {
-                "code": "6-thang",
-                "title": "Báo cáo 6 tháng",
-                "due_before": "06-15",
-                "data_from": "12-15",
-                "data_from_previous_year": True,
-                "data_to": "06-14",
-            },
-        ],
-    }
+PLAN = plans.make_plan(
+    plan_id="kh-thu-nghiem",
+    consolidating_unit_id="phong-vhtt",
+    units=[
+        plans.unit("ubnd-huyen", "UBND huyện", "peoples_committee", reports=False),
+        plans.unit("phong-vhtt", "Phòng Văn hóa và Thông tin", "specialised_office"),
+        plans.unit("cong-an", "Công an huyện", "police"),
+        plans.unit("xa-a", "UBND xã A", "commune"),
+        plans.unit("xa-b", "UBND xã B", "commune"),
+    ],
+    indicators=[
+        plans.indicator("so-buoi", "Số buổi tuyên truyền", "buổi"),
+        plans.indicator("so-tin-bai", "Số tin, bài", "tin/bài"),
+        plans.indicator("so-cuoc-kiem-tra", "Số cuộc kiểm tra", "cuộc"),
+    ],
+    tasks=[
+        plans.task(
+            "tuyen-truyen",
+            "II.1",
+            "Tuyên truyền",
+            ["phong-vhtt", "xa-a", "xa-b"],
+            indicator_codes=["so-buoi", "so-tin-bai"],
+        ),
+        plans.task(
+            "kiem-tra",
+            "II.2",
+            "Kiểm tra",
+            ["cong-an", "phong-vhtt"],
+            cooperating=["phong-vhtt"],
+            indicator_codes=["so-cuoc-kiem-tra"],
+        ),
+    ],
 )
 PERIOD = find_period(PLAN, "kh-thu-nghiem.2026.6-thang")
 assert PERIOD is not None

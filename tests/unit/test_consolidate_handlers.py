@@ -18,7 +18,6 @@ from contracts.events import (
     SubmissionReceivedPayload,
     TaskReport,
 )
-from contracts.plan import Plan
 from services.common.clock import FixedClock
 from services.common.consumer import PermanentError
 from services.common.periods import find_period
@@ -37,41 +36,21 @@ from services.consolidate.store import (
     StoredReport,
     VersionTaken,
 )
+from tests.support.plans import make_plan, report_kind, task, unit
 
 pytestmark = pytest.mark.unit
 
-PLAN = Plan.model_validate(
-    {
-        "id": "kh-thu",
-        "title": "Kế hoạch thử",
-        "issuer": "UBND huyện Thử",
-        "issuer_place": "Thử",
-        "effective_from": "2026-01-01",
-        "consolidating_unit_id": "phong-a",
-        "upward_recipient": "UBND tỉnh",
-        "units": [
-            {"id": "phong-a", "name": "Phòng A", "kind": "specialised_office"},
-            {"id": "xa-b", "name": "UBND xã B", "kind": "commune"},
-        ],
-        "tasks": [
-            {
-                "id": "viec-1",
-                "section": "I",
-                "title": "Việc 1",
-                "text": "...",
-                "assignments": [{"unit_id": "phong-a"}, {"unit_id": "xa-b"}],
-            }
-        ],
-        "schedule": [
-            {
-                "code": "nam",
-                "title": "Báo cáo năm",
-                "due_before": "11-20",
-                "data_from": "01-01",
-                "data_to": "11-19",
-            }
-        ],
-    }
+PLAN = make_plan(
+    plan_id="kh-thu",
+    consolidating_unit_id="phong-a",
+    units=[
+        unit("phong-a", "Phòng A", "specialised_office"),
+        unit("xa-b", "UBND xã B", "commune"),
+    ],
+    tasks=[task("viec-1", "I", "Việc 1", ["phong-a", "xa-b"])],
+    schedule=[
+        report_kind("nam", "Báo cáo năm", due_before="11-20", data_from="01-01", data_to="11-19")
+    ],
 )
 PERIOD_ID = "kh-thu.2026.nam"
 FOUND = find_period(PLAN, PERIOD_ID)

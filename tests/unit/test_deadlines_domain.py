@@ -14,6 +14,7 @@ from services.common.clock import FixedClock
 from services.common.periods import Period, find_period, periods_around
 from services.common.reference import load_plan
 from services.deadlines.domain import Emission, due_emissions, period_correlation_id
+from tests.support.plans import make_plan, six_months, task, unit
 
 pytestmark = pytest.mark.unit
 
@@ -24,46 +25,27 @@ DAY = dt.timedelta(days=1)
 
 def small_plan(**kind: Any) -> Plan:
     """Two reporting units, one that only receives the plan, one with no task; one report kind."""
-    return Plan.model_validate(
-        {
-            "id": "kh-thu",
-            "title": "Kế hoạch thử",
-            "issuer": "UBND huyện Thử",
-            "issuer_place": "Thử",
-            "effective_from": "2025-01-01",
-            "consolidating_unit_id": "van-phong",
-            "upward_recipient": "UBND tỉnh",
-            "units": [
-                {"id": "ubnd", "name": "UBND huyện", "kind": "peoples_committee", "reports": False},
-                {"id": "van-phong", "name": "Văn phòng", "kind": "specialised_office"},
-                {"id": "xa-a", "name": "UBND xã A", "kind": "commune"},
-                {"id": "xa-b", "name": "UBND xã B", "kind": "commune"},
-            ],
-            "tasks": [
-                {
-                    "id": "nv-1",
-                    "section": "II.1",
-                    "title": "Nhiệm vụ",
-                    "text": "Làm việc",
-                    "assignments": [
-                        {"unit_id": "xa-a"},
-                        {"unit_id": "xa-b", "role": "cooperating"},
-                        {"unit_id": "ubnd"},
-                    ],
-                }
-            ],
-            "schedule": [
-                {
-                    "code": "6-thang",
-                    "title": "Báo cáo 6 tháng",
-                    "due_before": "06-15",
-                    "data_from": "12-15",
-                    "data_from_previous_year": True,
-                    "data_to": "06-14",
-                    **kind,
-                }
-            ],
-        }
+    return make_plan(
+        plan_id="kh-thu",
+        consolidating_unit_id="van-phong",
+        effective_from="2025-01-01",
+        units=[
+            unit("ubnd", "UBND huyện", "peoples_committee", reports=False),
+            unit("van-phong", "Văn phòng", "specialised_office"),
+            unit("xa-a", "UBND xã A", "commune"),
+            unit("xa-b", "UBND xã B", "commune"),
+        ],
+        tasks=[
+            task(
+                "nv-1",
+                "II.1",
+                "Nhiệm vụ",
+                ["xa-a", "xa-b", "ubnd"],
+                cooperating=["xa-b"],
+                text="Làm việc",
+            )
+        ],
+        schedule=[six_months(**kind)],
     )
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterable
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from contracts.events import SubmissionReceived
 from services.common.clock import FixedClock
 from services.common.periods import Period, find_period
 from services.common.reference import Catalog
@@ -17,6 +15,7 @@ from services.deadlines.domain import Emission
 from services.deadlines.handlers import on_submission_received, scan
 from services.deadlines.metrics import DeadlinesMetrics
 from services.deadlines.store import DeadlinesStore
+from tests.support.events import submission_received
 from tests.unit.test_deadlines_domain import small_plan
 
 pytestmark = pytest.mark.unit
@@ -91,28 +90,6 @@ def the_period() -> Period:
     return period
 
 
-def submission(period: Period, unit_id: str, at: dt.datetime) -> SubmissionReceived:
-    return SubmissionReceived.model_validate(
-        {
-            "occurred_at": at,
-            "producer": "submissions",
-            "correlation_id": uuid.uuid4(),
-            "payload": {
-                "submission_id": uuid.uuid4().hex,
-                "receipt_no": "BC-1",
-                "plan_id": period.plan_id,
-                "period_id": period.id,
-                "unit_id": unit_id,
-                "revision": 1,
-                "received_at": at,
-                "due_at": period.due_at,
-                "on_time": at < period.due_at,
-                "tasks": [{"task_id": "nv-1", "status": "in_progress", "results": "Đã làm"}],
-            },
-        }
-    )
-
-
 async def test_a_scan_records_each_due_emission_once_and_wakes_the_relay() -> None:
     period = the_period()
     scanner = Scanner(period.due_at - 3 * dt.timedelta(days=1))
@@ -133,7 +110,7 @@ async def test_a_scan_records_each_due_emission_once_and_wakes_the_relay() -> No
 async def test_a_reported_unit_is_neither_reminded_nor_overdue() -> None:
     period = the_period()
     scanner = Scanner(period.due_at - 7 * dt.timedelta(days=1))
-    event = submission(period, "xa-a", scanner.clock.now())
+    event = submission_received(period, "xa-a", scanner.clock.now())
 
     await on_submission_received(event, store=scanner.store)
     await on_submission_received(event, store=scanner.store)  # redelivered: no harm
