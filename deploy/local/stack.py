@@ -162,6 +162,9 @@ class Process:
     prepare: Callable[[], None] = lambda: None
     urls: Callable[[], list[str]] = list
     start_timeout: float = 90.0
+    _child: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    """Set when this process object started it: its exit is then known without /proc guesses
+    (a JVM that re-executes itself briefly shows an empty command line)."""
 
     @property
     def pid_file(self) -> Path:
@@ -193,7 +196,7 @@ class Process:
         with self.log_file.open("ab") as log:
             log.write(f"\n--- started {time.strftime('%Y-%m-%dT%H:%M:%S%z')} ---\n".encode())
             log.flush()
-            child = subprocess.Popen(
+            self._child = subprocess.Popen(
                 self.command(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -202,7 +205,7 @@ class Process:
                 env={**os.environ, **self.env()},
                 start_new_session=True,
             )
-        self.pid_file.write_text(str(child.pid))
+        self.pid_file.write_text(str(self._child.pid))
         return True
 
     def wait_healthy(self) -> None:
@@ -210,10 +213,15 @@ class Process:
         while time.monotonic() < deadline:
             if self.healthy():
                 return
-            if not self.running():
+            if self._exited():
                 raise StackError(self._failure("exited during start-up"))
             time.sleep(0.3)
         raise StackError(self._failure(f"was not healthy after {self.start_timeout:.0f} s"))
+
+    def _exited(self) -> bool:
+        if self._child is not None:
+            return self._child.poll() is not None
+        return not self.running()
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the process (and its process group) we started; True if it was running."""
@@ -227,6 +235,9 @@ class Process:
             time.sleep(0.2)
         if self.pid():
             os.killpg(pid, signal.SIGKILL)
+        if self._child is not None:  # reap it: no zombie left behind by a long test session
+            self._child.wait(timeout=10)
+            self._child = None
         self.pid_file.unlink(missing_ok=True)
         return True
 
