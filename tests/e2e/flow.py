@@ -60,12 +60,6 @@ async def mails_about(
     return await eventually(found, timeout=timeout, what=f"mail about {receipt['receipt_no']}")
 
 
-async def consolidated_reports(system: System, *, until: int) -> list[dict[str, Any]]:
-    return await read_all(
-        system.servers.kafka_bootstrap, system.topic("baocao.report-consolidated.v1"), until=until
-    )
-
-
 async def wait_until_projected(system: System, period_id: str, received: int) -> None:
     """Consolidation reads its own projection: wait until it has caught up."""
 
@@ -78,7 +72,17 @@ async def wait_until_projected(system: System, period_id: str, received: int) ->
 
 
 async def consolidate(system: System, period_id: str) -> dict[str, Any]:
+    """Request a consolidation; the report as the province reads it from Kafka."""
     async with httpx.AsyncClient(base_url=system.url("consolidate"), timeout=30) as client:
         response = await client.post(f"/api/v1/periods/{period_id}/consolidate")
     assert response.status_code == 202, response.text
-    return dict(response.json())
+    report_id = response.json()["report_id"]
+    events = await read_all(
+        system.servers.kafka_bootstrap, system.topic("baocao.report-consolidated.v1"), until=1
+    )
+    return next(e["payload"] for e in events if e["payload"]["report_id"] == report_id)
+
+
+def counts(report: dict[str, Any]) -> tuple[int, ...]:
+    """(expected, received, on_time, late, missing)"""
+    return tuple(report[k] for k in ("expected", "received", "on_time", "late", "missing"))
