@@ -30,6 +30,11 @@ class ApiProblem(Exception):
         self.details = details or []
 
 
+def not_ready() -> ApiProblem:
+    """Asked before start-up wired the service to MongoDB: the same answer from every service."""
+    return ApiProblem(503, "not_ready", "Dịch vụ đang khởi động, vui lòng thử lại sau giây lát.")
+
+
 def problem_response(problem: ApiProblem) -> JSONResponse:
     body: dict[str, Any] = {"code": problem.code, "message": problem.message}
     if problem.details:

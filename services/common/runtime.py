@@ -25,7 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from contracts.topics import ALL_TOPICS, Topic
 from services.common.clock import Clock, clock_from
 from services.common.consumer import Consumption, Handler, RetryPolicy
-from services.common.errors import ApiProblem, install_error_handlers, require_json_body
+from services.common.errors import install_error_handlers, not_ready, require_json_body
 from services.common.kafka import KafkaPublisher, Names, build_broker, ensure_topics
 from services.common.metrics import CommonMetrics
 from services.common.mongo import DeadLetters, Document, connect, ping
@@ -180,7 +180,7 @@ class Runtime:
 
     async def _dead_letters(self, limit: int = 100) -> list[Document]:
         if self._consumption is None:
-            raise ApiProblem(503, "not_ready", "Dịch vụ đang khởi động, vui lòng thử lại sau.")
+            raise not_ready()
         return await self._consumption.dead_letters.list(min(max(limit, 1), 1000))
 
     async def _healthz(self) -> dict[str, str]:

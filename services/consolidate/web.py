@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, status
 
 from services.common.clock import Clock
-from services.common.errors import ApiProblem
+from services.common.errors import ApiProblem, not_ready
 from services.common.reference import Catalog
 from services.consolidate.handlers import UnknownPeriod, consolidate_now, preview
 from services.consolidate.metrics import ConsolidateMetrics
@@ -31,11 +31,7 @@ class Consolidation:
 def _consolidation(request: Request) -> Consolidation:
     found: Consolidation | None = getattr(request.app.state, "consolidation", None)
     if found is None:
-        raise ApiProblem(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "starting",
-            "Dịch vụ đang khởi động, vui lòng thử lại sau giây lát.",
-        )
+        raise not_ready()
     return found
 
 

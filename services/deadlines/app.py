@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from contracts.events import SubmissionReceived
 from contracts.topics import SUBMISSION_RECEIVED
 from services.common.clock import Clock
-from services.common.errors import ApiProblem
+from services.common.errors import not_ready
 from services.common.outbox import OutboxRelay
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
@@ -38,7 +38,7 @@ class Scheduler:
 
     async def scan(self) -> int:
         if self.store is None or self.relay is None:
-            raise ApiProblem(503, "not_running", "Dịch vụ chưa sẵn sàng, vui lòng thử lại sau.")
+            raise not_ready()
         async with self._lock:
             return await scan(
                 catalog=self._rt.catalog,

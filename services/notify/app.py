@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from contracts.topics import DEADLINE_APPROACHING, DEADLINE_OVERDUE, SUBMISSION_RECEIVED
 from services.common.clock import Clock
-from services.common.errors import ApiProblem
+from services.common.errors import not_ready
 from services.common.mongo import Document
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
@@ -65,7 +65,7 @@ def build_app(
     async def notifications(limit: int = 100) -> list[Document]:
         """The delivery ledger, newest first (operators' view)."""
         if not ledgers:
-            raise ApiProblem(503, "not_ready", "Dịch vụ đang khởi động, vui lòng thử lại sau.")
+            raise not_ready()
         return await ledgers[0].list(min(max(limit, 1), 1000))
 
     return app

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 
-from services.common.errors import ApiProblem
+from services.common.errors import ApiProblem, not_ready
 from services.common.mongo import Document
 from services.common.periods import PeriodState, periods_around
 from services.common.runtime import Runtime
@@ -22,7 +22,7 @@ def router(
 
     def the_store() -> SubmissionsStore:
         if not store:
-            raise ApiProblem(503, "not_ready", "Dịch vụ đang khởi động, vui lòng thử lại sau.")
+            raise not_ready()
         return store[0]
 
     def receipt(doc: Document) -> SubmissionReceipt:

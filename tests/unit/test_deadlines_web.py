@@ -54,4 +54,4 @@ async def test_a_scan_is_refused_while_the_service_is_not_running(http: httpx.As
     response = await http.post("/api/v1/scan")
 
     assert response.status_code == 503
-    assert response.json()["code"] == "not_running"
+    assert response.json()["code"] == "not_ready"
