@@ -199,6 +199,14 @@ class ReportConsolidatedPayload(Payload):
     indicator_totals: list[IndicatorTotal] = Field(default_factory=list)
     tasks: list[TaskResults] = Field(default_factory=list)
     document: DocumentRef | None = None
+    supersedes: Id | None = Field(
+        None, description="report_id of the version this one replaces; consumers keep the highest"
+    )
+    content_hash: str | None = Field(
+        None,
+        description="SHA-256 of the content (everything but ids, version, trigger and times): "
+        "two versions with the same hash say the same thing",
+    )
 
 
 class ReportConsolidated(Event):

@@ -1,31 +1,39 @@
-"""Consuming an event so that nothing acknowledged is ever lost.
+"""Consuming an event so that nothing acknowledged is ever lost and nothing is skipped.
 
 FastStream's Kafka default (ACK_FIRST) commits before the handler runs: at-most-once. We use
-MANUAL acknowledgement and commit only after the handler succeeded or the message was set
-aside as a dead letter. Infrastructure failures (MongoDB, Kafka, network) are retried in place
-with capped backoff for as long as they last: returning to the poll loop would let a later
-message commit past this one (faststream#2618). A message that fails for any other reason is
-retried ``max_attempts`` times, then dead-lettered with its raw bytes and acknowledged.
+MANUAL acknowledgement and commit only after the handler succeeded or the record was stored
+as a dead letter. Every record reaches :meth:`Consumption.process` as raw bytes: FastStream's
+own decoding (JSON by content type, strict UTF-8 headers) raises before any handler runs, and
+the next ack would then commit past a record nobody looked at (faststream#2618).
+
+- A record that can never be an event (bad headers, too large, not the contract) is
+  dead-lettered at once.
+- Unavailable infrastructure is retried in place for at most ``transient_budget`` seconds,
+  well inside Kafka's poll interval; then the partition is rewound to the record (nack) and
+  the poll loop delivers it again, so the consumer never leaves its group over an outage.
+- Any other failure is retried ``max_attempts`` times, then dead-lettered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
-from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 from pydantic import ValidationError
-from pymongo.errors import ConnectionFailure
 
 from contracts.envelope import Event
 from contracts.topics import Topic
 from services.common.clock import Clock
+from services.common.failures import PermanentError, TransientError, is_transient
 from services.common.kafka import Names
 from services.common.metrics import CommonMetrics
 from services.common.mongo import DeadLetters
@@ -34,26 +42,37 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Any], Awaitable[None]]
 
+MAX_EVENT_BYTES = 1024 * 1024
+"""What our own producers can send (aiokafka's max_request_size); larger is not an event."""
 
-class TransientError(Exception):
-    """A dependency is unavailable; the same message will succeed later. Retried without limit."""
-
-
-class PermanentError(Exception):
-    """The message can never be processed; it goes to the dead letters at once."""
-
-
-TRANSIENT = (TransientError, ConnectionFailure, KafkaError, OSError, TimeoutError)
+__all__ = ["Consumption", "Outcome", "PermanentError", "RetryPolicy", "TransientError"]
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 5
     first_delay: float = 0.2
-    max_delay: float = 30.0
+    max_delay: float = 10.0
+    transient_budget: float = 60.0
+    """Seconds of in-place retries before the record is handed back to the poll loop."""
 
     def delay(self, attempt: int) -> float:
         return float(min(self.max_delay, self.first_delay * 2 ** (attempt - 1)))
+
+
+class Outcome(Enum):
+    HANDLED = "handled"
+    DEAD_LETTERED = "dead_lettered"
+    AGAIN = "again"
+    """Infrastructure still away: rewind the partition so the poll loop delivers it again."""
+
+
+class Rejected(Exception):
+    """The record is not an event this consumer can ever handle."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 @dataclass
@@ -76,59 +95,67 @@ class Consumption:
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
             title=f"{self.service}.{consumer}",
+            parser=_lenient_parser,
+            decoder=_raw_body,
         )
         async def on_message(message: KafkaMessage) -> None:
-            await self.process(topic, consumer, handler, message.raw_message, message.body)
-            await message.ack()
+            if await self.process(topic, consumer, handler, message.raw_message) is Outcome.AGAIN:
+                await message.nack()
+            else:
+                await message.ack()
 
-    async def process(
-        self, topic: Topic, consumer: str, handler: Handler, record: Any, body: bytes
-    ) -> None:
-        """Handle one record until it succeeded or is safely dead-lettered."""
+    async def process(self, topic: Topic, consumer: str, handler: Handler, record: Any) -> Outcome:
+        """Handle one record: handled, dead-lettered, or to be delivered again later."""
         try:
-            event: Event = topic.event.model_validate_json(body)
-        except ValidationError as error:
-            await self._dead_letter(consumer, record, body, "invalid_message", error, 1)
-            return
-        attempt = 0
+            event = parse(topic, record)
+        except Rejected as error:
+            await self.dead_letter(consumer, record, error.reason, error, 1)
+            return Outcome.DEAD_LETTERED
+        loop = asyncio.get_running_loop()
+        give_back_at = loop.time() + self.policy.transient_budget
+        attempt = failures = 0
         while True:
             attempt += 1
             try:
                 await handler(event)
-                return
+                return Outcome.HANDLED
             except PermanentError as error:
-                await self._dead_letter(consumer, record, body, "rejected", error, attempt)
-                return
-            except TRANSIENT as error:
-                self._retrying(consumer, str(event.event_id), attempt, error)
+                await self.dead_letter(consumer, record, "rejected", error, attempt)
+                return Outcome.DEAD_LETTERED
             except Exception as error:
-                if attempt >= self.policy.max_attempts:
-                    log.exception(
-                        "%s: giving up on %s after %d attempts", consumer, event.event_id, attempt
-                    )
-                    await self._dead_letter(
-                        consumer, record, body, "handler_failed", error, attempt
-                    )
-                    return
-                self._retrying(consumer, str(event.event_id), attempt, error)
+                if is_transient(error):
+                    if loop.time() >= give_back_at:
+                        self._retrying(consumer, event, attempt, error, "handed back to Kafka")
+                        return Outcome.AGAIN
+                else:
+                    failures += 1
+                    if failures >= self.policy.max_attempts:
+                        log.exception("%s: giving up on %s", consumer, event.event_id)
+                        await self.dead_letter(consumer, record, "handler_failed", error, attempt)
+                        return Outcome.DEAD_LETTERED
+                self._retrying(consumer, event, attempt, error, "retrying")
             await asyncio.sleep(self.policy.delay(attempt))
 
-    def _retrying(self, consumer: str, what: str, attempt: int, error: Exception) -> None:
+    def _retrying(
+        self, consumer: str, event: Event, attempt: int, error: Exception, what: str
+    ) -> None:
         self.metrics.retried(consumer)
         log.warning(
-            "%s: attempt %d for %s failed: %s: %s",
+            "%s: attempt %d for %s failed (%s): %s: %s",
             consumer,
             attempt,
+            event.event_id,
             what,
             type(error).__name__,
             error,
         )
 
-    async def _dead_letter(
-        self, consumer: str, record: Any, body: bytes, reason: str, error: Exception, attempts: int
+    async def dead_letter(
+        self, consumer: str, record: Any, reason: str, error: Exception, attempts: int
     ) -> None:
+        """Store the record as a dead letter, waiting as long as it takes: never drop it."""
         attempt = 0
-        while True:  # the dead-letter store is MongoDB: wait for it rather than drop
+        while True:
             attempt += 1
             try:
                 await self.dead_letters.put(
@@ -137,15 +164,26 @@ class Consumption:
                     partition=record.partition,
                     offset=record.offset,
                     key=record.key,
-                    value=body,
+                    value=record.value or b"",
+                    headers=list(record.headers or ()),
                     reason=reason,
                     error=f"{type(error).__name__}: {error}",
                     attempts=attempts,
                     at=self.clock.now(),
                 )
                 break
-            except TRANSIENT as store_error:
-                self._retrying(consumer, "its dead letter", attempt, store_error)
+            except Exception as store_error:
+                self.metrics.dead_letter_write_retries.inc()
+                log.error(
+                    "%s: cannot store dead letter %s[%s]@%s yet (attempt %d): %s: %s",
+                    consumer,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    attempt,
+                    type(store_error).__name__,
+                    store_error,
+                )
                 await asyncio.sleep(self.policy.delay(attempt))
         self.metrics.dead_lettered(consumer)
         log.error(
@@ -157,3 +195,46 @@ class Consumption:
             reason,
             error,
         )
+
+
+def parse(topic: Topic, record: Any) -> Event:
+    """The event a raw record carries, or :class:`Rejected` saying why it is none."""
+    for name, value in record.headers or ():
+        try:
+            value.decode("utf-8")
+        except (UnicodeDecodeError, AttributeError):
+            raise Rejected("invalid_headers", f"header {name!r} is not UTF-8 text") from None
+    body = record.value or b""
+    if len(body) > MAX_EVENT_BYTES:
+        raise Rejected("too_large", f"{len(body)} bytes, more than {MAX_EVENT_BYTES}")
+    try:
+        event: Event = topic.event.model_validate_json(body)
+    except ValidationError as error:
+        raise Rejected("invalid_message", str(error)[:2000]) from error
+    return event
+
+
+async def _lenient_parser(
+    record: Any, original: Callable[[Any], Awaitable[StreamMessage[Any]]]
+) -> StreamMessage[Any]:
+    """FastStream's parser, minus its strict header decoding (judged later, in ``parse``)."""
+    try:
+        return await original(record)
+    except UnicodeDecodeError:
+        headers = [(k, _utf8_or_empty(v)) for k, v in record.headers]
+        message = await original(dataclasses.replace(record, headers=headers))
+        message.raw_message = record
+        return message
+
+
+def _utf8_or_empty(value: bytes) -> bytes:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return b""
+    return value
+
+
+async def _raw_body(message: StreamMessage[Any], _: Callable[..., Any]) -> Any:
+    """No decoding by content type: a non-JSON body under a JSON header is ours to judge."""
+    return message.body

@@ -35,6 +35,24 @@ class CommonMetrics:
             ["service"],
             registry=registry,
         ).labels(service)
+        self._parked = Counter(
+            "baocao_outbox_parked",
+            "events set aside because Kafka will never accept them (see /api/v1/outbox/parked)",
+            ["service", "topic"],
+            registry=registry,
+        )
+        self._relayed = Counter(
+            "baocao_outbox_relayed",
+            "outbox entries published and removed: progress of the relay",
+            ["service"],
+            registry=registry,
+        ).labels(service)
+        self.dead_letter_write_retries = Counter(
+            "baocao_dead_letter_write_retries",
+            "failed attempts to store a dead letter (retried until stored: nothing is dropped)",
+            ["service"],
+            registry=registry,
+        ).labels(service)
         self.outbox_oldest_pending_seconds = Gauge(
             "baocao_outbox_oldest_pending_seconds",
             "age of the oldest event waiting to be relayed",
@@ -50,3 +68,9 @@ class CommonMetrics:
 
     def published(self, topic: str) -> None:
         self._published.labels(self.service, topic).inc()
+
+    def parked(self, topic: str) -> None:
+        self._parked.labels(self.service, topic).inc()
+
+    def relayed(self) -> None:
+        self._relayed.inc()

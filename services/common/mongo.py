@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
+from bson import Binary
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 Document = dict[str, Any]
+
+MAX_STORED_BYTES = 15 * 1024 * 1024
+"""A MongoDB document holds 16 MiB; a larger poison record keeps its size and hash."""
 
 
 def connect(uri: str) -> AsyncMongoClient[Document]:
@@ -32,13 +38,13 @@ async def ping(db: AsyncDatabase[Document]) -> bool:
 
 
 class DeadLetters:
-    """Messages a consumer gave up on, kept with the raw bytes so nothing is lost."""
+    """Records a consumer set aside, kept with their raw bytes so that nothing is lost."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._collection = db["dead_letters"]
 
     async def create_indexes(self) -> None:
-        await self._collection.create_index([("consumer", 1), ("at", -1)])
+        """Nothing beyond ``_id``: the collection stays small and is read whole."""
 
     async def put(
         self,
@@ -49,28 +55,46 @@ class DeadLetters:
         offset: int,
         key: bytes | None,
         value: bytes,
+        headers: list[tuple[str, bytes]],
         reason: str,
         error: str,
         attempts: int,
         at: dt.datetime,
     ) -> None:
-        # Keyed by position: a redelivered poison message is recorded once, not twice.
-        await self._collection.update_one(
-            {"_id": f"{consumer}|{topic}|{partition}|{offset}"},
-            {
-                "$setOnInsert": {
+        # Keyed by position: a redelivered poison record is recorded once, not twice.
+        letter_id = f"{consumer}|{topic}|{partition}|{offset}"
+        outcome = {"reason": reason, "error": error[:2000], "attempts": attempts}
+        try:
+            await self._collection.insert_one(
+                {
+                    "_id": letter_id,
                     "consumer": consumer,
                     "topic": topic,
                     "partition": partition,
                     "offset": offset,
                     "at": to_millis(at),
-                    "key": key.decode("utf-8", "replace") if key else None,
-                    "value": value.decode("utf-8", "replace"),
-                },
-                "$set": {"reason": reason, "error": error[:2000], "attempts": attempts},
-            },
-            upsert=True,
-        )
+                    "key": Binary(key) if key is not None else None,
+                    # Raw bytes for replay, a readable preview for people.
+                    "value": Binary(value[:MAX_STORED_BYTES]),
+                    "value_bytes": len(value),
+                    "value_sha256": hashlib.sha256(value).hexdigest(),
+                    "preview": value[:2000].decode("utf-8", "replace"),
+                    "headers": [[k, Binary(v or b"")] for k, v in headers],
+                    "replayed_at": None,
+                    **outcome,
+                }
+            )
+        except DuplicateKeyError:
+            await self._collection.update_one({"_id": letter_id}, {"$set": outcome})
 
     async def list(self, limit: int = 100) -> list[Document]:
-        return await self._collection.find().sort("at", -1).limit(limit).to_list()
+        cursor = self._collection.find({}, {"value": 0, "key": 0, "headers": 0})
+        return await cursor.sort("at", -1).limit(limit).to_list()
+
+    async def get(self, letter_id: str) -> Document | None:
+        return await self._collection.find_one({"_id": letter_id})
+
+    async def replayed(self, letter_id: str, at: dt.datetime) -> None:
+        await self._collection.update_one(
+            {"_id": letter_id}, {"$set": {"replayed_at": to_millis(at)}}
+        )

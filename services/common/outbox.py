@@ -1,23 +1,39 @@
-"""Transactional outbox without transactions.
+"""Transactional outbox without transactions: intent, change, commit.
 
-FerretDB has no multi-document transactions, so an event to publish is written inside the very
-document whose change it announces (one atomic write). The relay publishes pending entries in
-order and marks them; a crash between the two publishes again, and consumers are idempotent.
+FerretDB has no multi-document transactions, and it reads by scanning a whole collection, so
+a large collection may only be inserted into on a hot path (see bench/README.md). Events to
+publish therefore live in their own small ``outbox`` collection, deleted once Kafka has them:
+
+1. ``intend(event, ref)`` stores the entry as an *intent* naming the document it announces;
+2. the caller makes its change, an insert of ``ref`` carrying ``event_id``;
+3. ``commit(entry)`` makes it *ready*; the relay publishes it and deletes it.
+
+A request that dies between 1 and 3 leaves an intent. Once it is older than ``settle_after``
+the relay settles it: published if the announced document exists with this event id, dropped
+if not. ``commit`` after a settlement restores a dropped entry and leaves a published one
+alone, so a change is announced once whatever the interleaving. An entry Kafka can never
+accept (too large, invalid topic) is parked with the reason instead of blocking the entries
+behind it; parked entries are listed and replayed over HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import Event
 from contracts.topics import TOPIC_OF
 from services.common.clock import Clock
+from services.common.failures import never_accepted_by_kafka
 from services.common.metrics import CommonMetrics
 from services.common.mongo import Document, to_millis
 
@@ -26,93 +42,236 @@ log = logging.getLogger(__name__)
 PublishRaw = Callable[[str, str, bytes, dict[str, str]], Awaitable[None]]
 """(contract topic name, key, value, headers) -> returns once Kafka acknowledged."""
 
+INTENT, READY, PUBLISHED = "intent", "ready", "published"
 
-def outbox_entry(event: Event) -> dict[str, Any]:
-    """The ``outbox`` sub-document to store with the change that ``event`` announces."""
-    topic = TOPIC_OF[type(event)]
-    return {
-        "pending": True,
-        "topic": topic.name,
-        "key": str(getattr(event.payload, topic.key_field)),
-        "event_id": str(event.event_id),
-        "event_type": event.event_type,
-        "event_json": event.model_dump_json(),
-        "enqueued_at": to_millis(event.occurred_at),
-    }
+
+@dataclass(frozen=True)
+class Ref:
+    """The document an event announces: its collection (in the same database) and ``_id``."""
+
+    collection: str
+    id: str
+
+
+class Outbox:
+    """The service's pending events, and the ones set aside because Kafka refuses them."""
+
+    def __init__(self, db: AsyncDatabase[Document], clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self.entries: AsyncCollection[Document] = db["outbox"]
+        self.parked: AsyncCollection[Document] = db["outbox_parked"]
+
+    def entry(self, event: Event, *, ref: Ref | None = None, state: str = READY) -> Document:
+        topic = TOPIC_OF[type(event)]
+        return {
+            "_id": str(event.event_id),
+            "state": state,
+            "topic": topic.name,
+            "key": str(getattr(event.payload, topic.key_field)),
+            "event_type": event.event_type,
+            "event_json": event.model_dump_json(),
+            "enqueued_at": to_millis(event.occurred_at),
+            "written_at": to_millis(self._clock.now()),
+            "ref": {"collection": ref.collection, "id": ref.id} if ref else None,
+        }
+
+    async def put(self, event: Event) -> None:
+        """Store ``event`` ready to publish (for changes that need no separate document)."""
+        with contextlib.suppress(DuplicateKeyError):  # the same event stored twice: once
+            await self.entries.insert_one(self.entry(event))
+
+    async def intend(self, event: Event, ref: Ref) -> Document:
+        """Step 1: announce ``ref`` before it is written. Returns the entry for ``commit``."""
+        entry = self.entry(event, ref=ref, state=INTENT)
+        await self.entries.insert_one(entry)
+        return entry
+
+    async def commit(self, entry: Document) -> None:
+        """Step 3: the change is written; publish its event."""
+        result = await self.entries.update_one(
+            {"_id": entry["_id"], "state": INTENT}, {"$set": {"state": READY}}
+        )
+        if result.matched_count:
+            return
+        if await self.entries.find_one({"_id": entry["_id"]}, {"_id": 1}) is None:
+            # The relay took this intent for abandoned while we were slow: restore it.
+            with contextlib.suppress(DuplicateKeyError):
+                await self.entries.insert_one({**entry, "state": READY})
+
+    async def abandon(self, entry: Document) -> None:
+        """The change was not made (e.g. a conflict): its event must never leave."""
+        await self.entries.delete_one({"_id": entry["_id"]})
+
+    async def waiting(self, limit: int) -> list[Document]:
+        """Intents and ready entries, oldest first."""
+        cursor = self.entries.find({"state": {"$in": [INTENT, READY]}})
+        return await cursor.sort([("enqueued_at", 1), ("_id", 1)]).limit(limit).to_list()
+
+    async def announced(self, entry: Document) -> bool:
+        """Whether the document an intent announces was written."""
+        ref = entry.get("ref")
+        if not ref:
+            return False
+        doc = await self._db[ref["collection"]].find_one({"_id": ref["id"]}, {"event_id": 1})
+        return doc is not None and doc.get("event_id") == entry["_id"]
+
+    async def sent(self, entry: Document, *, settled: bool) -> None:
+        if settled:
+            # Kept a while so that a late ``commit`` sees it was published and does not
+            # restore it (see the module docstring); swept by ``forget_published``.
+            await self.entries.update_one(
+                {"_id": entry["_id"]},
+                {"$set": {"state": PUBLISHED, "published_at": to_millis(self._clock.now())}},
+            )
+        else:
+            await self.entries.delete_one({"_id": entry["_id"]})
+
+    async def drop(self, entry: Document) -> None:
+        await self.entries.delete_one({"_id": entry["_id"]})
+
+    async def forget_published(self, older_than: dt.datetime) -> None:
+        await self.entries.delete_many(
+            {"state": PUBLISHED, "published_at": {"$lt": to_millis(older_than)}}
+        )
+
+    async def park(self, entry: Document, reason: str) -> None:
+        parked = {**entry, "state": "parked", "reason": reason[:2000]}
+        parked["parked_at"] = to_millis(self._clock.now())
+        with contextlib.suppress(DuplicateKeyError):
+            await self.parked.insert_one(parked)
+        await self.entries.delete_one({"_id": entry["_id"]})
+
+    async def parked_entries(self, limit: int) -> list[Document]:
+        cursor = self.parked.find({}, {"event_json": 0}).sort("parked_at", -1)
+        return await cursor.limit(limit).to_list()
+
+    async def replay(self, event_id: str) -> bool:
+        """Put a parked entry back in line (after the cause was fixed); False if unknown."""
+        parked = await self.parked.find_one({"_id": event_id})
+        if parked is None:
+            return False
+        for field in ("reason", "parked_at"):
+            parked.pop(field, None)
+        with contextlib.suppress(DuplicateKeyError):
+            await self.entries.insert_one({**parked, "state": READY})
+        await self.parked.delete_one({"_id": event_id})
+        return True
+
+    async def backlog(self) -> tuple[int, dt.datetime | None]:
+        """How many entries wait, and when the oldest was enqueued."""
+        docs = await self.entries.find(
+            {"state": {"$in": [INTENT, READY]}}, {"enqueued_at": 1}
+        ).to_list()
+        oldest = min((d["enqueued_at"] for d in docs), default=None)
+        return len(docs), oldest
 
 
 class OutboxRelay:
+    """Publishes the outbox in order; asleep while there is nothing to do."""
+
     def __init__(
         self,
-        collections: Sequence[AsyncCollection[Document]],
+        outbox: Outbox,
         publish: PublishRaw,
         clock: Clock,
         metrics: CommonMetrics,
         *,
         interval: float = 1.0,
+        max_idle: float = 30.0,
         batch: int = 200,
+        settle_after: dt.timedelta = dt.timedelta(seconds=30),
+        keep_published: dt.timedelta = dt.timedelta(hours=1),
     ) -> None:
-        self._collections = collections
+        self.outbox = outbox
         self._publish = publish
         self._clock = clock
         self._metrics = metrics
         self._interval = interval
+        self._max_idle = max_idle
         self._batch = batch
+        self._settle_after = settle_after
+        self._keep_published = keep_published
         self._wake = asyncio.Event()
-
-    async def create_indexes(self) -> None:
-        for collection in self._collections:
-            await collection.create_index([("outbox.pending", 1), ("outbox.enqueued_at", 1)])
 
     def wake(self) -> None:
         """Relay now rather than at the next tick (called right after a write)."""
         self._wake.set()
 
     async def relay_once(self) -> int:
-        """Publish pending events oldest first; stop at the first failure to keep order."""
+        """Publish what is ready, oldest first; returns how many left for Kafka.
+
+        A transient failure (Kafka away) ends the pass so that order is kept; a record Kafka
+        will never accept is parked and the pass goes on.
+        """
         sent = 0
-        for collection in self._collections:
-            pending = collection.find({"outbox.pending": True}).sort("outbox.enqueued_at", 1)
-            for doc in await pending.limit(self._batch).to_list():
-                entry = doc["outbox"]
-                headers = {"event_id": entry["event_id"], "event_type": entry["event_type"]}
+        settle_before = self._clock.now() - self._settle_after
+        for entry in await self.outbox.waiting(self._batch):
+            settled = entry["state"] == INTENT
+            if settled:
+                if entry["written_at"] > settle_before:
+                    continue  # its request may still be running
+                if not await self.outbox.announced(entry):
+                    log.warning("outbox: dropping abandoned intent %s", entry["_id"])
+                    await self.outbox.drop(entry)
+                    continue
+            headers = {"event_id": entry["_id"], "event_type": entry["event_type"]}
+            try:
                 await self._publish(
                     entry["topic"], entry["key"], entry["event_json"].encode(), headers
                 )
-                await collection.update_one(
-                    {"_id": doc["_id"], "outbox.event_id": entry["event_id"]},
-                    {
-                        "$set": {
-                            "outbox.pending": False,
-                            "outbox.published_at": to_millis(self._clock.now()),
-                        }
-                    },
-                )
-                sent += 1
+            except Exception as error:
+                if not never_accepted_by_kafka(error):
+                    raise
+                await self.outbox.park(entry, f"{type(error).__name__}: {error}")
+                self._metrics.parked(entry["topic"])
+                log.error("outbox: parked %s (%s): %s", entry["_id"], entry["event_type"], error)
+                continue
+            await self.outbox.sent(entry, settled=settled)
+            self._metrics.relayed()
+            sent += 1
         return sent
 
-    async def measure(self) -> None:
-        count, oldest = 0, None
-        for collection in self._collections:
-            count += await collection.count_documents({"outbox.pending": True})
-            first = await collection.find_one(
-                {"outbox.pending": True}, sort=[("outbox.enqueued_at", 1)]
-            )
-            if first and (oldest is None or first["outbox"]["enqueued_at"] < oldest):
-                oldest = first["outbox"]["enqueued_at"]
+    async def measure(self) -> int:
+        count, oldest = await self.outbox.backlog()
         self._metrics.outbox_pending.set(count)
         age = (self._clock.now() - oldest).total_seconds() if oldest else 0.0
         self._metrics.outbox_oldest_pending_seconds.set(max(age, 0.0))
+        return count
 
     async def run(self) -> None:
-        """Relay forever; failures are logged and retried at the next tick."""
+        """Relay until cancelled: at once when woken, with growing pauses when idle or failing."""
+        pause = self._interval
+        sweep_at = self._clock.now()
         while True:
             # Cleared before relaying: a wake() that arrives during the pass is not lost.
             self._wake.clear()
+            sent, failed = 0, False
             try:
-                await self.relay_once()
-                await self.measure()
-            except Exception as error:  # Kafka or MongoDB away: the entries stay pending
+                sent = await self.relay_once()
+                if self._clock.now() >= sweep_at:
+                    await self.outbox.forget_published(self._clock.now() - self._keep_published)
+                    sweep_at = self._clock.now() + self._keep_published / 4
+            except Exception as error:  # Kafka or MongoDB away: the entries stay where they are
+                failed = True
                 log.warning("outbox relay: %s: %s (will retry)", type(error).__name__, error)
+            try:
+                waiting = await self.measure()
+            except Exception as error:  # the gauges keep their last values; said once per pass
+                waiting = 1
+                log.warning("outbox gauges: %s: %s", type(error).__name__, error)
+            if sent >= self._batch and not failed:
+                continue
+            if failed or waiting:
+                pause = min(self._max_idle, pause * 2) if failed else self._interval
+            else:
+                pause = min(self._max_idle, pause * 2)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=pause)
+            if self._wake.is_set():
+                pause = self._interval
+
+
+def document_with_event(document: Document, entry: Document) -> dict[str, Any]:
+    """``document`` marked with the event that announces it (what ``announced`` checks)."""
+    return {**document, "event_id": entry["_id"]}

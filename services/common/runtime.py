@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -19,17 +20,16 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.topics import ALL_TOPICS, Topic
 from services.common.clock import Clock, clock_from
-from services.common.consumer import Consumption, Handler, RetryPolicy
-from services.common.errors import install_error_handlers, not_ready, require_json_body
+from services.common.consumer import Consumption, Handler, Outcome, RetryPolicy
+from services.common.errors import ApiProblem, install_error_handlers, not_ready, require_json_body
 from services.common.kafka import KafkaPublisher, Names, build_broker, ensure_topics
 from services.common.metrics import CommonMetrics
 from services.common.mongo import DeadLetters, Document, connect, ping
-from services.common.outbox import OutboxRelay
+from services.common.outbox import Outbox, OutboxRelay
 from services.common.reference import Catalog
 from services.common.settings import ServiceSettings
 
@@ -60,8 +60,10 @@ class Runtime:
         self._retry = retry or RetryPolicy()
         self._client: AsyncMongoClient[Document] | None = None
         self._db: AsyncDatabase[Document] | None = None
+        self._outbox: Outbox | None = None
         self._relay: OutboxRelay | None = None
         self._consumption: Consumption | None = None
+        self._subscriptions: dict[str, tuple[Topic, Handler]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._loops: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
@@ -73,14 +75,18 @@ class Runtime:
             raise RuntimeError("the database is available only while the app runs")
         return self._db
 
+    @property
+    def outbox(self) -> Outbox:
+        """Where this service's handlers store the events they announce (see ``outbox.py``)."""
+        if self._outbox is None:
+            raise RuntimeError("the outbox is available only while the app runs")
+        return self._outbox
+
     def subscribe(self, topic: Topic, consumer: str, handler: Handler) -> None:
         if self._consumption is None:
             raise RuntimeError("subscribe() only from the wiring function")
+        self._subscriptions[consumer] = (topic, handler)
         self._consumption.subscribe(self.broker, topic, consumer, handler)
-
-    def outbox(self, collections: Sequence[AsyncCollection[Document]]) -> OutboxRelay:
-        self._relay = OutboxRelay(collections, self.publisher.publish_raw, self.clock, self.metrics)
-        return self._relay
 
     def wake_relay(self) -> None:
         """Publish stored events now instead of at the relay's next tick."""
@@ -109,15 +115,36 @@ class Runtime:
         app.add_api_route("/healthz", self._healthz, methods=["GET"], include_in_schema=False)
         app.add_api_route("/readyz", self._readyz, methods=["GET"], include_in_schema=False)
         app.add_api_route("/metrics", self._metrics, methods=["GET"], include_in_schema=False)
-        app.add_api_route(
-            "/api/v1/dead-letters",
-            self._dead_letters,
-            methods=["GET"],
-            summary="Messages this service set aside (operators' view)",
-        )
+        for path, endpoint, method, summary in (
+            ("/dead-letters", self._dead_letters, "GET", "Records this service set aside"),
+            (
+                "/dead-letters/{letter_id}/replay",
+                self._replay_dead_letter,
+                "POST",
+                "Hand a dead letter to its handler again (after the cause was fixed)",
+            ),
+            ("/outbox/parked", self._parked, "GET", "Events Kafka refused, set aside"),
+            (
+                "/outbox/parked/{event_id}/replay",
+                self._replay_parked,
+                "POST",
+                "Put a parked event back in line for Kafka",
+            ),
+        ):
+            app.add_api_route(
+                f"/api/v1{path}", endpoint, methods=[method], summary=summary, tags=["operations"]
+            )
         return app
 
     async def _start(self, wire: Callable[[Runtime], Awaitable[None]]) -> None:
+        try:
+            await self._open(wire)
+        except BaseException:
+            # Whatever was opened before the failure is closed: no half-started process.
+            await self._stop()
+            raise
+
+    async def _open(self, wire: Callable[[Runtime], Awaitable[None]]) -> None:
         self._client = connect(self.settings.mongo_uri)
         self._db = self._client[self.settings.database_name(self.service)]
         dead_letters = DeadLetters(self._db)
@@ -125,12 +152,13 @@ class Runtime:
         self._consumption = Consumption(
             self.service, self.names, dead_letters, self.metrics, self.clock, self._retry
         )
+        self._outbox = Outbox(self._db, self.clock)
+        self._relay = OutboxRelay(
+            self._outbox, self.publisher.publish_raw, self.clock, self.metrics
+        )
         await self._ensure_topics()
         await wire(self)
-        loops = list(self._loops)
-        if self._relay is not None:
-            await self._relay.create_indexes()
-            loops.append(self._relay.run)
+        loops = [*self._loops, self._relay.run]
         await self.broker.start()
         self._tasks = [
             asyncio.create_task(body(), name=f"{self.service}:{body.__qualname__}")
@@ -166,9 +194,13 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.broker.stop()
-        if self._client is not None:
-            await self._client.close()
+        self._tasks = []
+        try:
+            await self.broker.stop()
+        finally:
+            if self._client is not None:
+                await self._client.close()
+                self._client = None
 
     async def ready(self) -> dict[str, bool]:
         checks = {
@@ -183,6 +215,35 @@ class Runtime:
             raise not_ready()
         return await self._consumption.dead_letters.list(min(max(limit, 1), 1000))
 
+    async def _replay_dead_letter(self, letter_id: str) -> dict[str, object]:
+        if self._consumption is None:
+            raise not_ready()
+        letter = await self._consumption.dead_letters.get(letter_id)
+        if letter is None or letter["consumer"] not in self._subscriptions:
+            raise ApiProblem(404, "dead_letter_not_found", "Không tìm thấy bản ghi lỗi này.")
+        topic, handler = self._subscriptions[letter["consumer"]]
+        record = StoredRecord(
+            topic=letter["topic"],
+            partition=letter["partition"],
+            offset=letter["offset"],
+            key=bytes(letter["key"]) if letter.get("key") is not None else None,
+            value=bytes(letter["value"]),
+            headers=[(k, bytes(v)) for k, v in letter.get("headers") or []],
+        )
+        outcome = await self._consumption.process(topic, letter["consumer"], handler, record)
+        if outcome is Outcome.HANDLED:
+            await self._consumption.dead_letters.replayed(letter_id, self.clock.now())
+        return {"letter_id": letter_id, "outcome": outcome.value}
+
+    async def _parked(self, limit: int = 100) -> list[Document]:
+        return await self.outbox.parked_entries(min(max(limit, 1), 1000))
+
+    async def _replay_parked(self, event_id: str) -> dict[str, object]:
+        if not await self.outbox.replay(event_id):
+            raise ApiProblem(404, "parked_event_not_found", "Không tìm thấy sự kiện này.")
+        self.wake_relay()
+        return {"replayed": True, "event_id": event_id}
+
     async def _healthz(self) -> dict[str, str]:
         return {"status": "ok", "service": self.service}
 
@@ -194,6 +255,18 @@ class Runtime:
     async def _metrics(self) -> Response:
         await self.ready()
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A dead letter shaped like the Kafka record it was, for a replay."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
 
 
 async def _kafka_ping(broker: KafkaBroker) -> bool:

@@ -10,10 +10,14 @@ from services.common.clock import Clock
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
 from services.consolidate.config import ConsolidateSettings
-from services.consolidate.handlers import on_period_closed, on_submission_received
+from services.consolidate.handlers import (
+    Consolidation,
+    on_period_closed,
+    on_submission_received,
+)
 from services.consolidate.metrics import ConsolidateMetrics
 from services.consolidate.store import MongoConsolidateStore
-from services.consolidate.web import Consolidation, router
+from services.consolidate.web import router
 
 
 def build_app(
@@ -25,28 +29,19 @@ def build_app(
     async def wire(rt: Runtime) -> None:
         store = MongoConsolidateStore(rt.db)
         await store.create_indexes()
-        # ReportConsolidated leaves only through the relay, so a Kafka outage delays it
+        # ReportConsolidated leaves only through the outbox, so a Kafka outage delays it
         # instead of losing it.
-        relay = rt.outbox([store.reports_collection])
+        c = Consolidation(rt.catalog, store, rt.outbox, rt.clock, rt.wake_relay, metrics)
 
         async def project(event: SubmissionReceived) -> None:
-            await on_submission_received(event, store=store)
+            await on_submission_received(event, c=c)
 
         async def period_closed(event: PeriodClosed) -> None:
-            await on_period_closed(
-                event,
-                catalog=rt.catalog,
-                store=store,
-                clock=rt.clock,
-                wake=relay.wake,
-                metrics=metrics,
-            )
+            await on_period_closed(event, c=c)
 
         rt.subscribe(SUBMISSION_RECEIVED, "projection", project)
         rt.subscribe(PERIOD_CLOSED, "period-closed", period_closed)
-        app.state.consolidation = Consolidation(
-            catalog=rt.catalog, store=store, clock=rt.clock, wake=relay.wake, metrics=metrics
-        )
+        app.state.consolidation = c
 
     app = rt.app(wire, title="baocao consolidate")
     app.include_router(router)

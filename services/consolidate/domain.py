@@ -7,6 +7,8 @@ same data are equal.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -44,6 +46,21 @@ class SubmissionRow:
 def report_id_for_closing(period_closed_event_id: uuid.UUID) -> str:
     """A redelivered PeriodClosed maps to the report its first delivery recorded."""
     return str(uuid.uuid5(REPORT_IDS, f"period-closed|{period_closed_event_id}"))
+
+
+def report_id_for_amendment(submission_id: str) -> str:
+    """A submission projected after the close amends the closing report once."""
+    return str(uuid.uuid5(REPORT_IDS, f"amended|{submission_id}"))
+
+
+_NOT_CONTENT = {"report_id", "version", "trigger", "consolidated_at", "supersedes", "content_hash"}
+
+
+def content_hash(payload: ReportConsolidatedPayload) -> str:
+    """What a report says, hashed: equal inputs give equal hashes, whatever the version."""
+    content = payload.model_dump(mode="json", exclude=_NOT_CONTENT)
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def report_id_for_request(period_id: str, request_id: str) -> str:

@@ -1,10 +1,18 @@
-"""Orchestration: events and requests in, reports (with their outbox event) stored."""
+"""Orchestration: events and requests in, report versions (with their event) stored.
+
+The report the province receives at the close contains every submission accepted before the
+close, whatever the lag between our two consumers: the period is marked closed *before* its
+submissions are read, and a submission projected *after* that mark amends the closing report
+with a new version (see ``on_submission_received``). A version is only recorded when it says
+something new: its content hash differs from the latest version's.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from contracts.events import (
     PeriodClosed,
@@ -14,18 +22,26 @@ from contracts.events import (
 )
 from contracts.plan import Plan
 from services.common.clock import Clock
-from services.common.consumer import PermanentError
+from services.common.failures import PermanentError
 from services.common.mongo import to_millis
-from services.common.periods import Period
+from services.common.outbox import Outbox, Ref
+from services.common.periods import Period, PeriodState
 from services.common.reference import Catalog
 from services.consolidate.domain import (
     Trigger,
     consolidate,
+    content_hash,
+    report_id_for_amendment,
     report_id_for_closing,
     report_id_for_request,
 )
 from services.consolidate.metrics import ConsolidateMetrics
-from services.consolidate.store import ConsolidateStore, ReportExists, VersionTaken
+from services.consolidate.store import (
+    ConsolidateStore,
+    MongoConsolidateStore,
+    ReportExists,
+    VersionTaken,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,32 +54,55 @@ class UnknownPeriod(PermanentError):
     """The period is not in any plan this deployment runs."""
 
 
+class PeriodNotOpen(Exception):
+    """The period has not opened yet: there is nothing to consolidate."""
+
+
 class TooManyVersionConflicts(Exception):
     """Consolidations of one period kept taking the version this one was about to record."""
 
 
-async def on_submission_received(event: SubmissionReceived, *, store: ConsolidateStore) -> None:
-    if not await store.add_submission(event.payload):
-        log.debug("submission %s already projected", event.payload.submission_id)
+@dataclass(frozen=True)
+class Consolidation:
+    """What consolidating needs; the same object serves the consumers and the HTTP routes."""
+
+    catalog: Catalog
+    store: ConsolidateStore
+    outbox: Outbox
+    clock: Clock
+    wake: Callable[[], None]
+    metrics: ConsolidateMetrics
 
 
-async def on_period_closed(
-    event: PeriodClosed,
-    *,
-    catalog: Catalog,
-    store: ConsolidateStore,
-    clock: Clock,
-    wake: Callable[[], None],
-    metrics: ConsolidateMetrics,
-) -> None:
-    plan, period = _resolve(catalog, event.payload.period_id)
+async def on_submission_received(event: SubmissionReceived, *, c: Consolidation) -> None:
+    p = event.payload
+    if not await c.store.add_submission(p):
+        log.debug("submission %s already projected", p.submission_id)
+        return
+    # Read after the insert: a close marked before this read amends here, a close marked
+    # after it reads this submission itself (see the module docstring).
+    if await c.store.is_closed(p.period_id):
+        found = c.catalog.period(p.period_id)
+        if found is None:
+            return
+        await _record(
+            c,
+            *found,
+            trigger="period_closed",
+            report_id=report_id_for_amendment(p.submission_id),
+            cause=f"submission {p.submission_id} after the close",
+            correlation_id=event.correlation_id,
+            causation_id=event.event_id,
+        )
+
+
+async def on_period_closed(event: PeriodClosed, *, c: Consolidation) -> None:
+    plan, period = _resolve(c.catalog, event.payload.period_id)
+    await c.store.mark_closed(period.id, c.clock.now())
     await _record(
+        c,
         plan,
         period,
-        store=store,
-        clock=clock,
-        wake=wake,
-        metrics=metrics,
         trigger="period_closed",
         report_id=report_id_for_closing(event.event_id),
         cause=str(event.event_id),
@@ -73,25 +112,17 @@ async def on_period_closed(
 
 
 async def consolidate_now(
-    period_id: str,
-    *,
-    catalog: Catalog,
-    store: ConsolidateStore,
-    clock: Clock,
-    wake: Callable[[], None],
-    metrics: ConsolidateMetrics,
-    request_id: str,
+    period_id: str, *, c: Consolidation, request_id: str
 ) -> ReportConsolidatedPayload:
     """Consolidate on request; the same ``request_id`` again returns the same report."""
-    plan, period = _resolve(catalog, period_id)
+    plan, period = _resolve(c.catalog, period_id)
+    if period.state(c.clock.now()) is PeriodState.UPCOMING:
+        raise PeriodNotOpen(period.id)
     report_id = report_id_for_request(period.id, request_id)
     return await _record(
+        c,
         plan,
         period,
-        store=store,
-        clock=clock,
-        wake=wake,
-        metrics=metrics,
         trigger="requested",
         report_id=report_id,
         cause=request_id,
@@ -100,20 +131,20 @@ async def consolidate_now(
     )
 
 
-async def preview(
-    period_id: str, *, catalog: Catalog, store: ConsolidateStore, clock: Clock
-) -> ReportConsolidatedPayload:
+async def preview(period_id: str, *, c: Consolidation) -> ReportConsolidatedPayload:
     """What a consolidation would say now; nothing is stored or published."""
-    plan, period = _resolve(catalog, period_id)
-    return consolidate(
+    plan, period = _resolve(c.catalog, period_id)
+    latest = await c.store.latest(period.id)
+    payload = consolidate(
         plan,
         period,
-        await store.submissions(period.id),
-        now=to_millis(clock.now()),
+        [row async for row in c.store.submissions(period.id)],
+        now=to_millis(c.clock.now()),
         trigger="requested",
-        version=await store.latest_version(period.id) + 1,
+        version=latest.payload.version + 1 if latest else 1,
         report_id="preview",
     )
+    return payload.model_copy(update={"content_hash": content_hash(payload)})
 
 
 def _resolve(catalog: Catalog, period_id: str) -> tuple[Plan, Period]:
@@ -123,37 +154,52 @@ def _resolve(catalog: Catalog, period_id: str) -> tuple[Plan, Period]:
     return found
 
 
+def _says_nothing_new(
+    latest: ReportConsolidatedPayload, digest: str, trigger: Trigger, latest_hash: str
+) -> bool:
+    # A draft identical to what was published adds nothing; the first closing version is
+    # recorded even when a draft said the same, because it tells the province "final".
+    return latest_hash == digest and (trigger == "requested" or latest.trigger == trigger)
+
+
 async def _record(
+    c: Consolidation,
     plan: Plan,
     period: Period,
     *,
-    store: ConsolidateStore,
-    clock: Clock,
-    wake: Callable[[], None],
-    metrics: ConsolidateMetrics,
     trigger: Trigger,
     report_id: str,
     cause: str,
     correlation_id: uuid.UUID,
     causation_id: uuid.UUID | None,
 ) -> ReportConsolidatedPayload:
-    existing = await store.report(report_id)
+    existing = await c.store.report(period.id, report_id)
     if existing is not None:
         log.info("report %s for %s already recorded (cause %s)", report_id, period.id, cause)
         return existing.payload
-    submissions = await store.submissions(period.id)
+    rows = [row async for row in c.store.submissions(period.id)]
     # BSON keeps milliseconds: the stored report must equal the published one.
-    now = to_millis(clock.now())
-    version = await store.latest_version(period.id) + 1
+    now = to_millis(c.clock.now())
     for _ in range(MAX_VERSION_RACES):
+        latest = await c.store.latest(period.id)
         payload = consolidate(
             plan,
             period,
-            submissions,
+            rows,
             now=now,
             trigger=trigger,
-            version=version,
+            version=latest.payload.version + 1 if latest else 1,
             report_id=report_id,
+        )
+        digest = content_hash(payload)
+        if latest and _says_nothing_new(latest.payload, digest, trigger, latest.content_hash):
+            log.info("%s: nothing new since v%d (%s)", period.id, latest.payload.version, cause)
+            return latest.payload
+        payload = payload.model_copy(
+            update={
+                "content_hash": digest,
+                "supersedes": latest.payload.report_id if latest else None,
+            }
         )
         event = ReportConsolidated(
             occurred_at=now,
@@ -162,22 +208,29 @@ async def _record(
             causation_id=causation_id,
             payload=payload,
         )
+        entry = await c.outbox.intend(
+            event, Ref(MongoConsolidateStore.reports_name(period.id), report_id)
+        )
         try:
-            await store.add_report(event, cause=cause)
+            await c.store.add_report(
+                payload, cause=cause, content_hash=digest, event_id=entry["_id"]
+            )
         except VersionTaken:
-            version += 1
+            await c.outbox.abandon(entry)
             continue
         except ReportExists:
-            stored = await store.report(report_id)
+            await c.outbox.abandon(entry)
+            stored = await c.store.report(period.id, report_id)
             if stored is None:  # only if someone deletes reports by hand
                 raise
             return stored.payload
-        metrics.consolidated(trigger)
-        wake()
+        await c.outbox.commit(entry)
+        c.metrics.consolidated(trigger)
+        c.wake()
         log.info(
             "report %s v%d for %s recorded (%s): %d/%d received",
             report_id,
-            version,
+            payload.version,
             period.id,
             trigger,
             payload.received,

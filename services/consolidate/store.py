@@ -1,13 +1,20 @@
 """Storage of the consolidate service: the submissions projection and the reports.
 
-A report and the ``ReportConsolidated`` event announcing it are one document (outbox without
-transactions, see ``services.common.outbox``).
+Partitioned by period, because the store reads by scanning (see bench/README.md): projecting
+a submission is one insert whatever the history holds, and consolidating a period reads that
+period's collection in one pass, never the others.
+
+- ``submissions.<period_id>``: the projection, insert-only, ``_id`` = submission id.
+- ``reports.<period_id>``: every version of the period's report; a unique version index
+  decides races. A report's event leaves through the outbox (``services.common.outbox``).
+- ``periods``: one small document per period: whether it has closed (see ``mark_closed``).
 """
 
 from __future__ import annotations
 
 import abc
 import datetime as dt
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,15 +22,11 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from contracts.events import (
-    ReportConsolidated,
-    ReportConsolidatedPayload,
-    SubmissionReceivedPayload,
-    TaskReport,
-)
+from contracts.events import ReportConsolidatedPayload, SubmissionReceivedPayload, TaskReport
 from services.common.mongo import Document, to_millis
-from services.common.outbox import outbox_entry
 from services.consolidate.domain import SubmissionRow
+
+SUBMISSIONS, REPORTS = "submissions.", "reports."
 
 
 class VersionTaken(Exception):
@@ -38,7 +41,8 @@ class ReportExists(Exception):
 class StoredReport:
     payload: ReportConsolidatedPayload
     cause: str
-    published: bool
+    content_hash: str
+    event_id: str
 
 
 class ConsolidateStore(abc.ABC):
@@ -47,60 +51,78 @@ class ConsolidateStore(abc.ABC):
         """Project a submission; False if it was already there (a redelivery)."""
 
     @abc.abstractmethod
-    async def submissions(self, period_id: str) -> list[SubmissionRow]:
-        """Every revision received for the period."""
+    def submissions(self, period_id: str) -> AsyncIterator[SubmissionRow]:
+        """Every revision received for the period, streamed."""
 
     @abc.abstractmethod
-    async def report(self, report_id: str) -> StoredReport | None: ...
+    async def report(self, period_id: str, report_id: str) -> StoredReport | None: ...
 
     @abc.abstractmethod
-    async def latest_version(self, period_id: str) -> int:
-        """The highest report version of the period, 0 when there is none."""
+    async def latest(self, period_id: str) -> StoredReport | None:
+        """The period's report of the highest version, if any."""
 
     @abc.abstractmethod
-    async def add_report(self, event: ReportConsolidated, *, cause: str) -> None:
-        """Record the report with its event in one write.
-
-        Raises :class:`ReportExists` or :class:`VersionTaken`.
-        """
+    async def add_report(
+        self, payload: ReportConsolidatedPayload, *, cause: str, content_hash: str, event_id: str
+    ) -> None:
+        """Record a report version. Raises :class:`ReportExists` or :class:`VersionTaken`."""
 
     @abc.abstractmethod
     async def reports(self, period_id: str) -> list[StoredReport]:
         """The period's reports, latest version first."""
 
+    @abc.abstractmethod
+    async def mark_closed(self, period_id: str, at: dt.datetime) -> None:
+        """Remember that the period closed: later projections amend its report."""
+
+    @abc.abstractmethod
+    async def is_closed(self, period_id: str) -> bool: ...
+
 
 class MongoConsolidateStore(ConsolidateStore):
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._submissions: AsyncCollection[Document] = db["submissions"]
-        self.reports_collection: AsyncCollection[Document] = db["reports"]
+        self._db = db
+        self._periods: AsyncCollection[Document] = db["periods"]
+        self._indexed: set[str] = set()
+
+    @staticmethod
+    def reports_name(period_id: str) -> str:
+        return REPORTS + period_id
 
     async def create_indexes(self) -> None:
-        await self._submissions.create_index([("period_id", 1), ("unit_id", 1), ("revision", 1)])
-        # Two consolidations racing for the same version: the second write fails and retries.
-        await self.reports_collection.create_index([("period_id", 1), ("version", 1)], unique=True)
+        """Per-period indexes are made when a period is first written (``_reports``)."""
+
+    def _submissions(self, period_id: str) -> AsyncCollection[Document]:
+        return self._db[SUBMISSIONS + period_id]
+
+    async def _reports(self, period_id: str) -> AsyncCollection[Document]:
+        name = self.reports_name(period_id)
+        if name not in self._indexed:
+            # Two consolidations racing for one version: the second insert fails and retries.
+            await self._db[name].create_index("version", unique=True)
+            self._indexed.add(name)
+        return self._db[name]
 
     async def add_submission(self, submission: SubmissionReceivedPayload) -> bool:
-        result = await self._submissions.update_one(
-            {"_id": submission.submission_id},
-            {
-                "$setOnInsert": {
+        try:
+            await self._submissions(submission.period_id).insert_one(
+                {
+                    "_id": submission.submission_id,
                     "receipt_no": submission.receipt_no,
                     "plan_id": submission.plan_id,
-                    "period_id": submission.period_id,
                     "unit_id": submission.unit_id,
                     "revision": submission.revision,
                     "received_at": to_millis(submission.received_at),
                     "tasks": [t.model_dump(mode="json") for t in submission.tasks],
                 }
-            },
-            upsert=True,
-        )
-        return result.upserted_id is not None
+            )
+        except DuplicateKeyError:
+            return False
+        return True
 
-    async def submissions(self, period_id: str) -> list[SubmissionRow]:
-        docs = await self._submissions.find({"period_id": period_id}).to_list()
-        return [
-            SubmissionRow(
+    async def submissions(self, period_id: str) -> AsyncIterator[SubmissionRow]:
+        async for doc in self._submissions(period_id).find({}):
+            yield SubmissionRow(
                 submission_id=doc["_id"],
                 receipt_no=doc["receipt_no"],
                 unit_id=doc["unit_id"],
@@ -108,54 +130,57 @@ class MongoConsolidateStore(ConsolidateStore):
                 received_at=doc["received_at"].astimezone(dt.UTC),
                 tasks=tuple(TaskReport.model_validate(t) for t in doc["tasks"]),
             )
-            for doc in docs
-        ]
 
-    async def report(self, report_id: str) -> StoredReport | None:
-        doc = await self.reports_collection.find_one({"_id": report_id})
+    async def report(self, period_id: str, report_id: str) -> StoredReport | None:
+        doc = await (await self._reports(period_id)).find_one({"_id": report_id})
         return _stored(doc) if doc else None
 
-    async def latest_version(self, period_id: str) -> int:
-        doc = await self.reports_collection.find_one(
-            {"period_id": period_id}, sort=[("version", -1)], projection={"version": 1}
-        )
-        return int(doc["version"]) if doc else 0
+    async def latest(self, period_id: str) -> StoredReport | None:
+        reports = await self._reports(period_id)
+        doc = await reports.find_one({}, sort=[("version", -1)])
+        return _stored(doc) if doc else None
 
-    async def add_report(self, event: ReportConsolidated, *, cause: str) -> None:
-        payload = event.payload
+    async def add_report(
+        self, payload: ReportConsolidatedPayload, *, cause: str, content_hash: str, event_id: str
+    ) -> None:
+        reports = await self._reports(payload.period_id)
         try:
-            await self.reports_collection.insert_one(
+            await reports.insert_one(
                 {
                     "_id": payload.report_id,
-                    "plan_id": payload.plan_id,
-                    "period_id": payload.period_id,
                     "version": payload.version,
                     "trigger": payload.trigger,
                     "cause": cause,
+                    "content_hash": content_hash,
+                    "event_id": event_id,
                     "consolidated_at": to_millis(payload.consolidated_at),
                     # JSON form: read back, it equals the published payload to the microsecond.
                     "payload": payload.model_dump(mode="json"),
-                    "outbox": outbox_entry(event),
                 }
             )
         except DuplicateKeyError as error:
             # Which index refused the write is easier to ask than to parse from the message.
-            if await self.reports_collection.count_documents({"_id": payload.report_id}):
+            if await reports.find_one({"_id": payload.report_id}, {"_id": 1}):
                 raise ReportExists(payload.report_id) from error
             raise VersionTaken(f"{payload.period_id} v{payload.version}") from error
 
     async def reports(self, period_id: str) -> list[StoredReport]:
-        docs = (
-            await self.reports_collection.find({"period_id": period_id})
-            .sort("version", -1)
-            .to_list()
+        reports = await self._reports(period_id)
+        return [_stored(doc) for doc in await reports.find().sort("version", -1).to_list()]
+
+    async def mark_closed(self, period_id: str, at: dt.datetime) -> None:
+        await self._periods.update_one(
+            {"_id": period_id}, {"$setOnInsert": {"closed_at": to_millis(at)}}, upsert=True
         )
-        return [_stored(doc) for doc in docs]
+
+    async def is_closed(self, period_id: str) -> bool:
+        return await self._periods.find_one({"_id": period_id}, {"_id": 1}) is not None
 
 
 def _stored(doc: dict[str, Any]) -> StoredReport:
     return StoredReport(
         payload=ReportConsolidatedPayload.model_validate(doc["payload"]),
         cause=doc["cause"],
-        published=not doc["outbox"]["pending"],
+        content_hash=doc["content_hash"],
+        event_id=doc["event_id"],
     )

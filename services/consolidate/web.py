@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, status
 
-from services.common.clock import Clock
 from services.common.errors import ApiProblem, not_ready
-from services.common.reference import Catalog
-from services.consolidate.handlers import UnknownPeriod, consolidate_now, preview
-from services.consolidate.metrics import ConsolidateMetrics
-from services.consolidate.store import ConsolidateStore
-
-
-@dataclass(frozen=True)
-class Consolidation:
-    """What the routes need; put on ``app.state.consolidation`` once MongoDB is connected."""
-
-    catalog: Catalog
-    store: ConsolidateStore
-    clock: Clock
-    wake: Callable[[], None]
-    metrics: ConsolidateMetrics
+from services.consolidate.handlers import (
+    Consolidation,
+    PeriodNotOpen,
+    UnknownPeriod,
+    consolidate_now,
+    preview,
+)
 
 
 def _consolidation(request: Request) -> Consolidation:
@@ -57,16 +46,16 @@ async def consolidate_period(
     """Consolidate now; 202 because the event is published by the outbox right after."""
     try:
         payload = await consolidate_now(
-            period_id,
-            catalog=deps.catalog,
-            store=deps.store,
-            clock=deps.clock,
-            wake=deps.wake,
-            metrics=deps.metrics,
-            request_id=idempotency_key or str(uuid.uuid4()),
+            period_id, c=deps, request_id=idempotency_key or str(uuid.uuid4())
         )
     except UnknownPeriod as error:
         raise _period_not_found(period_id) from error
+    except PeriodNotOpen as error:
+        raise ApiProblem(
+            status.HTTP_409_CONFLICT,
+            "period_not_open",
+            f"Kỳ báo cáo “{period_id}” chưa mở nên chưa có gì để tổng hợp.",
+        ) from error
     return payload.model_dump(mode="json")
 
 
@@ -74,7 +63,7 @@ async def consolidate_period(
 async def preview_period(period_id: str, deps: ConsolidationDep) -> dict[str, Any]:
     """The consolidation as it would be now (who reported, on time or late), not published."""
     try:
-        payload = await preview(period_id, catalog=deps.catalog, store=deps.store, clock=deps.clock)
+        payload = await preview(period_id, c=deps)
     except UnknownPeriod as error:
         raise _period_not_found(period_id) from error
     return payload.model_dump(mode="json")
@@ -88,8 +77,5 @@ async def list_reports(period_id: str, deps: ConsolidationDep) -> dict[str, Any]
     reports = await deps.store.reports(period_id)
     return {
         "period_id": period_id,
-        "reports": [
-            {**r.payload.model_dump(mode="json"), "cause": r.cause, "published": r.published}
-            for r in reports
-        ],
+        "reports": [{**r.payload.model_dump(mode="json"), "cause": r.cause} for r in reports],
     }

@@ -12,7 +12,6 @@ from contracts.events import SubmissionReceived
 from contracts.topics import SUBMISSION_RECEIVED
 from services.common.clock import Clock
 from services.common.errors import not_ready
-from services.common.outbox import OutboxRelay
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
 from services.deadlines.config import DeadlinesSettings
@@ -34,17 +33,16 @@ class Scheduler:
         self._metrics = metrics
         self._lock = asyncio.Lock()
         self.store: DeadlinesStore | None = None
-        self.relay: OutboxRelay | None = None
 
     async def scan(self) -> int:
-        if self.store is None or self.relay is None:
+        if self.store is None:
             raise not_ready()
         async with self._lock:
             return await scan(
                 catalog=self._rt.catalog,
                 store=self.store,
                 clock=self._rt.clock,
-                wake=self.relay.wake,
+                wake=self._rt.wake_relay,
                 metrics=self._metrics,
                 catch_up=self._catch_up,
             )
@@ -69,7 +67,7 @@ def build_app(
     scheduler = Scheduler(rt, settings, DeadlinesMetrics(rt.registry))
 
     async def wire(rt: Runtime) -> None:
-        store = MongoDeadlinesStore(rt.db)
+        store = MongoDeadlinesStore(rt.db, rt.outbox)
         await store.create_indexes()
 
         async def submitted(event: SubmissionReceived) -> None:
@@ -77,7 +75,6 @@ def build_app(
 
         rt.subscribe(SUBMISSION_RECEIVED, "submitted", submitted)
         scheduler.store = store
-        scheduler.relay = rt.outbox([store.emissions])
         rt.loop(scheduler.run)
 
     app = rt.app(wire, title="baocao deadlines")

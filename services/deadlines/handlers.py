@@ -40,10 +40,8 @@ async def scan(
         if not periods:
             continue
         submitted = await store.submitted_units(p.id for p in periods)
-        due = due_emissions(plan, periods, submitted, now, catch_up=catch_up)
-        known = await store.recorded_keys(e.key for e in due)
-        for emission in due:
-            if emission.key in known:
+        for emission in due_emissions(plan, periods, submitted, now, catch_up=catch_up):
+            if store.known_decided(emission.key):
                 continue
             # Recorded before it is published: a crash after this line publishes it later,
             # a crash before it decides it again at the next scan. Either way, once.

@@ -1,7 +1,10 @@
 """What the deadlines service keeps: who has reported, and which announcements it has decided.
 
-Both collections are keyed so that writing twice is harmless: a redelivered submission event
-changes nothing, and an announcement already decided cannot be decided again.
+Shaped for a store that reads by scanning (see bench/README.md): who reported is kept per
+period (``submitted.<period_id>``, one document per unit), read whole at each scan; decisions
+(``emissions``) grow with every reminder ever sent, so they are only inserted into, and the
+unique ``_id`` (the emission key) is what makes a decision happen once across restarts and
+replicas. Keys this process has seen decided are remembered, so a scan does not insert again.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.common.mongo import Document, to_millis
-from services.common.outbox import outbox_entry
+from services.common.outbox import Outbox, Ref
 from services.deadlines.domain import Emission
+
+EMISSIONS, SUBMITTED = "emissions", "submitted."
 
 
 class DeadlinesStore(abc.ABC):
@@ -31,56 +36,55 @@ class DeadlinesStore(abc.ABC):
         """The units that have reported, by period id (periods without reports are absent)."""
 
     @abc.abstractmethod
-    async def recorded_keys(self, keys: Iterable[str]) -> set[str]:
-        """Those of ``keys`` already recorded as emissions."""
+    def known_decided(self, key: str) -> bool:
+        """Whether this process already saw ``key`` decided (no store access)."""
 
     @abc.abstractmethod
     async def record_emission(self, emission: Emission, *, recorded_at: dt.datetime) -> bool:
-        """Record the decision and its event in one write; False if the key was recorded."""
+        """Record the decision and queue its event; False if the key was already decided."""
 
 
 class MongoDeadlinesStore(DeadlinesStore):
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self.submitted: AsyncCollection[Document] = db["submitted"]
-        self.emissions: AsyncCollection[Document] = db["emissions"]
-        """Also the outbox the relay publishes from."""
+    def __init__(self, db: AsyncDatabase[Document], outbox: Outbox) -> None:
+        self._db = db
+        self._outbox = outbox
+        self.emissions: AsyncCollection[Document] = db[EMISSIONS]
+        self._decided: set[str] = set()
 
     async def create_indexes(self) -> None:
-        await self.submitted.create_index([("period_id", 1), ("unit_id", 1)])
-        await self.emissions.create_index([("period_id", 1), ("kind", 1)])
+        """``_id`` is all either collection needs."""
+
+    def _submitted(self, period_id: str) -> AsyncCollection[Document]:
+        return self._db[SUBMITTED + period_id]
 
     async def record_submission(
         self, period_id: str, unit_id: str, received_at: dt.datetime
     ) -> bool:
-        result = await self.submitted.update_one(
-            {"_id": f"{period_id}|{unit_id}"},
-            {
-                "$setOnInsert": {
-                    "period_id": period_id,
-                    "unit_id": unit_id,
-                    "first_received_at": to_millis(received_at),
-                }
-            },
-            upsert=True,
-        )
-        return result.upserted_id is not None
+        try:
+            await self._submitted(period_id).insert_one(
+                {"_id": unit_id, "first_received_at": to_millis(received_at)}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def submitted_units(self, period_ids: Iterable[str]) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}
-        cursor = self.submitted.find(
-            {"period_id": {"$in": list(period_ids)}}, {"period_id": 1, "unit_id": 1}
-        )
-        async for doc in cursor:
-            found.setdefault(doc["period_id"], set()).add(doc["unit_id"])
+        for period_id in period_ids:
+            units = {doc["_id"] async for doc in self._submitted(period_id).find({}, {"_id": 1})}
+            if units:
+                found[period_id] = units
         return found
 
-    async def recorded_keys(self, keys: Iterable[str]) -> set[str]:
-        cursor = self.emissions.find({"_id": {"$in": list(keys)}}, {"_id": 1})
-        return {doc["_id"] async for doc in cursor}
+    def known_decided(self, key: str) -> bool:
+        return key in self._decided
 
     async def record_emission(self, emission: Emission, *, recorded_at: dt.datetime) -> bool:
-        # _id is the emission key: the unique index every collection has makes "exactly one
-        # decision per key" hold across restarts and replicas, without a transaction.
+        try:
+            entry = await self._outbox.intend(emission.event, Ref(EMISSIONS, emission.key))
+        except DuplicateKeyError:  # the same decision is already queued (ids are name-based)
+            self._decided.add(emission.key)
+            return False
         try:
             await self.emissions.insert_one(
                 {
@@ -90,9 +94,13 @@ class MongoDeadlinesStore(DeadlinesStore):
                     "unit_id": emission.unit_id,
                     "due_since": to_millis(emission.event.occurred_at),
                     "recorded_at": to_millis(recorded_at),
-                    "outbox": outbox_entry(emission.event),
+                    "event_id": entry["_id"],
                 }
             )
         except DuplicateKeyError:
+            await self._outbox.abandon(entry)
+            self._decided.add(emission.key)
             return False
+        await self._outbox.commit(entry)
+        self._decided.add(emission.key)
         return True

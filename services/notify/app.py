@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import socket
 from functools import partial
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from contracts.topics import DEADLINE_APPROACHING, DEADLINE_OVERDUE, SUBMISSION_RECEIVED
 from services.common.clock import Clock
@@ -13,10 +19,14 @@ from services.common.mongo import Document
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
 from services.notify.config import NotifySettings
-from services.notify.handlers import Delivery, on_event
+from services.notify.handlers import Delivery, on_event, retry_due
 from services.notify.mailer import Mailer, SmtpMailer
 from services.notify.metrics import NotifyMetrics
-from services.notify.store import Ledger, MongoLedger
+from services.notify.store import MongoLedger
+
+log = logging.getLogger(__name__)
+
+RETRY_PAUSE, RETRY_MAX_IDLE = 1.0, 30.0
 
 
 def build_app(
@@ -28,7 +38,6 @@ def build_app(
 ) -> FastAPI:
     rt = Runtime("notify", settings, clock=clock, catalog=catalog)
     metrics = NotifyMetrics(rt.registry)
-    ledgers: list[Ledger] = []
     the_mailer = mailer or SmtpMailer(
         host=settings.smtp_host,
         port=settings.smtp_port,
@@ -42,30 +51,51 @@ def build_app(
     async def wire(rt: Runtime) -> None:
         ledger = MongoLedger(rt.db)
         await ledger.create_indexes()
-        ledgers[:] = [ledger]
         delivery = Delivery(
             rt.catalog,
             ledger,
+            rt.outbox,
             the_mailer,
             rt.clock,
             metrics,
             rt.wake_relay,
-            settings.send_attempts,
-            settings.send_retry_seconds,
+            owner=f"{socket.gethostname()}:{os.getpid()}",
+            attempts=settings.send_attempts,
+            first_delay=settings.send_retry_seconds,
         )
+        app.state.delivery = delivery
         handler = partial(on_event, delivery=delivery)
         rt.subscribe(SUBMISSION_RECEIVED, "receipt", handler)
         rt.subscribe(DEADLINE_APPROACHING, "reminder", handler)
         rt.subscribe(DEADLINE_OVERDUE, "overdue", handler)
-        rt.outbox([ledger.notifications])
+
+        async def retrier() -> None:
+            # Pauses grow while nothing is due; an entry is due at the earliest a second
+            # after it was scheduled, so a one-second pause while work exists loses nothing.
+            pause = RETRY_PAUSE
+            while True:
+                try:
+                    tried = await retry_due(delivery)
+                    pause = RETRY_PAUSE if tried else min(RETRY_MAX_IDLE, pause * 2)
+                    with contextlib.suppress(Exception):
+                        if await ledger.inflight.count_documents({}):
+                            pause = RETRY_PAUSE
+                except Exception as error:  # MongoDB away: the entries wait in the ledger
+                    log.warning("notify retrier: %s: %s", type(error).__name__, error)
+                    pause = min(RETRY_MAX_IDLE, pause * 2)
+                await asyncio.sleep(pause)
+
+        rt.loop(retrier)
 
     app = rt.app(wire, title="baocao: thông báo")
 
     @app.get("/api/v1/notifications")
-    async def notifications(limit: int = 100) -> list[Document]:
-        """The delivery ledger, newest first (operators' view)."""
-        if not ledgers:
+    async def notifications(request: Request, limit: int = 100) -> list[Document]:
+        """The delivery ledger: notices in flight, then finished ones, newest first."""
+        delivery: Any = getattr(request.app.state, "delivery", None)
+        if delivery is None:
             raise not_ready()
-        return await ledgers[0].list(min(max(limit, 1), 1000))
+        ledger: MongoLedger = delivery.ledger
+        return await ledger.list(min(max(limit, 1), 1000))
 
     return app

@@ -1,10 +1,17 @@
-"""Turning events into delivered messages, each exactly once in the ledger."""
+"""Turning events into delivered messages, each exactly once.
+
+A Kafka handler claims each message and makes one attempt, bounded by the mailer's timeout,
+then returns: a failed attempt is scheduled in the ledger with a growing, jittered delay and
+retried by :func:`retry_due` in the background, never by sleeping inside the handler, so a
+handler returns well within the consumer's poll interval whatever the mail server does.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from contracts.envelope import Event
@@ -15,12 +22,13 @@ from contracts.events import (
     NotificationSentPayload,
 )
 from services.common.clock import Clock
-from services.common.consumer import PermanentError
+from services.common.failures import PermanentError
+from services.common.outbox import Outbox, Ref
 from services.common.reference import Catalog
 from services.notify.domain import Outgoing, messages_for
 from services.notify.mailer import Mailer, SendFailed
 from services.notify.metrics import NotifyMetrics
-from services.notify.store import FAILED, PENDING, SENT, Ledger
+from services.notify.store import FAILED, OUTCOMES, SENT, Ledger, message_from
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +37,17 @@ log = logging.getLogger(__name__)
 class Delivery:
     catalog: Catalog
     ledger: Ledger
+    outbox: Outbox
     mailer: Mailer
     clock: Clock
     metrics: NotifyMetrics
     wake_relay: Callable[[], None]
+    owner: str
+    """This process, as lease holder."""
     attempts: int = 5
     first_delay: float = 2.0
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    lease: dt.timedelta = dt.timedelta(seconds=120)
+    """Longer than one attempt can take (the mailer's timeouts), so a live holder keeps it."""
 
 
 async def on_event(event: Event, *, delivery: Delivery) -> None:
@@ -48,44 +60,51 @@ async def on_event(event: Event, *, delivery: Delivery) -> None:
 
 
 async def deliver(message: Outgoing, d: Delivery) -> None:
-    entry = await d.ledger.claim(message, d.clock.now())
-    if entry["status"] != PENDING:
+    if not await d.ledger.claim(message, d.owner, d.clock.now(), d.lease):
         d.metrics.outcome(message.channel, "duplicate")
         return
-    failed_attempts = int(entry["attempts"])  # > 0 when a crash interrupted an earlier try
-    while True:
-        try:
-            await d.mailer.send(message)
-        except SendFailed as error:
-            attempts = failed_attempts = await d.ledger.attempted(
-                message.notification_id, str(error)
+    await attempt(message, 0, d)
+
+
+async def retry_due(d: Delivery, limit: int = 100) -> int:
+    """One pass of the retrier: attempt every due entry whose lease this process takes."""
+    tried = 0
+    for entry in await d.ledger.due(d.clock.now(), limit):
+        if await d.ledger.take_over(entry, d.owner, d.clock.now(), d.lease):
+            await attempt(message_from(entry), int(entry["attempts"]), d)
+            tried += 1
+    return tried
+
+
+async def attempt(message: Outgoing, failed_before: int, d: Delivery) -> None:
+    try:
+        await d.mailer.send(message)
+    except SendFailed as error:
+        attempts = failed_before + 1
+        if error.permanent or attempts >= d.attempts:
+            await _finish(message, FAILED, attempts, d, _failed(message, attempts, error, d.clock))
+            log.error(
+                "notification %s failed after %d attempt(s): %s",
+                message.notification_id,
+                attempts,
+                error,
             )
-            if error.permanent or attempts >= d.attempts:
-                await d.ledger.finish(
-                    message.notification_id,
-                    FAILED,
-                    _failed(message, attempts, error, d.clock),
-                    d.clock.now(),
-                )
-                d.metrics.outcome(message.channel, "failed")
-                log.error(
-                    "notification %s failed after %d attempt(s): %s",
-                    message.notification_id,
-                    attempts,
-                    error,
-                )
-                d.wake_relay()
-                return
-            d.metrics.outcome(message.channel, "retried")
-            await d.sleep(d.first_delay * 2 ** (attempts - 1))
-            continue
-        attempts = failed_attempts + 1
-        await d.ledger.finish(
-            message.notification_id, SENT, _sent(message, attempts, d.clock), d.clock.now()
-        )
-        d.metrics.outcome(message.channel, "sent")
-        d.wake_relay()
+            return
+        delay = d.first_delay * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
+        next_at = d.clock.now() + dt.timedelta(seconds=delay)
+        await d.ledger.attempted(message.notification_id, attempts, str(error), next_at)
+        d.metrics.outcome(message.channel, "retried")
         return
+    attempts = failed_before + 1
+    await _finish(message, SENT, attempts, d, _sent(message, attempts, d.clock))
+
+
+async def _finish(message: Outgoing, status: str, attempts: int, d: Delivery, event: Event) -> None:
+    entry = await d.outbox.intend(event, Ref(OUTCOMES, message.notification_id))
+    await d.ledger.finish(message, status, attempts, entry["_id"], d.clock.now())
+    await d.outbox.commit(entry)
+    d.metrics.outcome(message.channel, status)
+    d.wake_relay()
 
 
 def _common(message: Outgoing, attempts: int) -> dict[str, object]:

@@ -1,92 +1,203 @@
-"""The delivery ledger: one document per notification, its state, and its outgoing event."""
+"""The delivery ledger: each notification claimed once, tried under a lease, finished once.
+
+Shaped for a store that reads by scanning (see bench/README.md): what grows with every notice
+is only inserted into; what is read and updated is the small set of notices in flight.
+
+- ``inflight`` (small): notices not yet finished, with their attempts, next attempt and lease.
+- ``deliveries`` (insert-only): one claim per notification id, ever. Its unique ``_id`` is
+  what makes a redelivered or replayed cause send nothing new.
+- ``outcomes`` (insert-only): sent or failed, with the event that says so (outbox ref).
+- ``leases`` (insert-only): a lease is taken by inserting ``<id>|<attempts>|<lease end>``:
+  two replicas reading the same state compute the same key, and only one insert succeeds.
+  (FerretDB applies a conditional update without isolation, so it cannot be the lock.)
+"""
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as dt
+from dataclasses import asdict
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
-from contracts.envelope import Event
+from contracts.topics import ALL_TOPICS
 from services.common.mongo import Document, to_millis
-from services.common.outbox import outbox_entry
 from services.notify.domain import Outgoing
 
-SENT, FAILED, PENDING = "sent", "failed", "pending"
+SENT, FAILED = "sent", "failed"
+OUTCOMES = "outcomes"
+
+_EVENT_CLASSES = {t.event.model_fields["event_type"].default: t.event for t in ALL_TOPICS}
 
 
 class Ledger(abc.ABC):
     @abc.abstractmethod
-    async def claim(self, message: Outgoing, now: dt.datetime) -> Document:
-        """The ledger entry for this message, created pending if it is new."""
+    async def claim(
+        self, message: Outgoing, owner: str, now: dt.datetime, lease: dt.timedelta
+    ) -> bool:
+        """Take a new notification under a lease; False if it was claimed before."""
 
     @abc.abstractmethod
-    async def attempted(self, notification_id: str, error: str) -> int:
-        """Record a failed attempt; returns the attempts so far."""
+    async def due(self, now: dt.datetime, limit: int) -> list[Document]:
+        """In-flight entries whose next attempt is due and whose lease has run out."""
+
+    @abc.abstractmethod
+    async def take_over(
+        self, entry: Document, owner: str, now: dt.datetime, lease: dt.timedelta
+    ) -> bool:
+        """Take the lease of a due entry; False if another process took it first."""
+
+    @abc.abstractmethod
+    async def attempted(
+        self, notification_id: str, attempts: int, error: str, next_at: dt.datetime
+    ) -> None:
+        """Record a failed attempt and when to try again (the lease ends then)."""
 
     @abc.abstractmethod
     async def finish(
-        self, notification_id: str, status: str, event: Event, now: dt.datetime
+        self, message: Outgoing, status: str, attempts: int, event_id: str, now: dt.datetime
     ) -> None:
-        """Mark sent or failed, storing the event that says so in the same write."""
+        """Record the outcome (announced by ``event_id``) and leave the in-flight set."""
 
     @abc.abstractmethod
     async def list(self, limit: int) -> list[Document]: ...
 
 
+def message_document(message: Outgoing) -> dict[str, Any]:
+    fields = asdict(message)
+    fields.pop("cause")
+    fields["cause_event_type"] = message.cause.event_type
+    fields["cause_json"] = message.cause.model_dump_json()
+    return fields
+
+
+def message_from(document: Document) -> Outgoing:
+    fields = {k: document[k] for k in Outgoing.__dataclass_fields__ if k != "cause"}
+    cause = _EVENT_CLASSES[document["cause_event_type"]].model_validate_json(document["cause_json"])
+    return Outgoing(**fields, cause=cause)
+
+
 class MongoLedger(Ledger):
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self.notifications: AsyncCollection[Document] = db["notifications"]
+        self.inflight: AsyncCollection[Document] = db["inflight"]
+        self.deliveries: AsyncCollection[Document] = db["deliveries"]
+        self.outcomes: AsyncCollection[Document] = db[OUTCOMES]
+        self._leases: AsyncCollection[Document] = db["leases"]
 
     async def create_indexes(self) -> None:
-        await self.notifications.create_index([("status", 1), ("created_at", 1)])
-        await self.notifications.create_index("cause_event_id")
+        """``_id`` is all these collections need: the large ones are never searched."""
 
-    async def claim(self, message: Outgoing, now: dt.datetime) -> Document:
-        fields: dict[str, Any] = {
-            "status": PENDING,
-            "attempts": 0,
-            "channel": message.channel,
-            "template": message.template,
-            "recipient": message.recipient,
-            "subject": message.subject,
-            "unit_id": message.unit_id,
-            "plan_id": message.plan_id,
-            "period_id": message.period_id,
-            "cause_event_id": str(message.cause.event_id),
-            "cause_event_type": message.cause.event_type,
-            "created_at": to_millis(now),
-        }
-        await self.notifications.update_one(
-            {"_id": message.notification_id}, {"$setOnInsert": fields}, upsert=True
+    async def claim(
+        self, message: Outgoing, owner: str, now: dt.datetime, lease: dt.timedelta
+    ) -> bool:
+        nid = message.notification_id
+        try:
+            # In flight first: a crash right after leaves an entry the retrier finishes.
+            await self.inflight.insert_one(
+                {
+                    "_id": nid,
+                    **message_document(message),
+                    "attempts": 0,
+                    "owner": owner,
+                    "lease_until": to_millis(now + lease),
+                    "next_attempt_at": to_millis(now),
+                    "created_at": to_millis(now),
+                    "last_error": None,
+                }
+            )
+        except DuplicateKeyError:
+            return False  # in flight already: its owner or the retrier sees it through
+        try:
+            await self.deliveries.insert_one(
+                {
+                    "_id": nid,
+                    "channel": message.channel,
+                    "template": message.template,
+                    "recipient": message.recipient,
+                    "unit_id": message.unit_id,
+                    "period_id": message.period_id,
+                    "cause_event_id": str(message.cause.event_id),
+                    "claimed_at": to_millis(now),
+                }
+            )
+        except DuplicateKeyError:
+            # Claimed and finished long ago (nothing was in flight): a redelivery.
+            await self.inflight.delete_one({"_id": nid})
+            return False
+        return True
+
+    async def due(self, now: dt.datetime, limit: int) -> list[Document]:
+        moment = to_millis(now)
+        entries = await self.inflight.find({}).to_list()
+        ready = [
+            e for e in entries if e["next_attempt_at"] <= moment and e["lease_until"] <= moment
+        ]
+        return sorted(ready, key=lambda e: e["next_attempt_at"])[:limit]
+
+    async def take_over(
+        self, entry: Document, owner: str, now: dt.datetime, lease: dt.timedelta
+    ) -> bool:
+        lease_key = f"{entry['_id']}|{entry['attempts']}|{entry['lease_until'].isoformat()}"
+        try:
+            await self._leases.insert_one({"_id": lease_key, "owner": owner})
+        except DuplicateKeyError:
+            return False
+        # The claim of a crashed handler may have stopped before its delivery record.
+        with contextlib.suppress(DuplicateKeyError):
+            await self.deliveries.insert_one(
+                {"_id": entry["_id"], "recipient": entry["recipient"], "claimed_at": now}
+            )
+        await self.inflight.update_one(
+            {"_id": entry["_id"]},
+            {"$set": {"owner": owner, "lease_until": to_millis(now + lease)}},
         )
-        entry = await self.notifications.find_one({"_id": message.notification_id})
-        assert entry is not None
-        return entry
+        return True
 
-    async def attempted(self, notification_id: str, error: str) -> int:
-        await self.notifications.update_one(
-            {"_id": notification_id}, {"$inc": {"attempts": 1}, "$set": {"last_error": error}}
-        )
-        entry = await self.notifications.find_one({"_id": notification_id}, {"attempts": 1})
-        return int(entry["attempts"]) if entry else 0
-
-    async def finish(
-        self, notification_id: str, status: str, event: Event, now: dt.datetime
+    async def attempted(
+        self, notification_id: str, attempts: int, error: str, next_at: dt.datetime
     ) -> None:
-        await self.notifications.update_one(
+        await self.inflight.update_one(
             {"_id": notification_id},
             {
                 "$set": {
-                    "status": status,
-                    "finished_at": to_millis(now),
-                    "outbox": outbox_entry(event),
+                    "attempts": attempts,
+                    "last_error": error[:1000],
+                    "next_attempt_at": to_millis(next_at),
+                    "lease_until": to_millis(next_at),
                 }
             },
         )
 
+    async def finish(
+        self, message: Outgoing, status: str, attempts: int, event_id: str, now: dt.datetime
+    ) -> None:
+        with contextlib.suppress(DuplicateKeyError):  # finished twice (a slow lease holder)
+            await self.outcomes.insert_one(
+                {
+                    "_id": message.notification_id,
+                    "status": status,
+                    "attempts": attempts,
+                    "channel": message.channel,
+                    "template": message.template,
+                    "recipient": message.recipient,
+                    "subject": message.subject,
+                    "unit_id": message.unit_id,
+                    "plan_id": message.plan_id,
+                    "period_id": message.period_id,
+                    "cause_event_id": str(message.cause.event_id),
+                    "finished_at": to_millis(now),
+                    "event_id": event_id,
+                }
+            )
+        await self.inflight.delete_one({"_id": message.notification_id})
+
     async def list(self, limit: int) -> list[Document]:
-        cursor = self.notifications.find({}, {"outbox": 0}).sort("created_at", -1)
-        return await cursor.limit(limit).to_list()
+        pending = await self.inflight.find({}, {"cause_json": 0, "text": 0}).to_list()
+        for entry in pending:
+            entry["status"] = "pending"
+        finished = await self.outcomes.find({}).sort("finished_at", -1).limit(limit).to_list()
+        return (pending + finished)[:limit]

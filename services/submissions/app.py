@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from fastapi import FastAPI
 
 from services.common.clock import Clock
@@ -9,21 +12,35 @@ from services.common.reference import Catalog
 from services.common.runtime import Runtime
 from services.submissions import web
 from services.submissions.config import SubmissionsSettings
-from services.submissions.store import MongoSubmissionsStore, SubmissionsStore
+from services.submissions.handlers import Intake
+from services.submissions.store import MongoSubmissionsStore
+
+log = logging.getLogger(__name__)
+
+KEY_SWEEP_SECONDS = 3600.0
 
 
 def build_app(
     settings: SubmissionsSettings, *, clock: Clock | None = None, catalog: Catalog | None = None
 ) -> FastAPI:
     rt = Runtime("submissions", settings, clock=clock, catalog=catalog)
-    store: list[SubmissionsStore] = []  # filled once MongoDB is connected
 
     async def wire(rt: Runtime) -> None:
-        mongo = MongoSubmissionsStore(rt.db)
-        await mongo.create_indexes()
-        rt.outbox([mongo.submissions])
-        store[:] = [mongo]
+        store = MongoSubmissionsStore(rt.db)
+        await store.create_indexes()
+        app.state.intake = Intake(rt.catalog, store, rt.outbox, rt.clock, rt.wake_relay)
+
+        async def forget_expired_keys() -> None:
+            # Keeps the idempotency collection to about a day of keys: it is read on repeats.
+            while True:
+                try:
+                    await store.forget_expired_keys(rt.clock.now())
+                except Exception as error:  # MongoDB away: the next sweep does it
+                    log.warning("idempotency sweep: %s: %s", type(error).__name__, error)
+                await asyncio.sleep(KEY_SWEEP_SECONDS)
+
+        rt.loop(forget_expired_keys)
 
     app = rt.app(wire, title="baocao: tiếp nhận báo cáo")
-    app.include_router(web.router(rt, store, settings.max_body_bytes))
+    app.include_router(web.router)
     return app

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import uuid
 
 from contracts.events import (
@@ -94,6 +96,14 @@ def _check_tasks(request: SubmissionCreate, plan: Plan) -> None:
                 "duplicate_indicator",
                 f"Một chỉ tiêu được nhập hai lần ở nhiệm vụ “{task.id}”.",
             )
+
+
+def fingerprint(request: SubmissionCreate) -> str:
+    """What an Idempotency-Key is bound to: the request's content, canonically serialised."""
+    canonical = json.dumps(
+        request.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def receipt_no(received_at: dt.datetime, plan: Plan, sequence: int) -> str:

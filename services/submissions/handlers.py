@@ -1,42 +1,121 @@
-"""Accepting a report: validate, number it, store it with its event in one write."""
+"""Accepting a report: validate, number it, store it with its event, answer once per key."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from pymongo.errors import DuplicateKeyError
-
+from contracts.plan import Plan
 from services.common.clock import Clock
 from services.common.mongo import Document, to_millis
-from services.common.outbox import outbox_entry
+from services.common.outbox import Outbox, Ref, document_with_event
+from services.common.periods import Period
 from services.common.reference import Catalog
 from services.submissions import domain
 from services.submissions.models import SubmissionCreate
-from services.submissions.store import RevisionTaken, SubmissionsStore, idempotency_id
+from services.submissions.store import (
+    KeyClaim,
+    KeyState,
+    MongoSubmissionsStore,
+    RevisionTaken,
+    SubmissionsStore,
+    key_id,
+)
 
-MAX_REVISION_RACES = 5
+MAX_REVISION_RACES = 50
+"""Corrections of one unit racing each other; each lost race costs one insert."""
+KEY_TTL = dt.timedelta(hours=24)
+KEY_STALE_AFTER = dt.timedelta(seconds=30)
+"""A claimed key whose request has not finished by then is taken for dead (see ``_resume``)."""
+
+
+@dataclass(frozen=True)
+class Intake:
+    catalog: Catalog
+    store: SubmissionsStore
+    outbox: Outbox
+    clock: Clock
+    wake_relay: Callable[[], None]
 
 
 async def submit(
-    request: SubmissionCreate,
-    idempotency_key: str | None,
-    *,
-    catalog: Catalog,
-    store: SubmissionsStore,
-    clock: Clock,
-    wake_relay: Callable[[], None],
+    request: SubmissionCreate, idempotency_key: str | None, intake: Intake
 ) -> tuple[Document, bool]:
-    """The stored submission and whether this call created it (False: a retried request)."""
-    if idempotency_key:
-        earlier = await store.by_idempotency_key(request.unit_id, idempotency_key)
-        if earlier is not None:
-            return earlier, False
-    received_at = to_millis(clock.now())
-    plan, period = domain.check(request, catalog, received_at)
-    receipt = domain.receipt_no(received_at, plan, await store.next_sequence("receipt"))
+    """The stored submission and whether this call created it (False: a repeated request)."""
+    received_at = to_millis(intake.clock.now())
+    plan, period = domain.check(request, intake.catalog, received_at)
+    if idempotency_key is None:
+        return await _store(request, plan, period, received_at, None, intake), True
+    key = key_id(request.unit_id, idempotency_key)
+    fingerprint = domain.fingerprint(request)
+    claim = await intake.store.claim_key(key, fingerprint, period.id, received_at, KEY_TTL)
+    if claim.state is not KeyState.NEW:
+        return await _earlier(claim, key, fingerprint, request, intake), False
+    try:
+        stored = await _store(request, plan, period, received_at, key, intake)
+    except domain.SubmissionRejected:
+        await intake.store.release_key(key)
+        raise
+    await intake.store.complete_key(key, stored["_id"])
+    return stored, True
+
+
+async def _earlier(
+    claim: KeyClaim, key: str, fingerprint: str, request: SubmissionCreate, intake: Intake
+) -> Document:
+    """The answer to a repeated key (IETF draft "The Idempotency-Key HTTP Header Field")."""
+    if claim.fingerprint != fingerprint:
+        raise domain.SubmissionRejected(
+            422,
+            "idempotency_key_reused",
+            "Khóa Idempotency-Key này đã được dùng cho một báo cáo khác; "
+            "mỗi báo cáo mới cần một khóa mới.",
+        )
+    period_id = claim.period_id or request.period_id
+    if claim.state is KeyState.DONE and claim.submission_id:
+        done = await intake.store.get(period_id, claim.submission_id)
+        if done is not None:
+            return done
+    stale = claim.claimed_at is None or (intake.clock.now() - claim.claimed_at > KEY_STALE_AFTER)
+    if not stale:
+        raise domain.SubmissionRejected(
+            409,
+            "request_in_progress",
+            "Yêu cầu với cùng khóa Idempotency-Key đang được xử lý; vui lòng thử lại sau.",
+        )
+    return await _resume(key, period_id, intake)
+
+
+async def _resume(key: str, period_id: str, intake: Intake) -> Document:
+    """The request holding ``key`` died: finish what it stored, or let the key go."""
+    stored = await intake.store.by_idempotency_id(period_id, key)
+    if stored is not None:
+        await intake.store.advance_head(stored)
+        await intake.store.complete_key(key, stored["_id"])
+        return stored
+    await intake.store.release_key(key)
+    raise domain.SubmissionRejected(
+        409,
+        "request_in_progress",
+        "Yêu cầu trước với cùng khóa chưa hoàn tất và đã được hủy; vui lòng gửi lại.",
+    )
+
+
+async def _store(
+    request: SubmissionCreate,
+    plan: Plan,
+    period: Period,
+    received_at: dt.datetime,
+    key: str | None,
+    intake: Intake,
+) -> Document:
+    store, outbox = intake.store, intake.outbox
+    receipt = domain.receipt_no(received_at, plan, await store.next_receipt_number())
+    previous = await store.head(period.id, request.unit_id)
     for _ in range(MAX_REVISION_RACES):
-        previous = await store.latest(period.id, request.unit_id)
+        revision = previous["revision"] + 1 if previous else 1
         submission_id = uuid.uuid4()
         event = domain.accepted_event(
             request,
@@ -44,28 +123,45 @@ async def submit(
             period,
             submission_id=submission_id,
             receipt=receipt,
-            revision=previous["revision"] + 1 if previous else 1,
-            supersedes=previous["_id"] if previous else None,
+            revision=revision,
+            supersedes=previous["submission_id"] if previous else None,
             received_at=received_at,
         )
-        document = {
-            "_id": str(submission_id),
-            **event.payload.model_dump(mode="python", exclude={"submission_id"}),
-            "idempotency_id": idempotency_id(request.unit_id, idempotency_key, str(submission_id)),
-            "outbox": outbox_entry(event),
-        }
+        ref = Ref(MongoSubmissionsStore.history_name(period.id), str(submission_id))
+        entry = await outbox.intend(event, ref)
+        document = document_with_event(
+            {
+                "_id": str(submission_id),
+                **event.payload.model_dump(mode="python", exclude={"submission_id"}),
+                "idempotency_id": key,
+            },
+            entry,
+        )
         try:
             await store.insert(document)
         except RevisionTaken:
-            continue  # a concurrent correction took this revision number: take the next
-        except DuplicateKeyError:
-            # The same idempotency key won a race with us: answer with its receipt.
-            earlier = await store.by_idempotency_key(request.unit_id, idempotency_key or "")
-            if earlier is None:
-                raise
-            return earlier, False
-        wake_relay()
-        return document, True
+            await outbox.abandon(entry)
+            previous = await _after_race(store, period.id, request.unit_id, revision)
+            continue
+        await store.advance_head(document)
+        await outbox.commit(entry)
+        intake.wake_relay()
+        return document
     raise domain.SubmissionRejected(
         409, "concurrent_update", "Báo cáo đang được cập nhật đồng thời; vui lòng gửi lại."
     )
+
+
+async def _after_race(
+    store: SubmissionsStore, period_id: str, unit_id: str, taken: int
+) -> Document | None:
+    """The revision to build on after ``taken`` turned out to exist already."""
+    head = await store.head(period_id, unit_id)
+    if head is not None and head["revision"] >= taken:
+        return head
+    # The head lags (its writer is between two writes, or died there): ask the history.
+    latest = await store.latest_in_history(period_id, unit_id)
+    if latest is None:
+        return head
+    await store.advance_head(latest)
+    return {**latest, "submission_id": latest["_id"]}

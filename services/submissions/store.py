@@ -1,98 +1,233 @@
-"""Where reports are kept: the port, and its MongoDB adapter."""
+"""Where reports are kept: the port, and its MongoDB adapter.
+
+Shaped for a store that reads by scanning (FerretDB, see bench/README.md): the history of a
+period, which grows with every report, is only ever inserted into on the intake path. What
+intake reads is small: the period's heads (one document per unit), the idempotency keys of
+the last day, and a checkpoint of the receipt counter.
+
+- ``submissions.<period_id>``: every revision, insert-only; a unique (unit, revision) index
+  decides revision races, which an insert checks in constant time.
+- ``heads.<period_id>``: the latest revision of each unit (``_id`` = unit id). A hint kept
+  up to date after each insert; when it lags (a crash, a lost race) the history repairs it.
+- ``idempotency``: ``_id`` = unit|key, bound to a fingerprint of the request, expiring.
+- ``receipt_numbers``: one insert per number, a unique ``_id`` per number (FerretDB loses
+  concurrent ``$inc``s, a unique insert never double-issues); ``counters`` checkpoints the
+  last number so a start-up does not scan.
+"""
 
 from __future__ import annotations
 
 import abc
+import contextlib
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.common.mongo import Document
+from services.common.mongo import Document, to_millis
+
+HISTORY, HEADS = "submissions.", "heads."
+CHECKPOINT_EVERY = 100
 
 
 class RevisionTaken(Exception):
     """Another request stored the same revision of this unit's report first."""
 
 
+class KeyState(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class KeyClaim:
+    """What an Idempotency-Key stands for when a request arrives with it."""
+
+    state: KeyState
+    fingerprint: str
+    submission_id: str | None = None
+    period_id: str | None = None
+    claimed_at: dt.datetime | None = None
+
+
 class SubmissionsStore(abc.ABC):
     @abc.abstractmethod
-    async def next_sequence(self, name: str) -> int: ...
+    async def next_receipt_number(self) -> int: ...
 
     @abc.abstractmethod
-    async def latest(self, period_id: str, unit_id: str) -> Document | None: ...
+    async def head(self, period_id: str, unit_id: str) -> Document | None:
+        """The unit's latest revision in the period (a hint: see ``latest_in_history``)."""
 
     @abc.abstractmethod
-    async def by_idempotency_key(self, unit_id: str, key: str) -> Document | None: ...
+    async def latest_in_history(self, period_id: str, unit_id: str) -> Document | None:
+        """The unit's latest revision read from the history itself (slow; after races)."""
 
     @abc.abstractmethod
     async def insert(self, submission: Document) -> None:
         """Store a new revision; :class:`RevisionTaken` if that revision already exists."""
 
     @abc.abstractmethod
-    async def get(self, submission_id: str) -> Document | None: ...
+    async def advance_head(self, submission: Document) -> None:
+        """Make ``submission`` the unit's head unless a later revision already is."""
+
+    @abc.abstractmethod
+    async def get(self, period_id: str, submission_id: str) -> Document | None: ...
 
     @abc.abstractmethod
     async def history(self, period_id: str, unit_id: str) -> list[Document]: ...
 
+    @abc.abstractmethod
+    async def by_idempotency_id(self, period_id: str, idempotency_id: str) -> Document | None:
+        """The revision a keyed request stored, read from the history (after a crash)."""
 
-def idempotency_id(unit_id: str, key: str | None, submission_id: str) -> str:
-    # Always set and unique, so a plain unique index works: FerretDB has no partial indexes.
-    return f"{unit_id}|{key}" if key else f"-|{submission_id}"
+    @abc.abstractmethod
+    async def claim_key(
+        self, key_id: str, fingerprint: str, period_id: str, now: dt.datetime, ttl: dt.timedelta
+    ) -> KeyClaim:
+        """Claim an Idempotency-Key: NEW if this request owns it, else what holds it."""
+
+    @abc.abstractmethod
+    async def complete_key(self, key_id: str, submission_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def release_key(self, key_id: str) -> None:
+        """Forget a claim whose request stored nothing (it was refused or it died)."""
+
+    @abc.abstractmethod
+    async def forget_expired_keys(self, now: dt.datetime) -> int: ...
+
+
+def key_id(unit_id: str, key: str) -> str:
+    return f"{unit_id}|{key}"
 
 
 class MongoSubmissionsStore(SubmissionsStore):
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self.submissions: AsyncCollection[Document] = db["submissions"]
+        self._db = db
+        self._keys: AsyncCollection[Document] = db["idempotency"]
+        self._numbers: AsyncCollection[Document] = db["receipt_numbers"]
         self._counters: AsyncCollection[Document] = db["counters"]
+        self._indexed: set[str] = set()
+        self._last_number: int | None = None
+
+    @staticmethod
+    def history_name(period_id: str) -> str:
+        return HISTORY + period_id
 
     async def create_indexes(self) -> None:
-        await self.submissions.create_index(
-            [("period_id", 1), ("unit_id", 1), ("revision", 1)],
-            unique=True,
-            name="one_document_per_revision",
-        )
-        await self.submissions.create_index("idempotency_id", unique=True)
-        await self._counters.create_index([("name", 1), ("n", -1)])
+        await self._keys.create_index("expires_at")
 
-    async def next_sequence(self, name: str) -> int:
-        # One document per number, claimed by insert: FerretDB's $inc (findAndModify or
-        # update) loses increments under concurrency, a unique _id does not.
-        last = await self._counters.find_one({"name": name}, sort=[("n", -1)])
-        number = int(last["n"]) + 1 if last else 1
+    async def _history(self, period_id: str) -> AsyncCollection[Document]:
+        name = self.history_name(period_id)
+        if name not in self._indexed:  # once per period and process, not once per request
+            await self._db[name].create_index(
+                [("unit_id", 1), ("revision", 1)], unique=True, name="one_document_per_revision"
+            )
+            self._indexed.add(name)
+        return self._db[name]
+
+    def _heads(self, period_id: str) -> AsyncCollection[Document]:
+        return self._db[HEADS + period_id]
+
+    async def next_receipt_number(self) -> int:
+        if self._last_number is None:
+            checkpoint = await self._counters.find_one({"_id": "receipt"})
+            self._last_number = int(checkpoint["n"]) if checkpoint else 0
+        number = self._last_number + 1
         while True:
             try:
-                await self._counters.insert_one(
-                    {"_id": f"{name}|{number}", "name": name, "n": number}
-                )
-            except DuplicateKeyError:
+                await self._numbers.insert_one({"_id": f"receipt|{number}", "n": number})
+            except DuplicateKeyError:  # another request or replica took it: the next one
                 number += 1
                 continue
-            return number
+            break
+        self._last_number = max(self._last_number, number)
+        if number % CHECKPOINT_EVERY == 0:
+            # DuplicateKeyError: a later checkpoint is already there.
+            with contextlib.suppress(DuplicateKeyError):
+                await self._counters.update_one(
+                    {"_id": "receipt", "n": {"$lt": number}}, {"$set": {"n": number}}, upsert=True
+                )
+        return number
 
-    async def latest(self, period_id: str, unit_id: str) -> Document | None:
-        return await self.submissions.find_one(
-            {"period_id": period_id, "unit_id": unit_id}, sort=[("revision", -1)]
-        )
+    async def head(self, period_id: str, unit_id: str) -> Document | None:
+        return await self._heads(period_id).find_one({"_id": unit_id})
 
-    async def by_idempotency_key(self, unit_id: str, key: str) -> Document | None:
-        return await self.submissions.find_one({"idempotency_id": idempotency_id(unit_id, key, "")})
+    async def latest_in_history(self, period_id: str, unit_id: str) -> Document | None:
+        history = await self._history(period_id)
+        return await history.find_one({"unit_id": unit_id}, sort=[("revision", -1)])
 
     async def insert(self, submission: Document) -> None:
+        history = await self._history(submission["period_id"])
         try:
-            await self.submissions.insert_one(submission)
+            await history.insert_one(submission)
         except DuplicateKeyError as error:
-            # FerretDB's error does not name the index: ask which constraint was hit.
-            pattern = (error.details or {}).get("keyPattern") or {}
-            if "idempotency_id" in pattern or await self.submissions.find_one(
-                {"idempotency_id": submission["idempotency_id"]}, {"_id": 1}
-            ):
-                raise
             raise RevisionTaken(str(error)) from error
 
-    async def get(self, submission_id: str) -> Document | None:
-        return await self.submissions.find_one({"_id": submission_id})
+    async def advance_head(self, submission: Document) -> None:
+        head = {k: v for k, v in submission.items() if k not in ("_id", "tasks")}
+        head["submission_id"] = submission["_id"]
+        # DuplicateKeyError: the head is already at this revision or a later one.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._heads(submission["period_id"]).update_one(
+                {"_id": submission["unit_id"], "revision": {"$lt": submission["revision"]}},
+                {"$set": head},
+                upsert=True,
+            )
+
+    async def get(self, period_id: str, submission_id: str) -> Document | None:
+        history = await self._history(period_id)
+        return await history.find_one({"_id": submission_id})
 
     async def history(self, period_id: str, unit_id: str) -> list[Document]:
-        cursor = self.submissions.find({"period_id": period_id, "unit_id": unit_id})
-        return await cursor.sort("revision", 1).to_list()
+        history = await self._history(period_id)
+        return await history.find({"unit_id": unit_id}).sort("revision", 1).to_list()
+
+    async def by_idempotency_id(self, period_id: str, idempotency_id: str) -> Document | None:
+        history = await self._history(period_id)
+        return await history.find_one({"idempotency_id": idempotency_id})
+
+    async def claim_key(
+        self, key_id: str, fingerprint: str, period_id: str, now: dt.datetime, ttl: dt.timedelta
+    ) -> KeyClaim:
+        try:
+            await self._keys.insert_one(
+                {
+                    "_id": key_id,
+                    "fingerprint": fingerprint,
+                    "state": KeyState.IN_PROGRESS.value,
+                    "period_id": period_id,
+                    "submission_id": None,
+                    "claimed_at": to_millis(now),
+                    "expires_at": to_millis(now + ttl),
+                }
+            )
+        except DuplicateKeyError:
+            held = await self._keys.find_one({"_id": key_id})
+            if held is not None:
+                return KeyClaim(
+                    state=KeyState(held["state"]),
+                    fingerprint=held["fingerprint"],
+                    submission_id=held.get("submission_id"),
+                    period_id=held.get("period_id"),
+                    claimed_at=held["claimed_at"],
+                )
+            return await self.claim_key(key_id, fingerprint, period_id, now, ttl)
+        return KeyClaim(state=KeyState.NEW, fingerprint=fingerprint)
+
+    async def complete_key(self, key_id: str, submission_id: str) -> None:
+        await self._keys.update_one(
+            {"_id": key_id},
+            {"$set": {"state": KeyState.DONE.value, "submission_id": submission_id}},
+        )
+
+    async def release_key(self, key_id: str) -> None:
+        await self._keys.delete_one({"_id": key_id, "state": KeyState.IN_PROGRESS.value})
+
+    async def forget_expired_keys(self, now: dt.datetime) -> int:
+        result = await self._keys.delete_many({"expires_at": {"$lt": to_millis(now)}})
+        return result.deleted_count

@@ -4,121 +4,124 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 
 from services.common.errors import ApiProblem, not_ready
 from services.common.mongo import Document
 from services.common.periods import PeriodState, periods_around
-from services.common.runtime import Runtime
-from services.submissions import handlers
+from services.submissions import domain, handlers
+from services.submissions.handlers import Intake
 from services.submissions.models import SubmissionCreate, SubmissionReceipt, local_text
-from services.submissions.store import SubmissionsStore
 
 
-def router(
-    rt: Runtime, store: Annotated[list[SubmissionsStore], "filled at start-up"], max_body_bytes: int
-) -> APIRouter:
-    api = APIRouter(prefix="/api/v1")
+def _intake(request: Request) -> Intake:
+    found: Intake | None = getattr(request.app.state, "intake", None)
+    if found is None:
+        raise not_ready()
+    return found
 
-    def the_store() -> SubmissionsStore:
-        if not store:
-            raise not_ready()
-        return store[0]
 
-    def receipt(doc: Document) -> SubmissionReceipt:
-        plan = rt.catalog.plans[doc["plan_id"]]
-        found = rt.catalog.period(doc["period_id"])
-        title = found[1].title if found else doc["period_id"]
-        unit = plan.unit(doc["unit_id"])
-        unit_name = unit.name if unit else doc["unit_id"]
-        correction = "" if doc["revision"] == 1 else f" (bổ sung lần {doc['revision'] - 1})"
-        timing = "đúng hạn" if doc["on_time"] else "quá hạn"
-        return SubmissionReceipt(
-            submission_id=doc["_id"],
-            receipt_no=doc["receipt_no"],
-            period_id=doc["period_id"],
-            unit_id=doc["unit_id"],
-            revision=doc["revision"],
-            received_at=doc["received_at"],
-            received_at_local=local_text(doc["received_at"], plan.tz),
-            due_at=doc["due_at"],
-            on_time=doc["on_time"],
-            server_time=rt.clock.now(),
-            message=f"Đã tiếp nhận {title}{correction} của {unit_name} ({timing}). "
-            f"Số tiếp nhận: {doc['receipt_no']}.",
-        )
+IntakeDep = Annotated[Intake, Depends(_intake)]
 
-    @api.post("/submissions", status_code=201, response_model=SubmissionReceipt)
-    async def create_submission(
-        body: SubmissionCreate,
-        request: Request,
-        response: Response,
-        idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
-    ) -> SubmissionReceipt:
-        if int(request.headers.get("content-length") or 0) > max_body_bytes:
-            raise ApiProblem(413, "payload_too_large", "Nội dung gửi lên quá lớn.")
-        doc, created = await handlers.submit(
-            body,
-            idempotency_key,
-            catalog=rt.catalog,
-            store=the_store(),
-            clock=rt.clock,
-            wake_relay=rt.wake_relay,
-        )
-        if not created:
-            response.status_code = 200
-        response.headers["Location"] = f"/api/v1/submissions/{doc['_id']}"
-        return receipt(doc)
+router = APIRouter(prefix="/api/v1")
 
-    @api.get("/submissions/{submission_id}", response_model=SubmissionReceipt)
-    async def get_submission(submission_id: str) -> SubmissionReceipt:
-        doc = await the_store().get(submission_id)
-        if doc is None:
-            raise ApiProblem(404, "submission_not_found", "Không tìm thấy báo cáo này.")
-        return receipt(doc)
 
-    @api.get("/periods")
-    async def open_periods() -> list[dict[str, object]]:
-        """Periods that accept reports now, with each unit's tasks: what a form needs."""
-        now = rt.clock.now()
-        return [
-            {
-                "period_id": p.id,
-                "title": p.title,
-                "plan_id": plan.id,
-                "due_at": p.due_at,
-                "closes_at": p.closes_at,
-                "due_local": f"trước ngày {p.due_at.astimezone(plan.tz):%d/%m/%Y}",
-            }
-            for plan in rt.catalog.plans.values()
-            for p in periods_around(plan, now)
-            if p.state(now) is PeriodState.OPEN
-        ]
+def _receipt(intake: Intake, doc: Document) -> SubmissionReceipt:
+    plan = intake.catalog.plans[doc["plan_id"]]
+    found = intake.catalog.period(doc["period_id"])
+    title = found[1].title if found else doc["period_id"]
+    unit = plan.unit(doc["unit_id"])
+    unit_name = unit.name if unit else doc["unit_id"]
+    correction = "" if doc["revision"] == 1 else f" (bổ sung lần {doc['revision'] - 1})"
+    timing = "đúng hạn" if doc["on_time"] else "quá hạn"
+    return SubmissionReceipt(
+        submission_id=doc["_id"],
+        receipt_no=doc["receipt_no"],
+        period_id=doc["period_id"],
+        unit_id=doc["unit_id"],
+        revision=doc["revision"],
+        received_at=doc["received_at"],
+        received_at_local=local_text(doc["received_at"], plan.tz),
+        due_at=doc["due_at"],
+        on_time=doc["on_time"],
+        server_time=intake.clock.now(),
+        message=f"Đã tiếp nhận {title}{correction} của {unit_name} ({timing}). "
+        f"Số tiếp nhận: {doc['receipt_no']}.",
+    )
 
-    @api.get("/periods/{period_id}/units/{unit_id}/template")
-    async def template(period_id: str, unit_id: str) -> dict[str, object]:
-        """A request body to fill in: the unit's tasks and the indicators each expects."""
-        found = rt.catalog.period(period_id)
-        if found is None:
-            raise ApiProblem(404, "unknown_period", f"Không tìm thấy kỳ báo cáo “{period_id}”.")
-        plan, period = found
-        if plan.unit(unit_id) is None:
-            raise ApiProblem(404, "unknown_unit", f"Đơn vị “{unit_id}” không có trong kế hoạch.")
-        return {
-            "period_id": period.id,
-            "unit_id": unit_id,
-            "submitted_by": {"name": "", "email": None},
-            "tasks": [
-                {
-                    "task_id": t.id,
-                    "status": "in_progress",
-                    "results": "",
-                    "indicators": [{"code": c, "value": 0} for c in t.indicator_codes],
-                    "difficulties": "",
-                    "proposals": "",
-                }
-                for t in plan.tasks_of(unit_id)
-            ],
+
+@router.post("/submissions", status_code=201, response_model=SubmissionReceipt)
+async def create_submission(
+    body: SubmissionCreate,
+    response: Response,
+    intake: IntakeDep,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None,
+) -> SubmissionReceipt:
+    doc, created = await handlers.submit(body, idempotency_key, intake)
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/api/v1/periods/{doc['period_id']}/submissions/{doc['_id']}"
+    return _receipt(intake, doc)
+
+
+@router.post("/submissions/validate")
+async def validate_submission(body: SubmissionCreate, intake: IntakeDep) -> dict[str, object]:
+    """Check a report as filing would, storing nothing (forms, and the intake benchmark)."""
+    _, period = domain.check(body, intake.catalog, intake.clock.now())
+    return {"valid": True, "period_id": period.id, "unit_id": body.unit_id}
+
+
+@router.get("/periods/{period_id}/submissions/{submission_id}", response_model=SubmissionReceipt)
+async def get_submission(
+    period_id: str, submission_id: str, intake: IntakeDep
+) -> SubmissionReceipt:
+    doc = await intake.store.get(period_id, submission_id)
+    if doc is None:
+        raise ApiProblem(404, "submission_not_found", "Không tìm thấy báo cáo này.")
+    return _receipt(intake, doc)
+
+
+@router.get("/periods")
+async def open_periods(intake: IntakeDep) -> list[dict[str, object]]:
+    """Periods that accept reports now, with each unit's tasks: what a form needs."""
+    now = intake.clock.now()
+    return [
+        {
+            "period_id": p.id,
+            "title": p.title,
+            "plan_id": plan.id,
+            "due_at": p.due_at,
+            "closes_at": p.closes_at,
+            "due_local": f"trước ngày {p.due_at.astimezone(plan.tz):%d/%m/%Y}",
         }
+        for plan in intake.catalog.plans.values()
+        for p in periods_around(plan, now)
+        if p.state(now) is PeriodState.OPEN
+    ]
 
-    return api
+
+@router.get("/periods/{period_id}/units/{unit_id}/template")
+async def template(period_id: str, unit_id: str, intake: IntakeDep) -> dict[str, object]:
+    """A request body to fill in: the unit's tasks and the indicators each expects."""
+    found = intake.catalog.period(period_id)
+    if found is None:
+        raise ApiProblem(404, "unknown_period", f"Không tìm thấy kỳ báo cáo “{period_id}”.")
+    plan, period = found
+    if plan.unit(unit_id) is None:
+        raise ApiProblem(404, "unknown_unit", f"Đơn vị “{unit_id}” không có trong kế hoạch.")
+    return {
+        "period_id": period.id,
+        "unit_id": unit_id,
+        "submitted_by": {"name": "", "email": None},
+        "tasks": [
+            {
+                "task_id": t.id,
+                "status": "in_progress",
+                "results": "",
+                "indicators": [{"code": c, "value": 0} for c in t.indicator_codes],
+                "difficulties": "",
+                "proposals": "",
+            }
+            for t in plan.tasks_of(unit_id)
+        ],
+    }
