@@ -142,7 +142,7 @@ async def test_a_malformed_event_is_dead_lettered_by_every_consumer(seed_system:
         async def recorded(service: str = service) -> list[dict[str, object]]:
             async with httpx.AsyncClient(base_url=seed_system.url(service)) as client:
                 letters = (await client.get("/api/v1/dead-letters")).json()
-            return [d for d in letters if d["value"] == garbage.decode()]
+            return [d for d in letters if d["preview"] == garbage.decode()]
 
         letters = await eventually(recorded, what=f"{service} to dead-letter the message")
         assert letters[0]["reason"] == "invalid_message"
