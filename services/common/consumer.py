@@ -42,8 +42,10 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Any], Awaitable[None]]
 
-MAX_EVENT_BYTES = 1024 * 1024
-"""What our own producers can send (aiokafka's max_request_size); larger is not an event."""
+MAX_EVENT_BYTES = 1024 * 1024 - 16 * 1024
+"""The largest event value our producers send: aiokafka's max_request_size (1 MiB) less room
+for the key, headers and batch framing. Intake refuses a report whose event would be larger,
+and a consumer dead-letters a larger record: it cannot be one of ours."""
 
 __all__ = ["Consumption", "Outcome", "PermanentError", "RetryPolicy", "TransientError"]
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from contracts.plan import Plan
 from services.common.clock import Clock
+from services.common.consumer import MAX_EVENT_BYTES
 from services.common.mongo import Document, to_millis
 from services.common.outbox import Outbox, Ref, document_with_event
 from services.common.periods import Period
@@ -129,6 +130,15 @@ async def _store(
         )
         ref = Ref(MongoSubmissionsStore.history_name(period.id), str(submission_id))
         entry = await outbox.intend(event, ref)
+        if len(entry["event_json"].encode()) > MAX_EVENT_BYTES:
+            # Refused here rather than parked by the relay: the unit learns it now.
+            await outbox.abandon(entry)
+            raise domain.SubmissionRejected(
+                413,
+                "report_too_large",
+                "Báo cáo quá lớn để chuyển đi; vui lòng rút gọn nội dung hoặc gửi phần dài "
+                "dưới dạng tệp đính kèm.",
+            )
         document = document_with_event(
             {
                 "_id": str(submission_id),
