@@ -15,6 +15,9 @@ from contracts.envelope import Event
 from contracts.topics import TOPIC_OF, Topic
 from services.common.metrics import CommonMetrics
 
+BROKER_GRACEFUL_TIMEOUT = 3.0
+"""Seconds broker.stop() waits for in-flight handlers; part of the stop budget in runner.py."""
+
 
 class Names:
     """Topic and consumer-group names under the deployment's namespace."""
@@ -40,8 +43,8 @@ def build_broker(bootstrap: str, *, service: str, registry: CollectorRegistry) -
         logger=logging.getLogger(f"baocao.{service}.kafka"),
         log_level=logging.DEBUG,
         # A handler cut short at shutdown is not acknowledged (manual acks), so waiting long
-        # for it buys nothing; keep shutdown inside uvicorn's own graceful window.
-        graceful_timeout=5.0,
+        # for it buys nothing; 3 s keeps the whole stop inside the budget (see runner.py).
+        graceful_timeout=BROKER_GRACEFUL_TIMEOUT,
         middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=f"baocao-{service}")],
     )
 

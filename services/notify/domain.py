@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
@@ -41,6 +42,20 @@ class Outgoing:
     cause: Event
 
 
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+"""Control characters (CR, LF, NEL, NUL...) and Unicode line/paragraph separators."""
+
+
+def one_line(value: object) -> str:
+    """``value`` as text on one line: each run of line breaks or control characters is a space.
+
+    Every value a template prints and every header built from data goes through this, so no
+    data (an old stored event, a plan file) can start a line of its own, in a header or in the
+    body, whatever the submissions API accepted at the time.
+    """
+    return _LINE_BREAKING.sub(" ", str(value))
+
+
 @cache
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
@@ -48,6 +63,8 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 (plain-text mail, never HTML)
+        # applied to every {{ ... }}: line breaks come from the template text only
+        finalize=one_line,
     )
 
 
@@ -59,7 +76,7 @@ def render(template: str, context: dict[str, Any]) -> tuple[str, str]:
     env = _environment()
     subject = env.from_string(subject_source).render(context)
     body = env.get_template(f"{template}.txt").render(context).lstrip("\n")
-    return _nfc(" ".join(subject.split())), _nfc(body)
+    return _nfc(" ".join(one_line(subject).split())), _nfc(body)
 
 
 def _nfc(text: str) -> str:
@@ -96,7 +113,7 @@ def messages_for(event: Event, plan: Plan) -> list[Outgoing]:
             channel="email",
             template=template,
             recipient=address,
-            recipient_name=name,
+            recipient_name=_nfc(" ".join(one_line(name).split())),
             subject=subject,
             text=text,
             unit_id=unit.id,

@@ -1,16 +1,110 @@
-"""What the HTTP API accepts and answers (role-suffixed: ...Create in, ...Public out)."""
+"""What the HTTP API accepts and answers (role-suffixed: ...Create in, ...Public out).
+
+Text that comes in is checked here, at the edge, before anything is stored: every string is
+normalised to Unicode NFC; single-line fields (names, ids, codes, e-mail) refuse line breaks and
+every other control character, so a name can never become a line of its own in an e-mail; the
+long text fields keep tabs and line breaks (CRLF and the Unicode line/paragraph separators become
+LF) and refuse the other control characters (NUL, escape sequences, a lone CR...). Numbers must be
+JSON numbers: ``"5"`` and ``true`` are not 5.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+)
+from pydantic_core import PydanticCustomError
 
 from contracts.events import TaskStatus
 
-Text = Annotated[str, Field(max_length=20_000)]
+LABELS = {
+    "period_id": "Mã kỳ báo cáo",
+    "unit_id": "Mã đơn vị",
+    "task_id": "Mã nhiệm vụ",
+    "code": "Mã chỉ tiêu",
+    "value": "Giá trị chỉ tiêu",
+    "name": "Họ và tên người gửi",
+    "email": "Thư điện tử người gửi",
+    "results": "Kết quả thực hiện",
+    "difficulties": "Khó khăn, vướng mắc",
+    "proposals": "Đề xuất, kiến nghị",
+}
+"""What each field is called in the Vietnamese messages."""
+
+_SINGLE_LINE_FORBIDDEN = {"Cc", "Zl", "Zp"}
+"""Control characters (TAB, LF, CR, NUL, NEL...) and the Unicode line/paragraph separators.
+(Lone surrogates never get here: pydantic refuses them as ``string_unicode``.)"""
+_LONG_TEXT_ALLOWED = {"\t", "\n"}
+
+
+def _label(info: ValidationInfo) -> str:
+    return LABELS.get(info.field_name or "", info.field_name or "Nội dung")
+
+
+def _code_point(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+def _single_line(value: str, info: ValidationInfo) -> str:
+    value = unicodedata.normalize("NFC", value)
+    for char in value:
+        if unicodedata.category(char) in _SINGLE_LINE_FORBIDDEN:
+            raise PydanticCustomError(
+                "single_line",
+                "“{label}” phải viết trên một dòng, không được chứa ký tự xuống dòng "
+                "hay ký tự điều khiển (gặp ký tự {char}).",
+                {"label": _label(info), "char": _code_point(char)},
+            )
+    return value
+
+
+def _long_text(value: str, info: ValidationInfo) -> str:
+    value = value.replace("\r\n", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
+    value = unicodedata.normalize("NFC", value)
+    for char in value:
+        if char not in _LONG_TEXT_ALLOWED and unicodedata.category(char) == "Cc":
+            raise PydanticCustomError(
+                "control_character",
+                "“{label}” chứa ký tự điều khiển không được phép (gặp ký tự {char}); "
+                "chỉ được dùng chữ, số, dấu câu, dấu tab và dấu xuống dòng.",
+                {"label": _label(info), "char": _code_point(char)},
+            )
+    return value
+
+
+def _json_number(value: Any, info: ValidationInfo) -> Any:
+    # bool is an int in Python, and FastAPI hands us json.loads output: check the type here.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError(
+            "json_number",
+            "“{label}” phải là một số (ví dụ 4 hoặc 2.5), không phải chuỗi ký tự "
+            "hay giá trị true/false.",
+            {"label": _label(info)},
+        )
+    return value
+
+
+Line = Annotated[str, AfterValidator(_single_line)]
+"""One line of text: a name, an id, a code."""
+LongText = Annotated[str, AfterValidator(_long_text)]
+"""Free text over several lines: results, difficulties, proposals."""
+Number = Annotated[
+    float,
+    BeforeValidator(_json_number),
+    Field(ge=0, allow_inf_nan=False, strict=True),
+]
+"""A JSON number, finite and not negative."""
 
 
 class Strict(BaseModel):
@@ -18,27 +112,27 @@ class Strict(BaseModel):
 
 
 class IndicatorValueCreate(Strict):
-    code: str = Field(min_length=1, max_length=64)
-    value: float = Field(ge=0, allow_inf_nan=False)
+    code: Line = Field(min_length=1, max_length=64)
+    value: Number
 
 
 class TaskReportCreate(Strict):
-    task_id: str = Field(min_length=1, max_length=64)
+    task_id: Line = Field(min_length=1, max_length=64)
     status: TaskStatus
-    results: Text = Field(min_length=1)
+    results: LongText = Field(min_length=1, max_length=20_000)
     indicators: list[IndicatorValueCreate] = Field(default_factory=list, max_length=50)
-    difficulties: Annotated[str, Field(max_length=10_000)] = ""
-    proposals: Annotated[str, Field(max_length=10_000)] = ""
+    difficulties: LongText = Field("", max_length=10_000)
+    proposals: LongText = Field("", max_length=10_000)
 
 
 class SubmitterCreate(Strict):
-    name: str = Field(min_length=1, max_length=120)
-    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$", max_length=254)
+    name: Line = Field(min_length=1, max_length=120)
+    email: Line | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$", max_length=254)
 
 
 class SubmissionCreate(Strict):
-    period_id: str = Field(min_length=1, max_length=128)
-    unit_id: str = Field(min_length=1, max_length=64)
+    period_id: Line = Field(min_length=1, max_length=128)
+    unit_id: Line = Field(min_length=1, max_length=64)
     submitted_by: SubmitterCreate | None = None
     tasks: list[TaskReportCreate] = Field(min_length=1, max_length=100)
 
