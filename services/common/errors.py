@@ -61,7 +61,14 @@ def _from_validation(error: RequestValidationError) -> ApiProblem:
             422, "missing_field", "Thiếu thông tin bắt buộc: " + ", ".join(missing) + ".", details
         )
     fields = ", ".join(sorted({d["field"] or "(toàn bộ)" for d in details}))
-    return ApiProblem(422, "invalid_request", f"Dữ liệu không hợp lệ ở: {fields}.", details)
+    # Our own validators already say in Vietnamese what is wrong and with which field.
+    own = [
+        e["msg"] for e in errors if e["type"] in {"single_line", "control_character", "json_number"}
+    ]
+    explained = " " + " ".join(dict.fromkeys(own)) if own else ""
+    return ApiProblem(
+        422, "invalid_request", f"Dữ liệu không hợp lệ ở: {fields}.{explained}", details
+    )
 
 
 async def require_json_body(

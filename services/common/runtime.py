@@ -26,11 +26,13 @@ from contracts.topics import ALL_TOPICS, Topic
 from services.common.clock import Clock, clock_from
 from services.common.consumer import Consumption, Handler, Outcome, RetryPolicy
 from services.common.errors import ApiProblem, install_error_handlers, not_ready, require_json_body
+from services.common.http import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from services.common.kafka import KafkaPublisher, Names, build_broker, ensure_topics
 from services.common.metrics import CommonMetrics
 from services.common.mongo import DeadLetters, Document, connect, ping
 from services.common.outbox import Outbox, OutboxRelay
 from services.common.reference import Catalog
+from services.common.runner import LIFESPAN_STOP_SECONDS
 from services.common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -99,7 +101,13 @@ class Runtime:
 
     # --- the app --------------------------------------------------------------------------
 
-    def app(self, wire: Callable[[Runtime], Awaitable[None]], *, title: str) -> FastAPI:
+    def app(
+        self,
+        wire: Callable[[Runtime], Awaitable[None]],
+        *,
+        title: str,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> FastAPI:
         @contextlib.asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             await self._start(wire)
@@ -111,6 +119,8 @@ class Runtime:
         app = FastAPI(title=title, lifespan=lifespan)
         install_error_handlers(app)
         app.middleware("http")(require_json_body)
+        # Added last, so outermost: an oversized body is refused before anything reads it.
+        app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
         app.state.runtime = self
         app.add_api_route("/healthz", self._healthz, methods=["GET"], include_in_schema=False)
         app.add_api_route("/readyz", self._readyz, methods=["GET"], include_in_schema=False)
@@ -191,6 +201,18 @@ class Runtime:
                 delay = min(delay * 2, 5.0)
 
     async def _stop(self) -> None:
+        # uvicorn puts no limit on the lifespan's shutdown; the stop budget is in runner.py.
+        try:
+            async with asyncio.timeout(LIFESPAN_STOP_SECONDS):
+                await self._close()
+        except TimeoutError:
+            log.error(
+                "%s: stop took longer than %s s; exiting anyway",
+                self.service,
+                LIFESPAN_STOP_SECONDS,
+            )
+
+    async def _close(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -41,6 +41,6 @@ def build_app(
 
         rt.loop(forget_expired_keys)
 
-    app = rt.app(wire, title="baocao: tiếp nhận báo cáo")
+    app = rt.app(wire, title="baocao: tiếp nhận báo cáo", max_body_bytes=settings.max_body_bytes)
     app.include_router(web.router)
     return app

@@ -275,12 +275,6 @@ def test_the_message_states_the_limit_in_megabytes() -> None:
 SEED = Path(__file__).resolve().parents[2] / "data" / "plans" / "kh-nq35-ngoc-hoi.yaml"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 7: BodySizeLimit is not wired into the services yet (lead's runtime.py); "
-    "remove this marker once it is",
-)
 async def test_submissions_app_refuses_a_chunked_2mb_report_with_413() -> None:
     """Before issue 7 this body reached validation (422/503) instead of 413."""
     from services.submissions.app import build_app
