@@ -3,6 +3,8 @@
 Kafka comes from Maven Central, FerretDB and Mailpit from the Go module proxy; everything
 downloaded or built lands in one ignored folder (``.stack/`` by default) so the second start
 needs no network. Processes are tracked by PID file and stopped by PID, never by name.
+FerretDB stores its data in SQLite files (default) or, with BAOCAO_FERRETDB_BACKEND=postgresql,
+in a PostgreSQL server from Debian's ``postgresql`` package that this script also runs.
 
 Usage: python -m deploy.local.stack {up,down,status,provision,clean-data,start,stop} [names]
 Standard library only: it runs before the virtualenv exists.
@@ -14,6 +16,7 @@ import argparse
 import base64
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -34,6 +37,10 @@ KAFKA_VERSION = "4.4.0"
 FERRETDB_VERSION = "v1.24.2"
 MAILPIT_VERSION = "v1.33.1"
 SERVICES = ("submissions", "deadlines", "notify", "consolidate")
+FERRETDB_BACKENDS = ("sqlite", "postgresql")
+POSTGRES_USER = "postgres"  # Debian's system user; PostgreSQL refuses to run as root
+POSTGRES_DATABASE = "ferretdb"
+POSTGRES_TOOLS = ("initdb", "postgres", "pg_isready", "psql", "createdb")
 
 
 class StackError(Exception):
@@ -65,6 +72,17 @@ class Layout:
     )
     smtp_port: int = field(default_factory=lambda: env_int("BAOCAO_SMTP_PORT", 1025))
     mailpit_port: int = field(default_factory=lambda: env_int("BAOCAO_MAILPIT_PORT", 8025))
+    ferretdb_backend: str = field(
+        default_factory=lambda: os.environ.get("BAOCAO_FERRETDB_BACKEND", "sqlite")
+    )
+    postgres_port: int = field(default_factory=lambda: env_int("BAOCAO_POSTGRES_PORT", 5432))
+
+    def __post_init__(self) -> None:
+        if self.ferretdb_backend not in FERRETDB_BACKENDS:
+            raise StackError(
+                f"BAOCAO_FERRETDB_BACKEND={self.ferretdb_backend!r}: "
+                f"choose one of {', '.join(FERRETDB_BACKENDS)}"
+            )
 
     @property
     def data_dir(self) -> Path:
@@ -75,12 +93,24 @@ class Layout:
         return self.stack_dir / "bin"
 
     @property
+    def _state_root(self) -> Path:
+        # A stack is known by its data. A second stack with its own BAOCAO_DATA_DIR keeps its PID
+        # files and logs beside that data, so it never reads (or stops) the first stack's
+        # processes; the default stack keeps them in .stack/run and .stack/logs as before.
+        if self.data_dir.resolve() == (self.stack_dir / "data").resolve():
+            return self.stack_dir
+        return self.data_dir
+
+    @property
     def run_dir(self) -> Path:
-        return self.stack_dir / "run"
+        return self._state_root / "run"
 
     @property
     def log_dir(self) -> Path:
-        return self.stack_dir / "logs"
+        return self._state_root / "logs"
+
+    def postgresql_url(self) -> str:
+        return f"postgres://{POSTGRES_USER}@127.0.0.1:{self.postgres_port}/{POSTGRES_DATABASE}"
 
     @property
     def kafka_lib(self) -> Path:
@@ -149,6 +179,17 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 # --- processes ------------------------------------------------------------------------------
 
 
+def as_user(user: str | None) -> dict[str, object]:
+    """subprocess keyword arguments that run a child as `user` (only needed when we are root)."""
+    if user is None or os.geteuid() != 0:
+        return {}
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise StackError(f"there is no system user '{user}' to run the server as") from None
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
 @dataclass
 class Process:
     """A long-running child we start in its own session and track by PID file."""
@@ -162,6 +203,9 @@ class Process:
     prepare: Callable[[], None] = lambda: None
     urls: Callable[[], list[str]] = list
     start_timeout: float = 90.0
+    user: str | None = None  # run as this system user when we are root
+    stop_signal: int = signal.SIGTERM
+    stop_group: bool = True  # signal the whole process group, not only the PID
     _child: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     """Set when this process object started it: its exit is then known without /proc guesses
     (a JVM that re-executes itself briefly shows an empty command line)."""
@@ -201,9 +245,10 @@ class Process:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                cwd=ROOT,
+                cwd=ROOT if self.user is None else "/",
                 env={**os.environ, **self.env()},
                 start_new_session=True,
+                **as_user(self.user),
             )
         self.pid_file.write_text(str(self._child.pid))
         return True
@@ -229,7 +274,10 @@ class Process:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        os.killpg(pid, signal.SIGTERM)
+        if self.stop_group:
+            os.killpg(pid, self.stop_signal)
+        else:
+            os.kill(pid, self.stop_signal)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and self.pid():
             time.sleep(0.2)
@@ -340,8 +388,52 @@ def provision_go_binary(layout: Layout, name: str, module: str, version: str, pa
     return target
 
 
+def postgres_major(bin_dir: Path) -> int:
+    """12 for /usr/lib/postgresql/12/bin: the newest installed major version is preferred."""
+    name = bin_dir.parent.name
+    return int(name) if name.isdigit() else 0
+
+
+def postgres_bin_dir(candidates: Iterable[Path] | None = None) -> Path | None:
+    """The folder holding PostgreSQL's tools: the one on PATH first, then Debian's newest."""
+    if candidates is None:
+        on_path = shutil.which("initdb")
+        debian = Path("/usr/lib/postgresql").glob("*/bin")
+        candidates = [
+            *([Path(on_path).resolve().parent] if on_path else []),
+            *sorted(debian, key=postgres_major, reverse=True),
+        ]
+    for folder in candidates:
+        if all((folder / tool).exists() for tool in POSTGRES_TOOLS):
+            return folder
+    return None
+
+
+def provision_postgres() -> Path:
+    """PostgreSQL's binaries, installing Debian's `postgresql` package once if missing."""
+    found = postgres_bin_dir()
+    if found:
+        return found
+    hint = "or choose BAOCAO_FERRETDB_BACKEND=sqlite"
+    if os.geteuid() != 0:
+        raise StackError(f"PostgreSQL is not installed: `apt-get install -y postgresql` {hint}")
+    apt = require("apt-get", f"install PostgreSQL ({', '.join(POSTGRES_TOOLS)}) {hint}")
+    log("installing Debian's postgresql package (once) ...")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run([apt, "update"], "apt-get update", env=env)
+    # Recommends (sysstat, logrotate) serve a system-wide server; ours needs none of them.
+    install = [apt, "install", "-y", "--no-install-recommends", "postgresql"]
+    run(install, "apt-get install postgresql", env=env)
+    found = postgres_bin_dir()
+    if not found:
+        raise StackError("the postgresql package is installed but initdb/postgres were not found")
+    return found
+
+
 def provision(layout: Layout) -> None:
     provision_kafka(layout)
+    if layout.ferretdb_backend == "postgresql":
+        provision_postgres()
     provision_go_binary(
         layout, "ferretdb", "github.com/FerretDB/FerretDB", FERRETDB_VERSION, "./cmd/ferretdb"
     )
@@ -421,30 +513,197 @@ def kafka_process(layout: Layout) -> Process:
     )
 
 
-def ferretdb_process(layout: Layout) -> Process:
+def postgres_command(bin_dir: Path, layout: Layout) -> list[str]:
+    return [
+        str(bin_dir / "postgres"),
+        "-D",
+        str(layout.data_dir / "postgres"),
+        "-k",
+        str(layout.run_dir / "postgres"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(layout.postgres_port),
+    ]
+
+
+def initdb_command(bin_dir: Path, data: Path) -> list[str]:
+    # Trust: no password, like the stack's Kafka and FerretDB. The server listens on 127.0.0.1
+    # only and its socket folder is private; this is a development server, not a shared one.
+    return [
+        str(bin_dir / "initdb"),
+        "-D",
+        str(data),
+        f"--username={POSTGRES_USER}",
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--locale=C",
+    ]
+
+
+def postgres_client_args(layout: Layout) -> list[str]:
+    """Where pg_isready, psql and createdb find our server (over TCP, as its superuser)."""
+    return ["-h", "127.0.0.1", "-p", str(layout.postgres_port), "-U", POSTGRES_USER]
+
+
+def unreachable_folders(path: Path) -> list[Path]:
+    """Ancestors of `path` that other users cannot enter (so the postgres user cannot either)."""
+    return [p for p in path.parents if p.exists() and not p.stat().st_mode & 0o001]
+
+
+def chown_to(path: Path, user: str) -> None:
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def postgres_process(layout: Layout) -> Process:
+    data = layout.data_dir / "postgres"
+    sockets = layout.run_dir / "postgres"
+
+    def bin_dir() -> Path:
+        found = postgres_bin_dir()
+        if not found:
+            raise StackError("PostgreSQL's binaries are missing: run `provision` first")
+        return found
+
+    def prepare() -> None:
+        blocked = unreachable_folders(data) if os.geteuid() == 0 else []
+        if blocked:
+            raise StackError(
+                f"the '{POSTGRES_USER}' user cannot enter {blocked[0]}: choose a BAOCAO_DATA_DIR "
+                "it can reach (every parent folder needs o+x)"
+            )
+        for folder in (data, sockets):
+            folder.mkdir(parents=True, exist_ok=True)
+            chown_to(folder, POSTGRES_USER)
+            folder.chmod(0o700)  # PostgreSQL refuses a data folder others can read
+        if not (data / "PG_VERSION").exists():
+            log(f"initialising PostgreSQL data in {data} (once) ...")
+            run(initdb_command(bin_dir(), data), "initdb", cwd="/", **as_user(POSTGRES_USER))
+
+    def healthy() -> bool:
+        folder = postgres_bin_dir()
+        if folder is None:
+            return False
+        ready = [str(folder / "pg_isready"), "-q", "-t", "2", *postgres_client_args(layout)]
+        return subprocess.run(ready).returncode == 0
+
+    return Process(
+        name="postgres",
+        command=lambda: postgres_command(bin_dir(), layout),
+        healthy=healthy,
+        marker=f"-D {data} ",
+        layout=layout,
+        prepare=prepare,
+        urls=lambda: [f"postgres    {layout.postgresql_url()}  (FerretDB's storage)"],
+        user=POSTGRES_USER,
+        # SIGINT to the postmaster alone is PostgreSQL's "fast" shutdown: it stops its own
+        # children in order. (SIGTERM would wait for every client to disconnect.)
+        stop_signal=signal.SIGINT,
+        stop_group=False,
+    )
+
+
+def ensure_postgres_database(layout: Layout) -> None:
+    """Create FerretDB's database once (FerretDB creates its tables, not the database)."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        raise StackError("PostgreSQL's binaries are missing: run `provision` first")
+    server = postgres_client_args(layout)
+    databases = subprocess.run(
+        [
+            str(bin_dir / "psql"),
+            *server,
+            "-d",
+            "postgres",
+            "-tAc",
+            "SELECT datname FROM pg_database",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if databases.returncode != 0:
+        raise StackError(f"psql could not list PostgreSQL's databases:\n{databases.stderr}")
+    if POSTGRES_DATABASE not in databases.stdout.split():
+        run(
+            [str(bin_dir / "createdb"), *server, POSTGRES_DATABASE],
+            f"creating the {POSTGRES_DATABASE} database",
+        )
+
+
+def ferretdb_command(layout: Layout, binary: Path) -> list[str]:
+    data = layout.data_dir / "ferretdb"
+    if layout.ferretdb_backend == "postgresql":
+        storage = ["--handler=postgresql", f"--postgresql-url={layout.postgresql_url()}"]
+    else:
+        storage = ["--handler=sqlite", f"--sqlite-url=file:{data}/"]
+    return [
+        str(binary),
+        *storage,
+        f"--listen-addr=127.0.0.1:{layout.mongo_port}",
+        "--telemetry=disable",
+        f"--state-dir={data}",
+        f"--debug-addr=127.0.0.1:{layout.ferretdb_debug_port}",
+        "--log-level=warn",
+    ]
+
+
+def mongodb_line(layout: Layout) -> str:
+    backend = (
+        f"PostgreSQL 127.0.0.1:{layout.postgres_port}"
+        if layout.ferretdb_backend == "postgresql"
+        else "SQLite"
+    )
+    return f"mongodb     mongodb://127.0.0.1:{layout.mongo_port}/  (FerretDB, {backend})"
+
+
+def handler_of(cmdline: str) -> str | None:
+    """The --handler a running FerretDB was started with, read from its command line."""
+    for word in cmdline.split():
+        if word.startswith("--handler="):
+            return word.removeprefix("--handler=")
+    return None
+
+
+def ferretdb_process(layout: Layout, postgres: Process) -> Process:
     data = layout.data_dir / "ferretdb"
     binary = layout.bin_dir / f"ferretdb-{FERRETDB_VERSION}"
+
+    def prepare() -> None:
+        data.mkdir(parents=True, exist_ok=True)
+        if layout.ferretdb_backend == "postgresql":
+            if not postgres.running():
+                raise StackError("FerretDB's PostgreSQL is not running: start postgres first")
+            postgres.wait_healthy()
+            ensure_postgres_database(layout)
+
     return Process(
         name="ferretdb",
-        command=lambda: [
-            str(binary),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{data}/",
-            f"--listen-addr=127.0.0.1:{layout.mongo_port}",
-            "--telemetry=disable",
-            f"--state-dir={data}",
-            f"--debug-addr=127.0.0.1:{layout.ferretdb_debug_port}",
-            "--log-level=warn",
-        ],
+        command=lambda: ferretdb_command(layout, binary),
         healthy=lambda: (
             tcp_open(layout.mongo_port)
             and http_ok(f"http://127.0.0.1:{layout.ferretdb_debug_port}/debug/readyz")
         ),
         marker=binary.name,
         layout=layout,
-        prepare=lambda: data.mkdir(parents=True, exist_ok=True),
-        urls=lambda: [f"mongodb     mongodb://127.0.0.1:{layout.mongo_port}/  (FerretDB, SQLite)"],
+        prepare=prepare,
+        urls=lambda: [mongodb_line(layout)],
     )
+
+
+def check_ferretdb_backend(layout: Layout, ferretdb: Process) -> None:
+    """Refuse to reuse a running FerretDB that stores its data in the other backend."""
+    pid = ferretdb.pid()
+    if pid is None:
+        return
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    running = handler_of(cmdline)
+    if running != layout.ferretdb_backend:
+        raise StackError(
+            f"FerretDB is running on the {running} backend, not {layout.ferretdb_backend} "
+            "(BAOCAO_FERRETDB_BACKEND): `make down` first; each backend keeps its own data"
+        )
 
 
 def mailpit_process(layout: Layout) -> Process:
@@ -492,15 +751,25 @@ def service_process(layout: Layout, service: str) -> Process:
     )
 
 
-def servers(layout: Layout) -> dict[str, Process]:
+def servers(layout: Layout, *, every_backend: bool = False) -> dict[str, Process]:
+    """The servers in start order (stopped in reverse): PostgreSQL before the FerretDB on it.
+
+    PostgreSQL is in the list when it is the chosen backend, or always with `every_backend`
+    (to stop or inspect a stack that was started with the other choice).
+    """
+    postgres = postgres_process(layout)
+    chosen = [kafka_process(layout)]
+    if every_backend or layout.ferretdb_backend == "postgresql":
+        chosen.append(postgres)
+    chosen += [ferretdb_process(layout, postgres), mailpit_process(layout)]
+    return {p.name: p for p in chosen}
+
+
+def everything(layout: Layout, *, every_backend: bool = False) -> dict[str, Process]:
     return {
-        p.name: p
-        for p in (kafka_process(layout), ferretdb_process(layout), mailpit_process(layout))
+        **servers(layout, every_backend=every_backend),
+        **{s: service_process(layout, s) for s in SERVICES},
     }
-
-
-def everything(layout: Layout) -> dict[str, Process]:
-    return {**servers(layout), **{s: service_process(layout, s) for s in SERVICES}}
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -541,15 +810,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="servers or services (default: all)")
     parser.add_argument("--servers-only", action="store_true", help="up: not the services")
     args = parser.parse_args(argv)
-    layout = Layout()
-    table = everything(layout)
     started_at = time.monotonic()
     try:
+        layout = Layout()
+        table = everything(layout)
+        # down, status and clean-data also see a PostgreSQL started under the other choice
+        known = everything(layout, every_backend=True)
         if args.command == "provision":
             provision(layout)
         elif args.command in ("up", "start"):
             provision(layout)
             chosen = select(servers(layout) if args.servers_only else table, args.names)
+            if "ferretdb" in {p.name for p in chosen}:
+                check_ferretdb_backend(layout, table["ferretdb"])
             # Servers first: a service connects to Kafka and MongoDB as it starts.
             start_all(p for p in chosen if p.name not in SERVICES)
             start_all(p for p in chosen if p.name in SERVICES)
@@ -559,15 +832,17 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {url}")
             print(f"  logs        {layout.log_dir}/")
         elif args.command in ("down", "stop"):
-            stop_all(select(table, args.names))
+            stop_all(select(known, args.names))
         elif args.command == "status":
-            for p in table.values():
+            for p in known.values():
                 pid = p.pid()
+                if p.name not in table and pid is None:
+                    continue  # the backend not chosen, and not running: nothing to say
                 state = f"running (pid {pid})" if pid else "stopped"
                 health = "healthy" if pid and p.healthy() else "-"
                 print(f"{p.name:<12} {state:<22} {health}")
         elif args.command == "clean-data":
-            if any(p.running() for p in table.values()):
+            if any(p.running() for p in known.values()):
                 raise StackError(
                     "stop the stack first (make down); data is not removed under a live server"
                 )
