@@ -12,6 +12,8 @@ from services.common.periods import find_period
 from services.consolidate.domain import (
     SubmissionRow,
     consolidate,
+    content_hash,
+    report_id_for_amendment,
     report_id_for_closing,
     report_id_for_request,
 )
@@ -230,3 +232,50 @@ def test_report_ids_are_deterministic_per_cause() -> None:
     assert report_id_for_closing(event_id) != report_id_for_closing(uuid.uuid4())
     assert report_id_for_request("p.2026.a", "k") == report_id_for_request("p.2026.a", "k")
     assert report_id_for_request("p.2026.a", "k") != report_id_for_request("p.2026.b", "k")
+    assert report_id_for_amendment("s-1") == report_id_for_amendment("s-1")
+    assert report_id_for_amendment("s-1") != report_id_for_amendment("s-2")
+
+
+# --- content_hash: whether two versions say the same thing ----------------------------------
+
+
+def test_the_content_hash_ignores_identity_version_trigger_and_time() -> None:
+    assert PERIOD is not None
+    other = consolidate(
+        PLAN,
+        PERIOD,
+        list(reversed(SUBMISSIONS)),
+        now=NOW + dt.timedelta(days=3),
+        trigger="requested",
+        version=7,
+        report_id="r-2",
+    )
+    marked = run().model_copy(update={"supersedes": "r-0", "content_hash": "stale"})
+
+    assert content_hash(other) == content_hash(run())
+    assert content_hash(marked) == content_hash(run())
+
+
+def test_the_content_hash_changes_when_a_units_results_change() -> None:
+    changed = [
+        *SUBMISSIONS,
+        row(
+            "xa-a",
+            2,
+            DUE + dt.timedelta(days=1),
+            task("tuyen-truyen", "Tổ chức 3 buổi, bổ sung 1 tin", so_buoi=3, so_tin_bai=5.5),
+        ),
+    ]
+    another_value = [
+        *SUBMISSIONS,
+        row(
+            "xa-a",
+            2,
+            DUE + dt.timedelta(days=1),
+            task("tuyen-truyen", "Tổ chức 3 buổi", so_buoi=4, so_tin_bai=5.5),
+        ),
+    ]
+
+    assert content_hash(run(changed)) != content_hash(run())
+    assert content_hash(run(another_value)) != content_hash(run())
+    assert content_hash(run(SUBMISSIONS[:-2])) != content_hash(run())  # xa-a now missing

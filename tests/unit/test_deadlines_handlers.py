@@ -1,65 +1,32 @@
-"""The scan and the submission projection, against an in-memory store."""
+"""The scan and the submission projection, against in-memory fakes of the store and outbox."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from services.common.clock import FixedClock
+from services.common.outbox import READY
 from services.common.periods import Period, find_period
 from services.common.reference import Catalog
-from services.deadlines.domain import Emission
 from services.deadlines.handlers import on_submission_received, scan
 from services.deadlines.metrics import DeadlinesMetrics
-from services.deadlines.store import DeadlinesStore
 from tests.support.events import submission_received
+from tests.support.fakes import FakeDeadlinesStore, MemoryOutbox
 from tests.unit.test_deadlines_domain import small_plan
 
 pytestmark = pytest.mark.unit
-
-
-class FakeDeadlinesStore(DeadlinesStore):
-    def __init__(self) -> None:
-        self.submitted: dict[str, dt.datetime] = {}
-        self.emissions: dict[str, Emission] = {}
-
-    async def record_submission(
-        self, period_id: str, unit_id: str, received_at: dt.datetime
-    ) -> bool:
-        key = f"{period_id}|{unit_id}"
-        if key in self.submitted:
-            return False
-        self.submitted[key] = received_at
-        return True
-
-    async def submitted_units(self, period_ids: Iterable[str]) -> dict[str, set[str]]:
-        wanted = set(period_ids)
-        found: dict[str, set[str]] = {}
-        for key in self.submitted:
-            period_id, unit_id = key.split("|")
-            if period_id in wanted:
-                found.setdefault(period_id, set()).add(unit_id)
-        return found
-
-    async def recorded_keys(self, keys: Iterable[str]) -> set[str]:
-        return set(keys) & set(self.emissions)
-
-    async def record_emission(self, emission: Emission, *, recorded_at: dt.datetime) -> bool:
-        if emission.key in self.emissions:
-            return False
-        self.emissions[emission.key] = emission
-        return True
 
 
 class Scanner:
     def __init__(self, at: dt.datetime) -> None:
         self.plan = small_plan()
         self.catalog = Catalog({self.plan.id: self.plan})
-        self.store = FakeDeadlinesStore()
         self.clock = FixedClock(at)
+        self.outbox = MemoryOutbox(self.clock)
+        self.store = FakeDeadlinesStore(self.outbox)
         self.registry = CollectorRegistry()
         self.metrics = DeadlinesMetrics(self.registry)
         self.wakes = 0
@@ -107,6 +74,39 @@ async def test_a_scan_records_each_due_emission_once_and_wakes_the_relay() -> No
     ) > 0
 
 
+async def test_each_decision_is_stored_with_its_event_ready_in_the_outbox() -> None:
+    period = the_period()
+    scanner = Scanner(period.due_at - 3 * dt.timedelta(days=1))
+
+    await scanner()
+
+    entries = scanner.outbox.all()
+    assert [e["state"] for e in entries] == [READY] * 3
+    assert sorted(e["_id"] for e in entries) == sorted(
+        d["event_id"] for d in scanner.store.emissions.values()
+    )
+    assert {e["ref"]["id"] for e in entries} == set(scanner.store.emissions)
+    assert {e["event_type"] for e in entries} == {"period.opened", "deadline.approaching"}
+
+
+async def test_a_restarted_process_decides_nothing_again() -> None:
+    period = the_period()
+    scanner = Scanner(period.due_at - 3 * dt.timedelta(days=1))
+    await scanner()
+    waiting = scanner.outbox.all()
+
+    scanner.store = scanner.store.restarted()  # its events still wait in the outbox
+    assert await scanner() == 0
+    assert scanner.outbox.all() == waiting
+
+    for entry in waiting:  # the relay published them; the decisions stay
+        await scanner.outbox.drop(entry)
+    scanner.store = scanner.store.restarted()
+    assert await scanner() == 0
+    assert scanner.outbox.all() == []  # the intents of the repeated decisions were abandoned
+    assert scanner.wakes == 1
+
+
 async def test_a_reported_unit_is_neither_reminded_nor_overdue() -> None:
     period = the_period()
     scanner = Scanner(period.due_at - 7 * dt.timedelta(days=1))
@@ -123,3 +123,4 @@ async def test_a_reported_unit_is_neither_reminded_nor_overdue() -> None:
         f"overdue|{period.id}|xa-b",
         f"reminder|{period.id}|xa-b|7",
     ]
+    assert len(scanner.outbox.all()) == 3

@@ -7,24 +7,33 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from services.common.clock import FixedClock
 from services.common.reference import Catalog
 from services.deadlines.app import build_app
 from services.deadlines.config import DeadlinesSettings
+from tests.support.fakes import FakeDeadlinesStore, MemoryOutbox
 from tests.unit.test_deadlines_domain import small_plan
 
 pytestmark = pytest.mark.unit
 
 
+NOW = dt.datetime(2027, 6, 1, 3, 0, tzinfo=dt.UTC)
+
+
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
+def app() -> FastAPI:
     plan = small_plan()
-    app = build_app(
+    return build_app(
         DeadlinesSettings(namespace="unit"),
-        clock=FixedClock(dt.datetime(2027, 6, 1, 3, 0, tzinfo=dt.UTC)),
+        clock=FixedClock(NOW),
         catalog=Catalog({plan.id: plan}),
     )
+
+
+@pytest.fixture
+async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://deadlines"
     ) as client:
@@ -55,3 +64,18 @@ async def test_a_scan_is_refused_while_the_service_is_not_running(http: httpx.As
 
     assert response.status_code == 503
     assert response.json()["code"] == "not_ready"
+
+
+async def test_a_scan_on_demand_records_what_is_due_once(
+    app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    # What the wiring does once MongoDB is connected, with the in-memory store instead.
+    outbox = MemoryOutbox(FixedClock(NOW))
+    app.state.scheduler.store = FakeDeadlinesStore(outbox)
+
+    first = await http.post("/api/v1/scan")
+    again = await http.post("/api/v1/scan")
+
+    assert first.status_code == again.status_code == 200
+    assert first.json()["recorded"] == len(outbox.all()) >= 1  # the period opened
+    assert again.json() == {"recorded": 0}

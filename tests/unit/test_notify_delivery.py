@@ -1,4 +1,5 @@
-"""What notify sends for an event (``messages_for``) and how it delivers it (``deliver``)."""
+"""What notify sends for an event (``messages_for``) and how it delivers it (``deliver``,
+``retry_due``), against in-memory fakes of the ledger and outbox."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from contracts.envelope import Event
 from contracts.events import (
     DeadlineApproaching,
     DeadlineApproachingPayload,
@@ -29,15 +29,16 @@ from contracts.events import (
 from contracts.plan import Plan
 from contracts.topics import NOTIFICATION_FAILED, NOTIFICATION_SENT
 from services.common.clock import FixedClock
-from services.common.consumer import PermanentError
+from services.common.failures import PermanentError
 from services.common.mongo import Document
-from services.common.outbox import outbox_entry
+from services.common.outbox import READY
 from services.common.reference import Catalog
 from services.notify.domain import Outgoing, messages_for
-from services.notify.handlers import Delivery, deliver, on_event
+from services.notify.handlers import Delivery, deliver, on_event, retry_due
 from services.notify.mailer import Mailer, SendFailed
 from services.notify.metrics import NotifyMetrics
-from services.notify.store import FAILED, PENDING, SENT, Ledger
+from services.notify.store import FAILED, OUTCOMES, SENT
+from tests.support.fakes import FakeLedger, MemoryOutbox
 
 pytestmark = pytest.mark.unit
 
@@ -252,43 +253,7 @@ def test_an_event_about_a_unit_or_period_the_plan_does_not_know_sends_nothing(pl
     assert messages_for(unknown_period, plan) == []
 
 
-# --- deliver / on_event -------------------------------------------------------------------
-
-
-class FakeLedger(Ledger):
-    """One entry per notification id; copies out, as a database would."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, Document] = {}
-
-    async def claim(self, message: Outgoing, now: dt.datetime) -> Document:
-        self.entries.setdefault(
-            message.notification_id,
-            {
-                "_id": message.notification_id,
-                "status": PENDING,
-                "attempts": 0,
-                "recipient": message.recipient,
-                "created_at": now,
-            },
-        )
-        return copy.deepcopy(self.entries[message.notification_id])
-
-    async def attempted(self, notification_id: str, error: str) -> int:
-        entry = self.entries[notification_id]
-        entry["attempts"] += 1
-        entry["last_error"] = error
-        return int(entry["attempts"])
-
-    async def finish(
-        self, notification_id: str, status: str, event: Event, now: dt.datetime
-    ) -> None:
-        self.entries[notification_id].update(
-            status=status, finished_at=now, outbox=outbox_entry(event)
-        )
-
-    async def list(self, limit: int) -> list[Document]:
-        return [copy.deepcopy(e) for e in self.entries.values()][:limit]
+# --- deliver / on_event / retry_due --------------------------------------------------------
 
 
 class FakeMailer(Mailer):
@@ -310,33 +275,35 @@ def transient() -> SendFailed:
     return SendFailed("421 4.3.2 Service not available", permanent=False)
 
 
+FIRST_DELAY = 2.0
+LEASE = dt.timedelta(seconds=120)
+
+
 class Notifier:
-    def __init__(self, mailer: FakeMailer, *, attempts: int = 5) -> None:
+    def __init__(self, mailer: FakeMailer, *, attempts: int = 5, owner: str = "here:1") -> None:
         self.catalog = Catalog.load([SEED])
         self.ledger = FakeLedger()
         self.mailer = mailer
         self.registry = CollectorRegistry()
         self.clock = FixedClock(NOW)
+        self.outbox = MemoryOutbox(self.clock)
         self.wakes = 0
-        self.slept: list[float] = []
         self.delivery = Delivery(
             self.catalog,
             self.ledger,
+            self.outbox,
             mailer,
             self.clock,
             NotifyMetrics(self.registry),
             self.wake,
+            owner=owner,
             attempts=attempts,
-            first_delay=2.0,
-            sleep=self.sleep,
+            first_delay=FIRST_DELAY,
+            lease=LEASE,
         )
 
     def wake(self) -> None:
         self.wakes += 1
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.clock.advance(dt.timedelta(seconds=seconds))
 
     def outcome(self, outcome: str) -> float:
         return (
@@ -346,9 +313,27 @@ class Notifier:
             or 0.0
         )
 
-    def only_entry(self) -> Document:
-        [entry] = self.ledger.entries.values()
+    def only_outcome(self) -> Document:
+        [outcome] = self.ledger.outcomes.values()
+        return outcome
+
+    def only_in_flight(self) -> Document:
+        [entry] = self.ledger.inflight.values()
         return entry
+
+    def announced(self) -> NotificationSent | NotificationFailed:
+        """The one event in the outbox, ready, announcing an outcome."""
+        [entry] = self.outbox.all()
+        assert entry["state"] == READY
+        assert entry["ref"]["collection"] == OUTCOMES
+        [event] = self.outbox.events()
+        assert isinstance(event, NotificationSent | NotificationFailed)
+        return event
+
+    async def retry_when_due(self) -> int:
+        """Move the clock to the in-flight entry's next attempt and run the retrier."""
+        self.clock.at = self.only_in_flight()["next_attempt_at"]
+        return await retry_due(self.delivery)
 
 
 async def test_a_delivered_message_is_sent_and_announced_through_the_outbox() -> None:
@@ -358,14 +343,16 @@ async def test_a_delivered_message_is_sent_and_announced_through_the_outbox() ->
     await on_event(event, delivery=n.delivery)
 
     [sent] = n.mailer.sent
-    entry = n.only_entry()
+    outcome = n.only_outcome()
+    announced = n.announced()
+    [entry] = n.outbox.all()
     assert sent.recipient == "xaboy@ngochoi.example"
-    assert entry["status"] == SENT
-    assert entry["outbox"]["pending"] is True
-    assert entry["outbox"]["topic"] == NOTIFICATION_SENT.name
-    assert entry["outbox"]["key"] == "xa-bo-y"
-    announced = NotificationSent.model_validate_json(entry["outbox"]["event_json"])
-    assert announced.payload.notification_id == sent.notification_id == entry["_id"]
+    assert outcome["status"] == SENT
+    assert outcome["event_id"] == entry["_id"] == str(announced.event_id)
+    assert entry["topic"] == NOTIFICATION_SENT.name
+    assert entry["key"] == "xa-bo-y"
+    assert isinstance(announced, NotificationSent)
+    assert announced.payload.notification_id == sent.notification_id == outcome["_id"]
     assert announced.payload.recipient == "xaboy@ngochoi.example"
     assert announced.payload.template == "receipt"
     assert announced.payload.cause_event_id == str(event.event_id)
@@ -374,9 +361,9 @@ async def test_a_delivered_message_is_sent_and_announced_through_the_outbox() ->
     assert announced.payload.sent_at == NOW
     assert announced.causation_id == event.event_id
     assert announced.correlation_id == event.correlation_id
+    assert n.ledger.inflight == {}
     assert n.wakes == 1
     assert n.outcome("sent") == 1
-    assert n.slept == []
 
 
 async def test_a_redelivered_event_sends_nothing_new() -> None:
@@ -387,7 +374,8 @@ async def test_a_redelivered_event_sends_nothing_new() -> None:
     await on_event(event, delivery=n.delivery)
 
     assert n.mailer.calls == 2
-    assert len(n.ledger.entries) == 2
+    assert len(n.ledger.outcomes) == 2
+    assert len(n.outbox.all()) == 2
     assert n.outcome("sent") == 2
     assert n.outcome("duplicate") == 2
     assert n.wakes == 2
@@ -404,47 +392,75 @@ async def test_a_message_that_failed_for_good_is_not_sent_again_either() -> None
     assert n.outcome("duplicate") == 1
 
 
-async def test_transient_failures_are_retried_with_backoff_until_sent() -> None:
-    n = Notifier(FakeMailer(transient(), transient()))
-
-    await on_event(reminder(), delivery=n.delivery)
-
-    entry = n.only_entry()
-    assert n.mailer.calls == 3
-    assert len(n.mailer.sent) == 1
-    assert entry["status"] == SENT
-    assert entry["last_error"] == "421 4.3.2 Service not available"
-    assert entry["outbox"]["topic"] == NOTIFICATION_SENT.name
-    assert n.slept == [2.0, 4.0]
-    assert n.outcome("retried") == 2
-    assert n.outcome("sent") == 1
-    assert n.wakes == 1
-
-
-async def test_the_sent_event_counts_every_attempt() -> None:
-    n = Notifier(FakeMailer(transient(), transient()))
-
-    await on_event(reminder(), delivery=n.delivery)
-
-    announced = NotificationSent.model_validate_json(n.only_entry()["outbox"]["event_json"])
-    assert announced.payload.attempts == 3
-
-
-async def test_a_delivery_interrupted_by_a_crash_resumes_its_attempt_count() -> None:
-    n = Notifier(FakeMailer(transient()), attempts=4)
+async def test_a_message_in_flight_is_not_sent_by_a_redelivery_either() -> None:
+    n = Notifier(FakeMailer(transient()))
     [message] = messages_for(reminder(), n.catalog.plans[PLAN_ID])
-    await n.ledger.claim(message, NOW)
-    for _ in range(2):  # two failed tries recorded before the process died
-        await n.ledger.attempted(message.notification_id, "421 4.3.2 Service not available")
 
+    await deliver(message, n.delivery)  # failed once, waits for the retrier
     await deliver(message, n.delivery)
 
-    entry = n.only_entry()
-    assert n.mailer.calls == 2
-    assert entry["status"] == SENT
-    assert n.slept == [8.0]  # the back-off of the third attempt
-    announced = NotificationSent.model_validate_json(entry["outbox"]["event_json"])
-    assert announced.payload.attempts == 4
+    assert n.mailer.calls == 1
+    assert n.outcome("duplicate") == 1
+
+
+async def test_a_transient_failure_makes_one_attempt_and_schedules_the_next() -> None:
+    n = Notifier(FakeMailer(transient()))
+
+    await on_event(reminder(), delivery=n.delivery)
+
+    entry = n.only_in_flight()
+    assert n.mailer.calls == 1  # returned after one attempt
+    assert n.clock.now() == NOW  # and did not wait for the next one
+    assert entry["attempts"] == 1
+    assert entry["last_error"] == "421 4.3.2 Service not available"
+    # A jittered first_delay from now; the lease ends then, so any retrier may take it.
+    wait = entry["next_attempt_at"] - NOW
+    assert 0.8 * FIRST_DELAY - 0.001 <= wait.total_seconds() <= 1.2 * FIRST_DELAY
+    assert entry["lease_until"] == entry["next_attempt_at"]
+    assert n.ledger.outcomes == {}
+    assert n.outbox.all() == []
+    assert n.outcome("retried") == 1
+    assert n.wakes == 0
+
+
+async def test_the_retrier_sends_a_scheduled_message_when_it_is_due() -> None:
+    n = Notifier(FakeMailer(transient()))
+    await on_event(reminder(), delivery=n.delivery)
+
+    assert await retry_due(n.delivery) == 0  # not due yet
+    assert n.mailer.calls == 1
+    assert await n.retry_when_due() == 1
+
+    [sent] = n.mailer.sent
+    announced = n.announced()
+    assert isinstance(announced, NotificationSent)
+    assert announced.payload.notification_id == sent.notification_id
+    assert announced.payload.attempts == 2  # the sent event counts every attempt
+    assert n.only_outcome()["status"] == SENT
+    assert n.ledger.inflight == {}
+    assert n.outcome("sent") == 1
+    assert n.wakes == 1
+    assert await retry_due(n.delivery) == 0  # nothing left
+
+
+async def test_transient_failures_beyond_the_attempts_fail_the_message() -> None:
+    n = Notifier(FakeMailer(*(transient() for _ in range(10))), attempts=3)
+
+    await on_event(receipt(), delivery=n.delivery)
+    await n.retry_when_due()
+    await n.retry_when_due()
+
+    outcome = n.only_outcome()
+    assert n.mailer.calls == 3
+    assert n.mailer.sent == []
+    assert (outcome["status"], outcome["attempts"]) == (FAILED, 3)
+    failed = n.announced()
+    assert isinstance(failed, NotificationFailed)
+    assert failed.payload.attempts == 3
+    assert "421" in failed.payload.error
+    assert n.ledger.inflight == {}
+    assert n.outcome("retried") == 2
+    assert n.outcome("failed") == 1
 
 
 async def test_a_permanent_failure_is_not_retried_and_is_announced() -> None:
@@ -453,39 +469,64 @@ async def test_a_permanent_failure_is_not_retried_and_is_announced() -> None:
 
     await on_event(event, delivery=n.delivery)
 
-    entry = n.only_entry()
+    outcome = n.only_outcome()
+    [entry] = n.outbox.all()
     assert n.mailer.calls == 1
     assert n.mailer.sent == []
-    assert entry["status"] == FAILED
-    assert entry["outbox"]["topic"] == NOTIFICATION_FAILED.name
-    failed = NotificationFailed.model_validate_json(entry["outbox"]["event_json"])
+    assert outcome["status"] == FAILED
+    assert entry["topic"] == NOTIFICATION_FAILED.name
+    failed = n.announced()
+    assert isinstance(failed, NotificationFailed)
     assert failed.payload.permanent is True
     assert failed.payload.attempts == 1
     assert failed.payload.error == "550 5.1.1 mailbox unavailable"
     assert failed.payload.cause_event_id == str(event.event_id)
     assert failed.payload.cause_event_type == "deadline.overdue"
     assert failed.payload.failed_at == NOW
-    assert n.slept == []
+    assert n.ledger.inflight == {}
+    assert await retry_due(n.delivery) == 0
     assert n.outcome("failed") == 1
     assert n.wakes == 1
 
 
-async def test_transient_failures_beyond_the_attempts_fail_the_message() -> None:
-    n = Notifier(FakeMailer(*(transient() for _ in range(10))), attempts=3)
+async def test_a_claim_left_by_a_crashed_process_is_sent_once_its_lease_ran_out() -> None:
+    n = Notifier(FakeMailer())
+    [message] = messages_for(reminder(), n.catalog.plans[PLAN_ID])
+    await n.ledger.claim(message, "crashed:7", NOW, LEASE)  # then the process died
 
-    await on_event(receipt(), delivery=n.delivery)
+    assert await retry_due(n.delivery) == 0  # its lease still holds
+    n.clock.advance(LEASE)
+    assert await retry_due(n.delivery) == 1
 
-    entry = n.only_entry()
-    assert n.mailer.calls == 3
-    assert n.mailer.sent == []
-    assert entry["status"] == FAILED
-    assert entry["attempts"] == 3
-    failed = NotificationFailed.model_validate_json(entry["outbox"]["event_json"])
-    assert failed.payload.attempts == 3
-    assert "421" in failed.payload.error
-    assert n.slept == [2.0, 4.0]
-    assert n.outcome("retried") == 2
-    assert n.outcome("failed") == 1
+    [sent] = n.mailer.sent
+    assert sent.notification_id == message.notification_id
+    assert sent.cause == message.cause
+    announced = n.announced()
+    assert announced.payload.attempts == 1
+
+
+async def test_a_retried_delivery_resumes_its_attempt_count() -> None:
+    n = Notifier(FakeMailer(), attempts=4)
+    [message] = messages_for(reminder(), n.catalog.plans[PLAN_ID])
+    await n.ledger.claim(message, "crashed:7", NOW, LEASE)
+    # two failed tries recorded before the process died
+    await n.ledger.attempted(message.notification_id, 2, "421", NOW + dt.timedelta(seconds=8))
+
+    await n.retry_when_due()
+
+    assert n.mailer.calls == 1
+    assert n.announced().payload.attempts == 3
+
+
+async def test_two_retriers_reading_the_same_entry_send_it_once() -> None:
+    here = Notifier(FakeMailer(transient()))
+    await on_event(reminder(), delivery=here.delivery)
+    here.clock.at = here.only_in_flight()["next_attempt_at"]
+    [entry] = await here.ledger.due(here.clock.now(), 10)
+
+    assert await here.ledger.take_over(entry, "here:1", here.clock.now(), LEASE) is True
+    assert await here.ledger.take_over(entry, "there:2", here.clock.now(), LEASE) is False
+    assert await here.ledger.due(here.clock.now(), 10) == []  # leased again: not due
 
 
 async def test_an_event_of_a_plan_not_loaded_here_is_rejected_for_good() -> None:
@@ -495,5 +536,6 @@ async def test_an_event_of_a_plan_not_loaded_here_is_rejected_for_good() -> None
         await on_event(receipt(plan_id="ke-hoach-khac"), delivery=n.delivery)
 
     assert n.mailer.calls == 0
-    assert n.ledger.entries == {}
+    assert n.ledger.deliveries == set()
+    assert n.outbox.all() == []
     assert n.wakes == 0

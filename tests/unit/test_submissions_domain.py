@@ -16,6 +16,7 @@ from services.submissions.domain import (
     SubmissionRejected,
     accepted_event,
     check,
+    fingerprint,
     receipt_no,
 )
 from services.submissions.models import SubmissionCreate
@@ -296,3 +297,56 @@ def test_receipt_numbers_carry_the_local_year_and_six_digits(catalog: Catalog) -
     # 31 Dec 2026, 18:00 UTC is already 1 January 2027 in Ngọc Hồi.
     new_year = dt.datetime(2026, 12, 31, 18, 0, tzinfo=dt.UTC)
     assert receipt_no(new_year, plan, 1) == "TN-2027-000001"
+
+
+# --- fingerprint: what an Idempotency-Key is bound to ----------------------------------------
+
+
+def test_equal_bodies_have_one_fingerprint_whatever_their_spelling() -> None:
+    spelled_differently = SubmissionCreate.model_validate_json(
+        # keys in another order, the name decomposed (NFD), padded, the value written 4.0
+        '{"tasks": [{"results": "Tổ chức 4 buổi quán triệt Nghị quyết 35-NQ/TW.", '
+        '"indicators": [{"value": 4.0, "code": "so-buoi-tuyen-truyen"}], '
+        '"status": "completed", "task_id": "ii-1-1-tuyen-truyen-giao-duc"}], '
+        f'"submitted_by": {{"name": "  {unicodedata.normalize("NFD", "Nguyễn Thị Hà")} "}}, '
+        f'"unit_id": "xa-bo-y", "period_id": "{PERIOD}"}}'
+    )
+
+    assert fingerprint(request()) == fingerprint(request())
+    assert fingerprint(spelled_differently) == fingerprint(request())
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"period_id": "kh-nq35-ngoc-hoi.2027.hang-nam"}, id="period"),
+        pytest.param({"unit_id": "xa-dak-ang"}, id="unit"),
+        pytest.param({"submitted_by": {"name": "Trần Văn Nam"}}, id="submitter-name"),
+        pytest.param(
+            {"submitted_by": {"name": "Nguyễn Thị Hà", "email": "ha@ngochoi.example"}},
+            id="submitter-email",
+        ),
+        pytest.param({"submitted_by": None}, id="no-submitter"),
+        pytest.param({"tasks": [task(status="in_progress")]}, id="task-status"),
+        pytest.param({"tasks": [task(results="Tổ chức 5 buổi.")]}, id="task-results"),
+        pytest.param(
+            {"tasks": [task(indicators=[{"code": "so-buoi-tuyen-truyen", "value": 5}])]},
+            id="indicator-value",
+        ),
+        pytest.param({"tasks": [task(indicators=[])]}, id="no-indicators"),
+        pytest.param({"tasks": [task(difficulties="Thiếu kinh phí.")]}, id="difficulties"),
+        pytest.param({"tasks": [task(proposals="Bổ sung kinh phí.")]}, id="proposals"),
+        pytest.param(
+            {"tasks": [task(), task("ii-1-2-cap-nhat-van-ban-trang-ttdt", indicators=[])]},
+            id="another-task",
+        ),
+    ],
+)
+def test_a_body_that_differs_in_any_field_has_another_fingerprint(fields: dict[str, Any]) -> None:
+    assert fingerprint(request(**fields)) != fingerprint(request())
+
+
+def test_the_order_of_the_tasks_is_part_of_the_fingerprint() -> None:
+    one, two = task(), task("ii-1-2-cap-nhat-van-ban-trang-ttdt", indicators=[])
+
+    assert fingerprint(request(tasks=[one, two])) != fingerprint(request(tasks=[two, one]))
