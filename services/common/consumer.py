@@ -202,6 +202,8 @@ class Consumption:
 def parse(topic: Topic, record: Any) -> Event:
     """The event a raw record carries, or :class:`Rejected` saying why it is none."""
     for name, value in record.headers or ():
+        if value is None:  # Kafka allows a header without a value
+            continue
         try:
             value.decode("utf-8")
         except (UnicodeDecodeError, AttributeError):
@@ -222,14 +224,16 @@ async def _lenient_parser(
     """FastStream's parser, minus its strict header decoding (judged later, in ``parse``)."""
     try:
         return await original(record)
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, AttributeError):  # not UTF-8, or no value at all
         headers = [(k, _utf8_or_empty(v)) for k, v in record.headers]
         message = await original(dataclasses.replace(record, headers=headers))
         message.raw_message = record
         return message
 
 
-def _utf8_or_empty(value: bytes) -> bytes:
+def _utf8_or_empty(value: bytes | None) -> bytes:
+    if value is None:
+        return b""
     try:
         value.decode("utf-8")
     except UnicodeDecodeError:

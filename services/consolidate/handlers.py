@@ -177,10 +177,12 @@ async def _record(
     if existing is not None:
         log.info("report %s for %s already recorded (cause %s)", report_id, period.id, cause)
         return existing.payload
-    rows = [row async for row in c.store.submissions(period.id)]
     # BSON keeps milliseconds: the stored report must equal the published one.
     now = to_millis(c.clock.now())
     for _ in range(MAX_VERSION_RACES):
+        # Read again after a lost race: the winner may be an amendment with a submission
+        # this version must not leave out.
+        rows = [row async for row in c.store.submissions(period.id)]
         latest = await c.store.latest(period.id)
         payload = consolidate(
             plan,

@@ -82,8 +82,10 @@ class MongoDeadlinesStore(DeadlinesStore):
     async def record_emission(self, emission: Emission, *, recorded_at: dt.datetime) -> bool:
         try:
             entry = await self._outbox.intend(emission.event, Ref(EMISSIONS, emission.key))
-        except DuplicateKeyError:  # the same decision is already queued (ids are name-based)
-            self._decided.add(emission.key)
+        except DuplicateKeyError:
+            # The same decision is queued (ids are name-based), perhaps as the intent of a
+            # process that died before deciding it: not remembered as decided, so that a
+            # later scan decides it if the relay drops that intent.
             return False
         try:
             await self.emissions.insert_one(

@@ -101,7 +101,9 @@ async def attempt(message: Outgoing, failed_before: int, d: Delivery) -> None:
 
 async def _finish(message: Outgoing, status: str, attempts: int, d: Delivery, event: Event) -> None:
     entry = await d.outbox.intend(event, Ref(OUTCOMES, message.notification_id))
-    await d.ledger.finish(message, status, attempts, entry["_id"], d.clock.now())
+    if not await d.ledger.finish(message, status, attempts, entry["_id"], d.clock.now()):
+        await d.outbox.abandon(entry)  # the other holder's outcome is the one announced
+        return
     await d.outbox.commit(entry)
     d.metrics.outcome(message.channel, status)
     d.wake_relay()

@@ -60,8 +60,9 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     async def finish(
         self, message: Outgoing, status: str, attempts: int, event_id: str, now: dt.datetime
-    ) -> None:
-        """Record the outcome (announced by ``event_id``) and leave the in-flight set."""
+    ) -> bool:
+        """Record the outcome (announced by ``event_id``) and leave the in-flight set;
+        False if another lease holder recorded it first."""
 
     @abc.abstractmethod
     async def list(self, limit: int) -> list[Document]: ...
@@ -174,8 +175,9 @@ class MongoLedger(Ledger):
 
     async def finish(
         self, message: Outgoing, status: str, attempts: int, event_id: str, now: dt.datetime
-    ) -> None:
-        with contextlib.suppress(DuplicateKeyError):  # finished twice (a slow lease holder)
+    ) -> bool:
+        recorded = True
+        try:
             await self.outcomes.insert_one(
                 {
                     "_id": message.notification_id,
@@ -193,7 +195,10 @@ class MongoLedger(Ledger):
                     "event_id": event_id,
                 }
             )
+        except DuplicateKeyError:  # finished twice (a slow lease holder)
+            recorded = False
         await self.inflight.delete_one({"_id": message.notification_id})
+        return recorded
 
     async def list(self, limit: int) -> list[Document]:
         pending = await self.inflight.find({}, {"cause_json": 0, "text": 0}).to_list()

@@ -46,15 +46,18 @@ async def submit(
 ) -> tuple[Document, bool]:
     """The stored submission and whether this call created it (False: a repeated request)."""
     received_at = to_millis(intake.clock.now())
-    plan, period = domain.check(request, intake.catalog, received_at)
     if idempotency_key is None:
+        plan, period = domain.check(request, intake.catalog, received_at)
         return await _store(request, plan, period, received_at, None, intake), True
+    # The key first: a repeat of a stored report is answered with it even after the period
+    # closed, and a refused request releases the key it claimed.
     key = key_id(request.unit_id, idempotency_key)
     fingerprint = domain.fingerprint(request)
-    claim = await intake.store.claim_key(key, fingerprint, period.id, received_at, KEY_TTL)
+    claim = await intake.store.claim_key(key, fingerprint, request.period_id, received_at, KEY_TTL)
     if claim.state is not KeyState.NEW:
         return await _earlier(claim, key, fingerprint, request, intake), False
     try:
+        plan, period = domain.check(request, intake.catalog, received_at)
         stored = await _store(request, plan, period, received_at, key, intake)
     except domain.SubmissionRejected:
         await intake.store.release_key(key)

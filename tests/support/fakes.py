@@ -439,7 +439,8 @@ class FakeLedger(Ledger):
 
     async def finish(
         self, message: Outgoing, status: str, attempts: int, event_id: str, now: dt.datetime
-    ) -> None:
+    ) -> bool:
+        recorded = message.notification_id not in self.outcomes
         self.outcomes.setdefault(
             message.notification_id,
             {
@@ -452,6 +453,7 @@ class FakeLedger(Ledger):
             },
         )
         self.inflight.pop(message.notification_id, None)
+        return recorded
 
     async def list(self, limit: int) -> list[Document]:
         pending = [{**copy.deepcopy(e), "status": "pending"} for e in self.inflight.values()]

@@ -359,12 +359,6 @@ async def test_a_preview_stores_and_announces_nothing() -> None:
     assert deps.outbox.all() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handlers._record reads the submissions once, before its version loop: after "
-    "losing a version to a concurrent amendment it records the stale content as the "
-    "highest version, which drops the late submission from the report",
-)
 async def test_a_closing_that_loses_its_version_to_an_amendment_keeps_the_late_submission() -> None:
     late = submitted("xa-b")
     store = AmendedMeanwhile(late)

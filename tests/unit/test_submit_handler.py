@@ -347,11 +347,6 @@ async def test_the_relay_is_woken_once_per_created_submission() -> None:
     assert h.wakes == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handlers.submit checks the period before the key: a repeat of a stored report "
-    "after the period closed is answered period_closed instead of with the stored report",
-)
 async def test_a_repeat_after_the_period_closed_still_answers_with_the_stored_report() -> None:
     h = Harness()
     first, _ = await h.submit("bo-y-2027-1")
