@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STACK  := $(PY) -m deploy.local.stack
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status clean-data servers test test-unit lint schemas lock
+.PHONY: help up down status clean-data servers test test-unit lint schemas lock bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -33,6 +33,10 @@ clean-data: ## delete the servers' data (stack must be down)
 test: $(VENV)/.installed ## every test; starts the servers it needs and stops those it started
 	$(PY) -m deploy.local.stack provision
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed ## benchmarks on the real stack (ONLY=P1 or ONLY=P0,P3); see bench/README.md
+	$(PY) -m deploy.local.stack provision
+	$(PY) -m bench $(if $(ONLY),--only $(ONLY))
 
 test-unit: $(VENV)/.installed ## unit tests only, no servers
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)

@@ -1,0 +1,86 @@
+"""The results file: the figures, and everything needed to say what produced them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import socket
+import subprocess
+import urllib.request
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Row
+from deploy.local import stack
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "bench" / "results"
+LIBRARIES = (
+    "faststream",
+    "aiokafka",
+    "pymongo",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "pydantic",
+    "aiosmtplib",
+    "httpx",
+)
+
+
+def environment(layout: stack.Layout, ferretdb_version: str | None) -> dict[str, Any]:
+    return {
+        "hostname": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "servers": {
+            "kafka": stack.KAFKA_VERSION,
+            "ferretdb": ferretdb_version or stack.FERRETDB_VERSION,
+            "mailpit": _mailpit_version(layout) or stack.MAILPIT_VERSION,
+        },
+        "libraries": {name: _version(name) for name in LIBRARIES},
+        "git": _git(),
+    }
+
+
+def write(rows: Sequence[Row], env: dict[str, Any], started: dt.datetime, seconds: float) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{started:%Y-%m-%d}-{env['hostname']}.json"
+    document = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "duration_seconds": round(seconds, 1),
+        "environment": env,
+        "rows": [row.as_json() for row in rows],
+    }
+    path.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _mailpit_version(layout: stack.Layout) -> str | None:
+    url = f"http://127.0.0.1:{layout.mailpit_port}/api/v1/info"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return str(json.load(response).get("Version")) or None
+    except (OSError, ValueError):
+        return None
+
+
+def _git() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    # Other files of the tree may be edited while the bench runs: say so in the record.
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
