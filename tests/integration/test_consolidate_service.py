@@ -17,6 +17,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.envelope import Event
 from contracts.events import (
@@ -31,15 +33,25 @@ from contracts.events import (
 from contracts.topics import PERIOD_CLOSED, REPORT_CONSOLIDATED, TOPIC_OF
 from services.common.clock import FixedClock
 from services.common.kafka import Names
+from services.common.mongo import Document
+from services.common.outbox import Outbox
 from services.common.periods import Period, find_period
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
 from services.consolidate.app import build_app
 from services.consolidate.config import ConsolidateSettings
-from services.consolidate.store import ConsolidateStore
-from services.consolidate.web import Consolidation
+from services.consolidate.handlers import (
+    Consolidation,
+    PeriodNotOpen,
+    consolidate_now,
+    on_period_closed,
+    on_submission_received,
+)
+from services.consolidate.metrics import ConsolidateMetrics
+from services.consolidate.store import ConsolidateStore, MongoConsolidateStore
 from tests.conftest import Servers
 from tests.support.kafka import read_all
+from tests.support.mongo import throwaway_database
 from tests.support.plans import indicator, make_plan, task, unit
 from tests.support.waiting import eventually
 
@@ -102,6 +114,9 @@ class Service:
         events = await read_all(self.bootstrap, self.names.topic(REPORT_CONSOLIDATED), until=count)
         found = [ReportConsolidated.model_validate(e) for e in events]
         return sorted(found, key=lambda e: e.payload.version)
+
+    async def projected(self) -> int:
+        return len([row async for row in self.store.submissions(PERIOD_ID)])
 
     async def committed(self, consumer: str, topic_name: str) -> int:
         """Messages the given consumer group has acknowledged on ``topic_name``."""
@@ -177,12 +192,12 @@ async def feed_submissions(service: Service) -> None:
     )
 
     async def projected() -> bool:
-        return len(await service.store.submissions(PERIOD_ID)) >= 3
+        return await service.projected() >= 3
 
     await eventually(projected, what="the projection of 3 submissions")
     # The correction was published after both copies on the same key (same partition), so
     # both copies were handled by now: neither made a row nor a dead letter.
-    assert len(await service.store.submissions(PERIOD_ID)) == 3
+    assert await service.projected() == 3
     assert await service.runtime.db["dead_letters"].count_documents({}) == 0
 
 
@@ -214,10 +229,13 @@ async def test_consolidating_on_request_publishes_the_report(service: Service) -
     assert event.producer == "consolidate"
     assert event.payload.model_dump(mode="json") == body
 
-    async def published() -> bool:
-        return all(r.published for r in await service.store.reports(PERIOD_ID))
+    async def relayed() -> bool:
+        return await service.runtime.outbox.waiting(1) == []
 
-    await eventually(published, what="the outbox entry marked published")
+    await eventually(relayed, what="the report's event gone from the outbox")
+    [stored] = await service.store.reports(PERIOD_ID)
+    assert stored.event_id == str(event.event_id)
+    assert stored.content_hash == body["content_hash"]
 
 
 async def test_a_redelivered_period_closed_makes_one_report(service: Service) -> None:
@@ -281,3 +299,133 @@ async def test_an_unknown_period_is_404_in_vietnamese(service: Service) -> None:
         assert body["code"] == "period_not_found"
         assert body["message"].startswith("Không tìm thấy kỳ báo cáo")
     assert await service.store.reports("kh-tich-hop.2026.khong-co") == []
+
+
+# --- the handlers on the real store: the closing race (issue 7) --------------------------------
+
+
+@dataclass
+class Handlers:
+    c: Consolidation
+    clock: FixedClock
+    db: AsyncDatabase[Document]
+
+    async def versions(self) -> list[tuple[int, str, int, str | None]]:
+        """(version, trigger, received, supersedes) of every recorded report, oldest first."""
+        reports = await self.c.store.reports(PERIOD_ID)
+        return [
+            (r.payload.version, r.payload.trigger, r.payload.received, r.payload.supersedes)
+            for r in reversed(reports)
+        ]
+
+    async def announced(self) -> list[ReportConsolidated]:
+        """The report events waiting in the outbox, oldest version first."""
+        entries = await self.c.outbox.waiting(100)
+        events = [ReportConsolidated.model_validate_json(e["event_json"]) for e in entries]
+        return sorted(events, key=lambda e: e.payload.version)
+
+
+@pytest.fixture
+async def handlers(servers: Servers, namespace: str) -> AsyncIterator[Handlers]:
+    async with throwaway_database(servers.mongo_uri, f"{namespace}_baocao_consolidate") as db:
+        clock = FixedClock(NOW)
+        store = MongoConsolidateStore(db)
+        await store.create_indexes()
+        c = Consolidation(
+            Catalog({PLAN.id: PLAN}),
+            store,
+            Outbox(db, clock),
+            clock,
+            lambda: None,
+            ConsolidateMetrics(CollectorRegistry()),
+        )
+        yield Handlers(c, clock, db)
+
+
+def period_closed() -> PeriodClosed:
+    return PeriodClosed(
+        occurred_at=PERIOD.closes_at,
+        producer="deadlines",
+        correlation_id=uuid.uuid4(),
+        payload=PeriodClosedPayload(
+            plan_id=PLAN.id,
+            period_id=PERIOD_ID,
+            report_kind="6-thang",
+            year=2026,
+            due_at=PERIOD.due_at,
+            closed_at=PERIOD.closes_at,
+        ),
+    )
+
+
+async def test_a_submission_projected_after_the_close_amends_the_closing_report(
+    handlers: Handlers,
+) -> None:
+    """Guards issue 7's closing race: a report accepted before ``closes_at`` but projected
+    after PeriodClosed (the two arrive on different topics, with any lag between them) was
+    missing from the province's report for good before the redesign. It now amends the
+    closing report with a new version that counts it and supersedes the previous one."""
+    c = handlers.c
+    before_close = PERIOD.closes_at - dt.timedelta(minutes=1)
+    for event in (
+        submission("phong-vhtt", 1, PERIOD.due_at - dt.timedelta(days=1), 2, "đúng hạn"),
+        submission("xa-a", 1, PERIOD.due_at + dt.timedelta(days=1), 1, "trễ hạn"),
+    ):
+        await on_submission_received(event, c=c)
+    closed = period_closed()
+    await on_period_closed(closed, c=c)
+    [closing] = await c.store.reports(PERIOD_ID)
+    assert (closing.payload.trigger, closing.payload.received) == ("period_closed", 2)
+
+    lagging = submission("xa-b", 1, before_close, 3, "gửi trước giờ đóng kỳ")
+    await on_submission_received(lagging, c=c)
+    await on_submission_received(lagging, c=c)  # a redelivery amends nothing more
+    await on_period_closed(closed, c=c)  # nor does a redelivered close
+
+    assert await handlers.versions() == [
+        (1, "period_closed", 2, None),
+        (2, "period_closed", 3, closing.payload.report_id),
+    ]
+    amended = await c.store.latest(PERIOD_ID)
+    assert amended is not None
+    assert amended.payload.missing == 0
+    assert amended.cause == f"submission {lagging.payload.submission_id} after the close"
+    first, second = await handlers.announced()
+    assert (first.payload.version, second.payload.version) == (1, 2)
+    assert second.payload.supersedes == first.payload.report_id
+    assert second.causation_id == lagging.event_id
+
+
+async def test_consolidating_twice_with_identical_inputs_records_one_version(
+    handlers: Handlers,
+) -> None:
+    c = handlers.c
+    await on_submission_received(
+        submission("xa-a", 1, PERIOD.due_at - dt.timedelta(days=1), 1, "đúng hạn"), c=c
+    )
+
+    first = await consolidate_now(PERIOD_ID, c=c, request_id="yeu-cau-1")
+    again = await consolidate_now(PERIOD_ID, c=c, request_id="yeu-cau-2")  # nothing new
+    retried = await consolidate_now(PERIOD_ID, c=c, request_id="yeu-cau-1")  # same request
+
+    assert again == first
+    assert retried == first
+    assert await handlers.versions() == [(1, "requested", 1, None)]
+    assert len(await handlers.announced()) == 1
+
+    await on_submission_received(
+        submission("xa-b", 1, PERIOD.due_at - dt.timedelta(hours=1), 2, "đúng hạn"), c=c
+    )
+    changed = await consolidate_now(PERIOD_ID, c=c, request_id="yeu-cau-3")
+
+    assert (changed.version, changed.received, changed.supersedes) == (2, 2, first.report_id)
+
+
+async def test_a_period_that_has_not_opened_cannot_be_consolidated(handlers: Handlers) -> None:
+    handlers.clock.at = PERIOD.opens_at - dt.timedelta(days=1)
+
+    with pytest.raises(PeriodNotOpen):
+        await consolidate_now(PERIOD_ID, c=handlers.c, request_id="qua-som")
+
+    assert await handlers.c.store.reports(PERIOD_ID) == []
+    assert await handlers.c.outbox.waiting(10) == []

@@ -30,14 +30,16 @@ from contracts.topics import (
 )
 from services.common.clock import FixedClock
 from services.common.kafka import Names
+from services.common.outbox import Outbox
 from services.common.periods import Period, find_period
 from services.common.reference import Catalog
+from services.common.runtime import Runtime
 from services.deadlines.app import build_app
 from services.deadlines.config import DeadlinesSettings
 from services.deadlines.store import MongoDeadlinesStore
 from tests.conftest import Servers
 from tests.support.events import submission_received
-from tests.support.plans import make_plan, task, unit
+from tests.support.plans import three_units_plan
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -46,17 +48,7 @@ OUTPUT_TOPICS = (PERIOD_OPENED, DEADLINE_APPROACHING, DEADLINE_OVERDUE, PERIOD_C
 DAY = dt.timedelta(days=1)
 
 # Three reporting units and one report kind, due before 15 June (local time).
-PLAN = make_plan(
-    plan_id="kh-tich-hop",
-    consolidating_unit_id="van-phong",
-    effective_from="2025-01-01",
-    units=[
-        unit("van-phong", "Văn phòng HĐND và UBND", "specialised_office"),
-        unit("xa-a", "UBND xã A", "commune"),
-        unit("xa-b", "UBND xã B", "commune"),
-    ],
-    tasks=[task("nv-1", "II.1", "Nhiệm vụ", ["van-phong", "xa-a", "xa-b"], text="Làm việc")],
-)
+PLAN = three_units_plan()
 UNITS = ("van-phong", "xa-a", "xa-b")
 
 
@@ -96,12 +88,17 @@ class Running:
         return recorded
 
     async def relayed(self) -> None:
-        """Wait until every recorded event is acknowledged by Kafka and marked so."""
+        """Wait until every recorded event is acknowledged by Kafka (gone from the outbox)."""
 
-        async def nothing_pending() -> bool:
-            return await self.store.emissions.count_documents({"outbox.pending": True}) == 0
+        async def nothing_waiting() -> bool:
+            return await self.outbox.waiting(1) == []
 
-        await eventually(nothing_pending, what="every recorded event marked published")
+        await eventually(nothing_waiting, what="every recorded event relayed")
+
+    @property
+    def outbox(self) -> Outbox:
+        runtime: Runtime = self.app.state.runtime
+        return runtime.outbox
 
 
 @asynccontextmanager

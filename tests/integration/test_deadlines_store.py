@@ -6,50 +6,85 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
+from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.mongo import connect
+from services.common.clock import FixedClock
+from services.common.mongo import Document
+from services.common.outbox import READY, Outbox
 from services.common.periods import find_period
-from services.deadlines.domain import due_emissions
-from services.deadlines.store import MongoDeadlinesStore
+from services.deadlines.domain import Emission, due_emissions
+from services.deadlines.store import EMISSIONS, MongoDeadlinesStore
 from tests.conftest import Servers
-from tests.integration.test_deadlines_service import PLAN
+from tests.support.mongo import throwaway_database
+from tests.support.plans import three_units_plan
 
 pytestmark = pytest.mark.integration
 
+PLAN = three_units_plan()
+
 
 @pytest.fixture
-async def store(servers: Servers, namespace: str) -> AsyncIterator[MongoDeadlinesStore]:
-    client = connect(servers.mongo_uri)
-    name = f"{namespace}_baocao_deadlines"
-    try:
-        store = MongoDeadlinesStore(client[name])
-        await store.create_indexes()
-        yield store
-        await client.drop_database(name)
-    finally:
-        await client.close()
+async def db(servers: Servers, namespace: str) -> AsyncIterator[AsyncDatabase[Document]]:
+    async with throwaway_database(servers.mongo_uri, f"{namespace}_baocao_deadlines") as db:
+        yield db
 
 
-async def test_an_emission_key_is_recorded_once(store: MongoDeadlinesStore) -> None:
+def a_store(db: AsyncDatabase[Document]) -> MongoDeadlinesStore:
+    """A store as one process has it (a restart is another call)."""
+    return MongoDeadlinesStore(db, Outbox(db, FixedClock(dt.datetime(2027, 6, 1, tzinfo=dt.UTC))))
+
+
+def reminders() -> tuple[list[Emission], Emission]:
     period = find_period(PLAN, f"{PLAN.id}.2027.6-thang")
     assert period is not None
     now = period.due_at - dt.timedelta(days=3)
     emissions = due_emissions(PLAN, [period], {}, now, catch_up=dt.timedelta(days=30))
-    reminder = next(e for e in emissions if e.key.startswith("reminder|"))
-
-    assert await store.record_emission(reminder, recorded_at=now) is True
-    assert await store.record_emission(reminder, recorded_at=now) is False  # DuplicateKeyError
-    assert await store.recorded_keys([e.key for e in emissions]) == {reminder.key}
-
-    stored = await store.emissions.find_one({"_id": reminder.key})
-    assert stored is not None
-    assert stored["outbox"]["pending"] is True
-    assert stored["outbox"]["event_id"] == str(reminder.event.event_id)
-    assert stored["outbox"]["key"] == reminder.unit_id
+    return emissions, next(e for e in emissions if e.key.startswith("reminder|"))
 
 
-async def test_submissions_are_projected_idempotently(store: MongoDeadlinesStore) -> None:
-    at = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)
+async def test_an_emission_is_recorded_once_with_its_event_ready(
+    db: AsyncDatabase[Document],
+) -> None:
+    store = a_store(db)
+    await store.create_indexes()
+    _, reminder = reminders()
+    at = reminder.event.occurred_at
+    assert store.known_decided(reminder.key) is False
+
+    assert await store.record_emission(reminder, recorded_at=at) is True
+    assert await store.record_emission(reminder, recorded_at=at) is False
+
+    assert store.known_decided(reminder.key) is True
+    [stored] = await store.emissions.find({}).to_list()
+    assert stored["_id"] == reminder.key
+    assert stored["event_id"] == str(reminder.event.event_id)
+    assert (stored["period_id"], stored["unit_id"]) == (reminder.period_id, reminder.unit_id)
+    [entry] = await db["outbox"].find({}).to_list()
+    assert entry["_id"] == str(reminder.event.event_id)
+    assert entry["state"] == READY
+    assert entry["key"] == reminder.unit_id
+    assert entry["ref"] == {"collection": EMISSIONS, "id": reminder.key}
+
+
+async def test_a_restarted_process_does_not_decide_again_after_the_relay(
+    db: AsyncDatabase[Document],
+) -> None:
+    _, reminder = reminders()
+    at = reminder.event.occurred_at
+    assert await a_store(db).record_emission(reminder, recorded_at=at) is True
+    await db["outbox"].delete_many({})  # relayed and removed
+
+    restarted = a_store(db)
+
+    assert await restarted.record_emission(reminder, recorded_at=at) is False
+    assert restarted.known_decided(reminder.key) is True
+    assert await db["outbox"].count_documents({}) == 0  # the second intent was abandoned
+    assert await db[EMISSIONS].count_documents({}) == 1
+
+
+async def test_submissions_are_projected_idempotently(db: AsyncDatabase[Document]) -> None:
+    store = a_store(db)
+    at = dt.datetime(2027, 6, 1, 1, 2, 3, 456_789, tzinfo=dt.UTC)
 
     assert await store.record_submission("p.2027.a", "xa-a", at) is True
     assert await store.record_submission("p.2027.a", "xa-a", at + dt.timedelta(hours=1)) is False
@@ -57,6 +92,6 @@ async def test_submissions_are_projected_idempotently(store: MongoDeadlinesStore
     assert await store.record_submission("p.2027.b", "xa-a", at) is True
 
     assert await store.submitted_units(["p.2027.a", "p.2027.c"]) == {"p.2027.a": {"xa-a", "xa-b"}}
-    first = await store.submitted.find_one({"_id": "p.2027.a|xa-a"})
+    first = await db["submitted.p.2027.a"].find_one({"_id": "xa-a"})
     assert first is not None
-    assert first["first_received_at"] == at
+    assert first["first_received_at"] == at.replace(microsecond=456_000)

@@ -30,7 +30,7 @@ async def read_all(
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
             for records in batch.values():
-                events.extend(_decoded(r.value) for r in records if _decoded(r.value))
+                events.extend(e for r in records if (e := _decoded(r.value)) is not None)
             if len(events) >= until and quiet_until is None:
                 quiet_until = time.monotonic() + settle
             if quiet_until is not None and time.monotonic() >= quiet_until:

@@ -108,3 +108,18 @@ def six_months(**fields: Any) -> Data:
         data_from_previous_year=True,
         **fields,
     )
+
+
+def three_units_plan(plan_id: str = "kh-tich-hop") -> Plan:
+    """An office and two communes, all reporting on one task, six-monthly (due before 15 June)."""
+    return make_plan(
+        plan_id=plan_id,
+        consolidating_unit_id="van-phong",
+        effective_from="2025-01-01",
+        units=[
+            unit("van-phong", "Văn phòng HĐND và UBND", "specialised_office"),
+            unit("xa-a", "UBND xã A", "commune"),
+            unit("xa-b", "UBND xã B", "commune"),
+        ],
+        tasks=[task("nv-1", "II.1", "Nhiệm vụ", ["van-phong", "xa-a", "xa-b"], text="Làm việc")],
+    )
