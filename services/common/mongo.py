@@ -79,7 +79,8 @@ class DeadLetters:
                     "value_bytes": len(value),
                     "value_sha256": hashlib.sha256(value).hexdigest(),
                     "preview": value[:2000].decode("utf-8", "replace"),
-                    "headers": [[k, Binary(v or b"")] for k, v in headers],
+                    # Documents, not pairs: FerretDB stores no nested arrays.
+                    "headers": [{"name": k, "value": Binary(v or b"")} for k, v in headers],
                     "replayed_at": None,
                     **outcome,
                 }

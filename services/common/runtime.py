@@ -250,7 +250,7 @@ class Runtime:
             offset=letter["offset"],
             key=bytes(letter["key"]) if letter.get("key") is not None else None,
             value=bytes(letter["value"]),
-            headers=[(k, bytes(v)) for k, v in letter.get("headers") or []],
+            headers=[(h["name"], bytes(h["value"])) for h in letter.get("headers") or []],
         )
         outcome = await self._consumption.process(topic, letter["consumer"], handler, record)
         if outcome is Outcome.HANDLED:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from contracts.plan import Plan
 from services.common.clock import Clock
 from services.common.consumer import MAX_EVENT_BYTES
+from services.common.locks import KeyedLocks
 from services.common.mongo import Document, to_millis
 from services.common.outbox import Outbox, Ref, document_with_event
 from services.common.periods import Period
@@ -39,6 +40,7 @@ class Intake:
     outbox: Outbox
     clock: Clock
     wake_relay: Callable[[], None]
+    unit_locks: KeyedLocks = field(default_factory=KeyedLocks)
 
 
 async def submit(
@@ -115,8 +117,24 @@ async def _store(
     key: str | None,
     intake: Intake,
 ) -> Document:
-    store, outbox = intake.store, intake.outbox
+    store = intake.store
     receipt = domain.receipt_no(received_at, plan, await store.next_receipt_number())
+    # Corrections of one unit queue here instead of racing for each revision number; races
+    # remain only between replicas, and the unique index decides them (``_after_race``).
+    async with intake.unit_locks.hold(f"{period.id}|{request.unit_id}"):
+        return await _store_revision(request, plan, period, received_at, key, receipt, intake)
+
+
+async def _store_revision(
+    request: SubmissionCreate,
+    plan: Plan,
+    period: Period,
+    received_at: dt.datetime,
+    key: str | None,
+    receipt: str,
+    intake: Intake,
+) -> Document:
+    store, outbox = intake.store, intake.outbox
     previous = await store.head(period.id, request.unit_id)
     for _ in range(MAX_REVISION_RACES):
         revision = previous["revision"] + 1 if previous else 1

@@ -137,15 +137,15 @@ class MongoSubmissionsStore(SubmissionsStore):
         if self._last_number is None:
             checkpoint = await self._counters.find_one({"_id": "receipt"})
             self._last_number = int(checkpoint["n"]) if checkpoint else 0
-        number = self._last_number + 1
         while True:
+            # Taken before the await: concurrent requests of this process never compete.
+            self._last_number += 1
+            number = self._last_number
             try:
                 await self._numbers.insert_one({"_id": f"receipt|{number}", "n": number})
-            except DuplicateKeyError:  # another request or replica took it: the next one
-                number += 1
+            except DuplicateKeyError:  # another replica took it: the next one
                 continue
             break
-        self._last_number = max(self._last_number, number)
         if number % CHECKPOINT_EVERY == 0:
             # DuplicateKeyError: a later checkpoint is already there.
             with contextlib.suppress(DuplicateKeyError):

@@ -301,14 +301,6 @@ async def test_after_a_restart_only_the_unacknowledged_message_is_delivered_agai
     assert await rig.dead_letters() == []
 
 
-HEADERS_BUG = (
-    "bug: DeadLetters.put stores headers as nested arrays [[name, bytes]], which FerretDB 1.24 "
-    "refuses (WriteError: nested arrays are not supported), so no record with headers can be "
-    "dead-lettered and the consumer retries the write for ever; remove this marker once fixed"
-)
-
-
-@pytest.mark.xfail(reason=HEADERS_BUG, strict=True)
 async def test_a_dead_letter_keeps_the_record_headers(rig: Rig) -> None:
     """Every record our producers send has headers (event_id, event_type, content-type)."""
     await asyncio.wait_for(
@@ -332,7 +324,6 @@ async def test_a_dead_letter_keeps_the_record_headers(rig: Rig) -> None:
     assert header_values(letter) == [b"e-1", b"application/json"]
 
 
-@pytest.mark.xfail(reason=HEADERS_BUG, strict=True)
 async def test_records_faststream_cannot_decode_are_dead_lettered_and_the_next_is_handled(
     rig: Rig,
 ) -> None:

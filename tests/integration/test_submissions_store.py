@@ -210,11 +210,6 @@ async def test_an_idempotency_key_is_claimed_once_then_completed_or_released(
 # --- the intake: regressions of issue 7 --------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="bug: MAX_REVISION_RACES (50) runs out for some of 150 concurrent corrections of "
-    "one unit (409 concurrent_update); see the report of the integration-test rewrite",
-    strict=False,
-)
 async def test_150_concurrent_corrections_of_one_unit_get_revisions_1_to_150(
     db: AsyncDatabase[Document],
 ) -> None:
