@@ -1,4 +1,8 @@
-"""Reporting periods derived from a plan's schedule: pure functions, no I/O."""
+"""Reporting periods derived from a plan's schedule: pure functions, no I/O.
+
+The days come from the schedule's rule (``contracts.plan.schedule``); here they become
+instants in the plan's time zone. "Before 15/6" means by the start of 15 June, local time.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from contracts.plan import Plan, ReportKind
+from contracts.plan.schedule import Occurrence, occurrences
 
 
 class PeriodState(StrEnum):
@@ -24,18 +29,30 @@ class Period:
     opens_at: dt.datetime
     due_at: dt.datetime
     closes_at: dt.datetime
+    """The lock instant: due + the kind's grace days; no report is accepted after it."""
     data_from: dt.date
     data_to: dt.date
+    occurrence: Occurrence
 
     @property
     def id(self) -> str:
-        return period_id(self.plan_id, self.year, self.kind.code)
+        return period_id(self.plan_id, self.year, self.kind.code, self.suffix)
+
+    @property
+    def suffix(self) -> str:
+        return self.occurrence.suffix(self.kind.rule)
 
     @property
     def title(self) -> str:
-        # "Báo cáo năm" + 2027 reads "Báo cáo năm 2027", not "Báo cáo năm năm 2027".
-        joint = " " if self.kind.title.endswith(" năm") else " năm "
-        return f"{self.kind.title}{joint}{self.year}"
+        return self.occurrence.title(self.kind, self.year)
+
+    @property
+    def cutoff_at(self) -> dt.datetime:
+        """The end of the data window: the start of the day after ``data_to``."""
+        return self.due_at + (
+            dt.datetime.combine(self.data_to + dt.timedelta(days=1), dt.time(0))
+            - dt.datetime.combine(self.occurrence.due_day, dt.time(0))
+        )
 
     def state(self, now: dt.datetime) -> PeriodState:
         if now < self.opens_at:
@@ -46,39 +63,51 @@ class Period:
         return received_at < self.due_at
 
 
-def period_id(plan_id: str, year: int, kind_code: str) -> str:
-    return f"{plan_id}.{year}.{kind_code}"
+def period_id(plan_id: str, year: int, kind_code: str, suffix: str = "") -> str:
+    return f"{plan_id}.{year}.{kind_code}" + (f".{suffix}" if suffix else "")
 
 
-def _month_day(text: str, year: int) -> dt.date:
-    month, day = (int(x) for x in text.split("-"))
-    return dt.date(year, month, day)
+def _local_midnight(day: dt.date, plan: Plan) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0), plan.tz).astimezone(dt.UTC)
 
 
-def period_of(plan: Plan, kind: ReportKind, year: int) -> Period:
-    due_day = _month_day(kind.due_before, year + 1 if kind.due_in_following_year else year)
-    # "Before 15/6" means the report must be in by the start of 15 June, local time.
-    due_at = dt.datetime.combine(due_day, dt.time(0), plan.tz).astimezone(dt.UTC)
+def _period(plan: Plan, kind: ReportKind, year: int, occurrence: Occurrence) -> Period:
+    due_at = _local_midnight(occurrence.due_day, plan)
+    # Opening and lock count whole local days from the due day, whatever DST would do.
+    opens_day = occurrence.due_day - dt.timedelta(days=kind.opens_days_before_due)
+    closes_day = occurrence.due_day + dt.timedelta(days=kind.closes_days_after_due)
     return Period(
         plan_id=plan.id,
         kind=kind,
         year=year,
-        opens_at=due_at - dt.timedelta(days=kind.opens_days_before_due),
+        opens_at=_local_midnight(opens_day, plan),
         due_at=due_at,
-        closes_at=due_at + dt.timedelta(days=kind.closes_days_after_due),
-        data_from=_month_day(kind.data_from, year - 1 if kind.data_from_previous_year else year),
-        data_to=_month_day(kind.data_to, year),
+        closes_at=_local_midnight(closes_day, plan),
+        data_from=occurrence.data_from,
+        data_to=occurrence.data_to,
+        occurrence=occurrence,
     )
+
+
+def periods_of_kind(plan: Plan, kind: ReportKind, year: int) -> list[Period]:
+    return [_period(plan, kind, year, o) for o in occurrences(kind, year)]
+
+
+def period_of(plan: Plan, kind: ReportKind, year: int) -> Period:
+    """The one period of a once-a-year kind about ``year``."""
+    (period,) = periods_of_kind(plan, kind, year)
+    return period
 
 
 def periods_of(plan: Plan, first_year: int, last_year: int) -> list[Period]:
     """Every period of the plan about a year in [first_year, last_year], in due order."""
-    found = []
-    for year in range(first_year, last_year + 1):
-        for kind in plan.schedule:
-            period = period_of(plan, kind, year)
-            if _in_force(plan, period):
-                found.append(period)
+    found = [
+        period
+        for year in range(first_year, last_year + 1)
+        for kind in plan.schedule
+        for period in periods_of_kind(plan, kind, year)
+        if _in_force(plan, period)
+    ]
     return sorted(found, key=lambda p: (p.due_at, p.kind.code))
 
 
@@ -88,20 +117,21 @@ def periods_around(plan: Plan, now: dt.datetime) -> list[Period]:
 
 
 def find_period(plan: Plan, period_id_: str) -> Period | None:
-    prefix, _, rest = period_id_.partition(".")
-    year_text, _, code = rest.partition(".")
-    if prefix != plan.id or not year_text.isdigit():
+    parts = period_id_.split(".")
+    if len(parts) not in (3, 4) or parts[0] != plan.id or not parts[1].isdigit():
         return None
-    kind = next((k for k in plan.schedule if k.code == code), None)
+    kind = next((k for k in plan.schedule if k.code == parts[2]), None)
     if kind is None:
         return None
-    period = period_of(plan, kind, int(year_text))
-    return period if _in_force(plan, period) else None
+    for period in periods_of_kind(plan, kind, int(parts[1])):
+        if period.id == period_id_ and _in_force(plan, period):
+            return period
+    return None
 
 
 def _in_force(plan: Plan, period: Period) -> bool:
     local_due = period.due_at.astimezone(plan.tz).date()
-    if local_due < plan.effective_from:
+    if plan.effective_from is not None and local_due < plan.effective_from:
         return False
     return plan.effective_until is None or period.opens_at.astimezone(plan.tz).date() <= (
         plan.effective_until

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from contracts.plan import Plan
+from contracts.plan.loading import PlanFileError, Problem, load
 from services.common.periods import Period, find_period
 
-
-class PlanFileError(Exception):
-    """A plan file is missing, unreadable or does not validate."""
+__all__ = ["Catalog", "PlanFileError", "load_plan"]
 
 
 def load_plan(path: Path) -> Plan:
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        return Plan.model_validate(raw)
-    except (OSError, yaml.YAMLError, json.JSONDecodeError, ValidationError) as error:
-        raise PlanFileError(f"{path}: {error}") from error
+    """The plan in ``path`` (format 1 files are converted), or :class:`PlanFileError`."""
+    return load(path)
 
 
 @dataclass(frozen=True)
@@ -38,10 +29,14 @@ class Catalog:
         for path in paths:
             plan = load_plan(path)
             if plan.id in plans:
-                raise PlanFileError(f"{path}: plan id {plan.id!r} is loaded twice")
+                raise PlanFileError(
+                    [Problem(str(path), None, "id", f"kế hoạch “{plan.id}” được nạp hai lần")]
+                )
             plans[plan.id] = plan
         if not plans:
-            raise PlanFileError("no plan files configured (BAOCAO_PLANS)")
+            raise PlanFileError(
+                [Problem("BAOCAO_PLANS", None, "", "chưa cấu hình tệp kế hoạch nào")]
+            )
         return cls(plans)
 
     def plan(self, plan_id: str) -> Plan | None:
