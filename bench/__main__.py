@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     bounds = Bounds.quick() if args.quick else Bounds()
 
     started_at = dt.datetime.now().astimezone()
+    # The services run from the working tree: record the commit they started from.
+    git_at_start = results.git_state()
     began = time.monotonic()
     # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: the clean-up below still runs.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             for system in run.systems:  # already stopped unless the run was interrupted
                 system.stop()
         env = results.environment(servers.layout, asyncio.run(_ferretdb_version(run)))
+        env["git"] = git_at_start
     table = render_table(rows)
     print(table)
     if not args.no_save and not args.quick:
@@ -120,7 +123,7 @@ async def _ferretdb_version(run: Run) -> str | None:
     client = connect(run.servers.mongo_uri)
     try:
         info = await client.admin.command("buildInfo")
-        return f"{info.get('version')} (FerretDB {info.get('ferretdb', {}).get('version', '?')})"
+        return f"{info.get('ferretdbVersion', '?')} (MongoDB wire {info.get('version')})"
     except Exception:  # the version is nice to have; the stack's pin says the same
         return None
     finally:

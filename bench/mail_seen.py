@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import re
-from collections import Counter
 
 import httpx
 
@@ -57,19 +56,20 @@ class MailSeen:
             await self._client.request("DELETE", "/api/v1/messages", json={"IDs": ids})
         return len(messages)
 
-    def count(self) -> int:
-        return sum(len(v) for v in self.arrived.values())
+    def missing(self, wanted: dict[str, int]) -> int:
+        """How many of the wanted messages (receipt number -> how many) have not arrived."""
+        return sum(max(0, n - len(self.arrived.get(r, ()))) for r, n in wanted.items())
 
-    def per_receipt(self) -> Counter[str]:
-        return Counter({k: len(v) for k, v in self.arrived.items()})
+    async def wait_for(self, wanted: dict[str, int], within: float) -> bool:
+        """True once every wanted message arrived; False when ``within`` seconds ran out.
 
-    async def wait_for_count(self, expected: int, within: float) -> bool:
-        """True once ``expected`` messages were seen; False when ``within`` seconds ran out."""
+        Only the wanted receipts count: late mail of an earlier step must not end the wait.
+        """
         for _ in range(int(within / POLL_SECONDS)):  # the poller fills ``arrived`` meanwhile
-            if self.count() >= expected:
+            if not self.missing(wanted):
                 break
             await asyncio.sleep(POLL_SECONDS)
-        return self.count() >= expected
+        return not self.missing(wanted)
 
     def reset(self) -> None:
         self.arrived.clear()

@@ -41,12 +41,15 @@ async def run(run: Run) -> list[Row]:
             posted[answer["receipt_no"]] = (time.time(), workload.unit(i))
             return True
 
+        def wanted() -> dict[str, int]:
+            return {r: workload.receipts_per_report[unit] for r, (_, unit) in posted.items()}
+
         def expected() -> int:
-            return sum(workload.receipts_per_report[unit] for _, unit in posted.values())
+            return sum(wanted().values())
 
         log("P6: warming up (3 s at the same rate)")
         await open_loop(port, send, rate=b.p6_rate, seconds=3.0)
-        await mail.wait_for_count(expected(), GRACE_SECONDS)
+        await mail.wait_for(wanted(), GRACE_SECONDS)
         posted.clear()
         mail.reset()
 
@@ -57,10 +60,11 @@ async def run(run: Run) -> list[Row]:
             windows.append((load, [r for r in posted if r not in before]))
             log(
                 f"P6: window {w + 1}: {load.rate:.0f} req/s, POST p99 {load.p(99):.0f} ms, "
-                f"{load.errors} errors; {mail.count()}/{expected()} receipts seen so far"
+                f"{load.errors} errors; {mail.missing(wanted())} of {expected()} receipts "
+                "not in yet"
             )
-        complete = await mail.wait_for_count(expected(), GRACE_SECONDS)
-        log(f"P6: {mail.count()}/{expected()} receipts seen (all in: {complete})")
+        complete = await mail.wait_for(wanted(), GRACE_SECONDS)
+        log(f"P6: {mail.missing(wanted())} of {expected()} receipts missing (all in: {complete})")
         run.samples["after P6"] = await snapshot(system, 5.0)
     finally:
         await mail.stop()
@@ -71,10 +75,7 @@ async def run(run: Run) -> list[Row]:
     everything = delays(list(posted))
     p99 = Spread.of([percentile(delays(receipts), 99) for _, receipts in windows])
     p50 = Spread.of([percentile(delays(receipts), 50) for _, receipts in windows])
-    missing = sum(
-        max(0, workload.receipts_per_report[unit] - len(mail.arrived.get(r, [])))
-        for r, (_, unit) in posted.items()
-    )
+    missing = mail.missing(wanted())
     post_errors = sum(load.errors for load, _ in windows)
     sent = sum(load.completed for load, _ in windows)
     return [

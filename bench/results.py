@@ -36,6 +36,8 @@ def environment(layout: stack.Layout, ferretdb_version: str | None) -> dict[str,
     return {
         "hostname": socket.gethostname(),
         "cpu_count": os.cpu_count(),
+        # Other work on the machine widens every range: say how busy it was.
+        "load_average_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()],
         "platform": platform.platform(),
         "python": platform.python_version(),
         "servers": {
@@ -44,7 +46,7 @@ def environment(layout: stack.Layout, ferretdb_version: str | None) -> dict[str,
             "mailpit": _mailpit_version(layout) or stack.MAILPIT_VERSION,
         },
         "libraries": {name: _version(name) for name in LIBRARIES},
-        "git": _git(),
+        "git": git_state(),
     }
 
 
@@ -72,12 +74,14 @@ def _mailpit_version(layout: stack.Layout) -> str | None:
     url = f"http://127.0.0.1:{layout.mailpit_port}/api/v1/info"
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
-            return str(json.load(response).get("Version")) or None
+            version = str(json.load(response).get("Version") or "")
     except (OSError, ValueError):
         return None
+    # A ``go install`` build reports "dev": the pinned version is the better answer then.
+    return None if version in ("", "dev") else version
 
 
-def _git() -> dict[str, Any]:
+def git_state() -> dict[str, Any]:
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
         return done.stdout.strip()
