@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,13 +89,18 @@ class Run:
                     await client.drop_database(name)
         finally:
             await client.close()
+        try:
+            await self._delete_topics()
+        except Exception as error:  # Kafka restarted by someone else: leftovers are harmless
+            log(f"topics of {self.namespace} left behind: {type(error).__name__}: {error}")
+        log(f"cleaned up namespace {self.namespace}")
+
+    async def _delete_topics(self) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.servers.kafka)
         await admin.start()
         try:
             ours = [t for t in await admin.list_topics() if t.startswith(self.namespace)]
             if ours:
-                with contextlib.suppress(Exception):  # leftover topics are harmless
-                    await admin.delete_topics(ours)
+                await admin.delete_topics(ours)
         finally:
             await admin.close()
-        log(f"cleaned up namespace {self.namespace} (databases and topics dropped)")
