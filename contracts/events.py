@@ -14,9 +14,30 @@ TaskStatus = Literal["not_started", "in_progress", "completed", "recurring"]
 """chưa triển khai / đang triển khai / hoàn thành / thực hiện thường xuyên"""
 
 
+IndicatorTypeName = Literal["count", "number", "percentage", "boolean", "text"]
+"""As in the plan (``contracts.plan.IndicatorType``)."""
+AggregationName = Literal["sum", "mean", "weighted_mean", "min", "max", "count_yes", "list"]
+"""As in the plan (``contracts.plan.Aggregation``)."""
+
+
 class IndicatorValue(Payload):
+    """One indicator as a unit answered it.
+
+    ``value`` keeps its first meaning (a figure, never negative) so that every reader of
+    version 1 goes on working: the answer of a count, number or percentage indicator; for a
+    yes/no indicator 1 or 0, as ``flag`` says; for a text indicator 0, the answer being in
+    ``text``. ``flag`` and ``text`` were added with plan format 2; a payload without them is a
+    figure.
+    """
+
     code: Id
-    value: float = Field(ge=0, allow_inf_nan=False)
+    value: float = Field(
+        ge=0,
+        allow_inf_nan=False,
+        description="count/number/percentage: the figure; yes/no: 1 or 0 (as flag); text: 0",
+    )
+    flag: bool | None = Field(None, description="yes/no indicators: the answer")
+    text: str | None = Field(None, max_length=20_000, description="text indicators: the answer")
 
 
 class TaskReport(Payload):
@@ -146,12 +167,68 @@ class UnitStatus(Payload):
     last_received_at: AwareDatetime | None = None
 
 
+class UnitIndicatorValue(Payload):
+    """One unit's answer behind an indicator row, so a reader can recompute the aggregate."""
+
+    unit_id: Id
+    unit_kind: Id
+    task_id: Id
+    value: float | None = Field(
+        None, description="count/number/percentage: the figure; yes/no: 1 or 0; text: null"
+    )
+    flag: bool | None = None
+    text: str | None = None
+    weight: float | None = Field(
+        None,
+        description="weighted_mean: the unit's value of the weight indicator in the same report; "
+        "null: the unit gave none and is left out of the mean",
+    )
+
+
+class KindAggregate(Payload):
+    """An indicator aggregated over the units of one kind (offices, communes...)."""
+
+    kind: Id
+    label: str = Field(description="the kind's Vietnamese label, as a report heading prints it")
+    value: float | None = Field(
+        None, description="null for aggregation list, or a weighted mean without any weight"
+    )
+    reporting_units: int = Field(ge=0)
+    without_weight: int = Field(0, ge=0)
+
+
 class IndicatorTotal(Payload):
+    """An indicator over the units' latest reports, combined by the plan's aggregation rule.
+
+    ``aggregation`` and ``value`` are authoritative. ``total`` is kept for readers of the first
+    payloads, which were all sums: it equals ``value`` when that is a number and is 0 when it is
+    not (a ``list``, or a weighted mean no unit gave a weight for). Payloads without
+    ``type``/``aggregation`` were sums of numbers.
+    """
+
     code: Id
     name: str
-    unit_of_measure: str
-    total: float
+    unit_of_measure: str = Field(description="empty when the plan names none")
+    total: float = Field(description="see value; 0 when the aggregate is not a number")
     reporting_units: int
+    type: IndicatorTypeName = "number"
+    aggregation: AggregationName = "sum"
+    value: float | None = Field(
+        None,
+        description="the aggregate: sum, mean, weighted mean, min or max of the figures, or the "
+        "number of yes answers; null for list (read values) or when nothing can be computed; "
+        "absent from payloads made before plan format 2 (read total)",
+    )
+    without_weight: int = Field(
+        0, ge=0, description="weighted_mean: answers left out because the unit gave no weight"
+    )
+    values: list[UnitIndicatorValue] = Field(
+        default_factory=list, description="every unit's answer, units in plan order"
+    )
+    by_kind: list[KindAggregate] = Field(
+        default_factory=list,
+        description="the same rule per unit kind, kinds in the order the plan first lists them",
+    )
 
 
 class TaskEntry(Payload):

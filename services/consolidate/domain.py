@@ -16,13 +16,24 @@ from typing import Literal
 
 from contracts.events import (
     IndicatorTotal,
+    IndicatorValue,
+    KindAggregate,
     ReportConsolidatedPayload,
     TaskEntry,
     TaskReport,
     TaskResults,
+    UnitIndicatorValue,
     UnitStatus,
 )
-from contracts.plan import Plan, Unit
+from contracts.plan import (
+    KIND_LABELS,
+    Aggregation,
+    Indicator,
+    IndicatorType,
+    Plan,
+    Unit,
+    UnitKind,
+)
 from services.common.periods import Period
 
 Trigger = Literal["period_closed", "requested"]
@@ -137,26 +148,142 @@ def _unit_status(unit: Unit, period: Period, rows: list[SubmissionRow]) -> UnitS
     )
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """One unit's answer to one indicator in one task of its latest report."""
+
+    unit_id: str
+    kind: UnitKind
+    task_id: str
+    reported: IndicatorValue
+    weight: float | None = None
+
+
 def _indicator_totals(plan: Plan, latest: list[SubmissionRow]) -> list[IndicatorTotal]:
-    """Totals of the indicators at least one unit reported, in plan order."""
-    totals: dict[str, float] = defaultdict(float)
-    reporters: dict[str, set[str]] = defaultdict(set)
+    """Each indicator at least one unit reported, aggregated by its rule, in plan order.
+
+    ``latest`` is in plan unit order; within a unit, tasks are taken in plan order, so the
+    answers (and the float arithmetic over them) come in the same order every time.
+    """
+    kinds = {u.id: u.kind for u in plan.units}
+    task_order = {t.id: n for n, t in enumerate(plan.tasks)}
+    weights = {i.code: i.weight for i in plan.indicators if i.weight}
+    answers: dict[str, list[_Answer]] = defaultdict(list)
     for row in latest:
-        for task in row.tasks:
-            for value in task.indicators:
-                totals[value.code] += value.value
-                reporters[value.code].add(row.unit_id)
+        for task in sorted(row.tasks, key=lambda t: task_order.get(t.task_id, len(task_order))):
+            for reported in task.indicators:
+                weight_code = weights.get(reported.code)
+                answers[reported.code].append(
+                    _Answer(
+                        unit_id=row.unit_id,
+                        kind=kinds[row.unit_id],
+                        task_id=task.task_id,
+                        reported=reported,
+                        weight=_weight(row, task.task_id, weight_code) if weight_code else None,
+                    )
+                )
+    kind_order = list(dict.fromkeys(u.kind for u in plan.units))
     return [
-        IndicatorTotal(
-            code=i.code,
-            name=i.name,
-            unit_of_measure=i.unit_of_measure,
-            total=totals[i.code],
-            reporting_units=len(reporters[i.code]),
-        )
-        for i in plan.indicators
-        if i.code in reporters
+        _total(indicator, answers[indicator.code], kind_order)
+        for indicator in plan.indicators
+        if answers.get(indicator.code)
     ]
+
+
+def _weight(row: SubmissionRow, task_id: str, code: str) -> float | None:
+    """The unit's own figure for the weight indicator ``code`` in the same report: in the same
+    task, or else the one figure the report gives for it (none, or two different: no weight)."""
+    figures = {t.task_id: v.value for t in row.tasks for v in t.indicators if v.code == code}
+    if task_id in figures:
+        return figures[task_id]
+    distinct = set(figures.values())
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def _total(
+    indicator: Indicator, answers: list[_Answer], kind_order: list[UnitKind]
+) -> IndicatorTotal:
+    value, without_weight = _aggregate(indicator, answers)
+    return IndicatorTotal(
+        code=indicator.code,
+        name=indicator.name,
+        unit_of_measure=indicator.unit_of_measure or "",
+        # Kept for the first readers of this event, who summed everything: the same number.
+        total=value if value is not None else 0.0,
+        reporting_units=len({a.unit_id for a in answers}),
+        type=indicator.type.value,
+        aggregation=indicator.how.value,
+        value=value,
+        without_weight=without_weight,
+        values=[
+            UnitIndicatorValue(
+                unit_id=a.unit_id,
+                unit_kind=a.kind.value,
+                task_id=a.task_id,
+                value=_figure(indicator, a),
+                flag=_flag(a) if indicator.type is IndicatorType.BOOLEAN else None,
+                text=(a.reported.text or "") if indicator.type is IndicatorType.TEXT else None,
+                weight=a.weight if indicator.how is Aggregation.WEIGHTED_MEAN else None,
+            )
+            for a in answers
+        ],
+        by_kind=[
+            _kind_aggregate(indicator, kind, [a for a in answers if a.kind is kind])
+            for kind in kind_order
+            if any(a.kind is kind for a in answers)
+        ],
+    )
+
+
+def _kind_aggregate(indicator: Indicator, kind: UnitKind, answers: list[_Answer]) -> KindAggregate:
+    value, without_weight = _aggregate(indicator, answers)
+    return KindAggregate(
+        kind=kind.value,
+        label=KIND_LABELS[kind],
+        value=value,
+        reporting_units=len({a.unit_id for a in answers}),
+        without_weight=without_weight,
+    )
+
+
+def _flag(answer: _Answer) -> bool:
+    # An answer from before flags existed is a figure: anything but 0 is a yes.
+    return answer.reported.flag if answer.reported.flag is not None else answer.reported.value != 0
+
+
+def _figure(indicator: Indicator, answer: _Answer) -> float | None:
+    if indicator.type is IndicatorType.TEXT:
+        return None
+    if indicator.type is IndicatorType.BOOLEAN:
+        return 1.0 if _flag(answer) else 0.0
+    return answer.reported.value
+
+
+def _aggregate(indicator: Indicator, answers: list[_Answer]) -> tuple[float | None, int]:
+    """The aggregate of ``answers`` by the indicator's rule, and how many lacked a weight."""
+    how = indicator.how
+    if how is Aggregation.LIST:
+        return None, 0
+    if how is Aggregation.COUNT_YES:
+        return float(sum(1 for a in answers if _flag(a))), 0
+    figures = [f for a in answers if (f := _figure(indicator, a)) is not None]
+    if not figures:
+        return None, 0
+    if how is Aggregation.SUM:
+        return sum(figures, 0.0), 0
+    if how is Aggregation.MEAN:
+        return sum(figures, 0.0) / len(figures), 0
+    if how is Aggregation.MIN:
+        return min(figures), 0
+    if how is Aggregation.MAX:
+        return max(figures), 0
+    # weighted_mean: an answer without a weight is left out, and counted.
+    weighted = [(a.reported.value, a.weight) for a in answers if a.weight is not None]
+    without = len(answers) - len(weighted)
+    total_weight = sum((w for _, w in weighted), 0.0)
+    if total_weight <= 0:
+        return None, without
+    return sum((v * w for v, w in weighted), 0.0) / total_weight, without
 
 
 def _task_results(plan: Plan, latest: list[SubmissionRow]) -> list[TaskResults]:

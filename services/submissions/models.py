@@ -6,6 +6,12 @@ every other control character, so a name can never become a line of its own in a
 long text fields keep tabs and line breaks (CRLF and the Unicode line/paragraph separators become
 LF) and refuse the other control characters (NUL, escape sequences, a lone CR...). Numbers must be
 JSON numbers: ``"5"`` and ``true`` are not 5.
+
+An indicator is answered in the field its type reads: ``value`` (a JSON number) for counts,
+numbers and percentages, ``flag`` (a JSON boolean) for yes/no, ``text`` (a string, kept like the
+long text fields) for text; the same three fields the ``SubmissionReceived`` event carries.
+Whether the field suits the indicator, and the indicator's bounds, are checked against the plan
+in ``domain``.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ LABELS = {
     "task_id": "Mã nhiệm vụ",
     "code": "Mã chỉ tiêu",
     "value": "Giá trị chỉ tiêu",
+    "flag": "Giá trị có/không của chỉ tiêu",
+    "text": "Nội dung chỉ tiêu",
     "name": "Họ và tên người gửi",
     "email": "Thư điện tử người gửi",
     "results": "Kết quả thực hiện",
@@ -89,7 +97,28 @@ def _json_number(value: Any, info: ValidationInfo) -> Any:
         raise PydanticCustomError(
             "json_number",
             "“{label}” phải là một số (ví dụ 4 hoặc 2.5), không phải chuỗi ký tự "
-            "hay giá trị true/false.",
+            "hay giá trị true/false. Chỉ tiêu có/không ghi true hoặc false vào trường “flag”, "
+            "chỉ tiêu dạng văn bản ghi vào trường “text”.",
+            {"label": _label(info)},
+        )
+    return value
+
+
+def _json_boolean(value: Any, info: ValidationInfo) -> Any:
+    if value is not None and not isinstance(value, bool):
+        raise PydanticCustomError(
+            "json_boolean",
+            "“{label}” phải là true hoặc false (không đặt trong dấu nháy).",
+            {"label": _label(info)},
+        )
+    return value
+
+
+def _json_string(value: Any, info: ValidationInfo) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise PydanticCustomError(
+            "json_string",
+            "“{label}” phải là một chuỗi ký tự (đặt trong dấu nháy).",
             {"label": _label(info)},
         )
     return value
@@ -104,16 +133,49 @@ Number = Annotated[
     BeforeValidator(_json_number),
     Field(ge=0, allow_inf_nan=False, strict=True),
 ]
-"""A JSON number, finite and not negative."""
+"""A JSON number, finite and not negative (version 1 of the event carries no negative figure)."""
+Flag = Annotated[bool, BeforeValidator(_json_boolean), Field(strict=True)]
+"""A JSON boolean: ``"true"`` and ``1`` are not true."""
+
+TEXT_LIMIT = 20_000
+"""The longest text any indicator may allow (``Indicator.max_length``); each indicator's own
+limit is checked in ``domain``."""
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class IndicatorAbout(BaseModel):
+    """What the template says about an indicator, so a form can show it; ignored on filing."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = None
+    type: str | None = None
+    unit_of_measure: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int | None = None
+    required: bool | None = None
+
+
 class IndicatorValueCreate(Strict):
+    """One indicator's answer: ``value``, ``flag`` or ``text``, as the indicator's type says."""
+
     code: Line = Field(min_length=1, max_length=64)
-    value: Number
+    # An explicit null is refused (it is not a number); an absent value is for flag or text.
+    value: Annotated[Number | None, BeforeValidator(_json_number)] = None
+    flag: Flag | None = None
+    text: Annotated[LongText | None, BeforeValidator(_json_string)] = Field(
+        None, max_length=TEXT_LIMIT
+    )
+    about: IndicatorAbout | None = Field(None, exclude=True)
+    """Filled by the template endpoint; sending it back is harmless, it is not stored."""
+
+    def given(self) -> list[str]:
+        """The answer fields present, in the order ``value``, ``flag``, ``text``."""
+        return [name for name in ("value", "flag", "text") if getattr(self, name) is not None]
 
 
 class TaskReportCreate(Strict):

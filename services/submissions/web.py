@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 
+from contracts.plan import Indicator, IndicatorType
 from services.common.errors import ApiProblem, not_ready
 from services.common.mongo import Document
 from services.common.periods import PeriodState, periods_around
@@ -102,7 +104,12 @@ async def open_periods(intake: IntakeDep) -> list[dict[str, object]]:
 
 @router.get("/periods/{period_id}/units/{unit_id}/template")
 async def template(period_id: str, unit_id: str, intake: IntakeDep) -> dict[str, object]:
-    """A request body to fill in: the unit's tasks and the indicators each expects."""
+    """A request body to fill in: the unit's tasks and the indicators each asks of this unit.
+
+    Each indicator carries its answer field with a placeholder (``value`` 0 or the lower
+    bound, ``flag`` false, ``text`` "") and ``about``: name, type, bounds, unit of measure,
+    required. The body can be sent back as it is: ``about`` is accepted and ignored.
+    """
     found = intake.catalog.period(period_id)
     if found is None:
         raise ApiProblem(404, "unknown_period", f"Không tìm thấy kỳ báo cáo “{period_id}”.")
@@ -118,10 +125,37 @@ async def template(period_id: str, unit_id: str, intake: IntakeDep) -> dict[str,
                 "task_id": t.id,
                 "status": "in_progress",
                 "results": "",
-                "indicators": [{"code": c, "value": 0} for c in t.indicator_codes],
+                "indicators": [
+                    _blank(indicator, asked.required)
+                    for asked in plan.indicators_for(t, unit_id)
+                    if (indicator := plan.indicator(asked.code)) is not None
+                ],
                 "difficulties": "",
                 "proposals": "",
             }
             for t in plan.tasks_of(unit_id)
         ],
     }
+
+
+def _blank(indicator: Indicator, required: bool) -> dict[str, object]:
+    low, high = indicator.bounds
+    about: dict[str, object] = {
+        "name": indicator.name,
+        "type": indicator.type.value,
+        "unit_of_measure": indicator.unit_of_measure,
+        "minimum": low,
+        "maximum": high,
+        "required": required,
+    }
+    answer: dict[str, object]
+    if indicator.type is IndicatorType.BOOLEAN:
+        answer = {"flag": False}
+    elif indicator.type is IndicatorType.TEXT:
+        answer = {"text": ""}
+        about = {**about, "minimum": None, "maximum": None, "max_length": indicator.max_length}
+    else:
+        start = max(low or 0.0, 0.0)
+        whole = indicator.type is IndicatorType.COUNT or start.is_integer()
+        answer = {"value": math.ceil(start) if whole else start}
+    return {"code": indicator.code, **answer, "about": about}

@@ -186,6 +186,43 @@ def test_indicator_totals_sum_the_latest_revisions_in_plan_order() -> None:
     ]
 
 
+def test_a_format_1_plan_sums_as_before_and_says_so_in_the_new_fields() -> None:
+    """Format 1 indicators load as numbers summed: ``value`` is ``total``, per unit and kind."""
+    rows = {t.code: t for t in run().indicator_totals}
+    buoi = rows["so-buoi"]
+
+    assert [(t.type, t.aggregation, t.value) for t in rows.values()] == [
+        ("number", "sum", t.total) for t in rows.values()
+    ]
+    assert [(v.unit_id, v.unit_kind, v.task_id, v.value) for v in buoi.values] == [
+        ("phong-vhtt", "specialised_office", "tuyen-truyen", 4),
+        ("xa-a", "commune", "tuyen-truyen", 3),
+    ]
+    assert [(k.kind, k.label, k.value, k.reporting_units) for k in buoi.by_kind] == [
+        ("specialised_office", "Phòng chuyên môn", 4, 1),
+        ("commune", "UBND xã", 3, 1),
+    ]
+    assert all(v.weight is None and v.flag is None and v.text is None for v in buoi.values)
+    assert buoi.without_weight == 0
+
+
+def test_one_unit_reporting_an_indicator_under_two_tasks_counts_both() -> None:
+    both = run(
+        [
+            row(
+                "phong-vhtt",
+                1,
+                DUE,
+                task("tuyen-truyen", "a", so_buoi=2),
+                task("kiem-tra", "b", so_buoi=5),
+            )
+        ]
+    )
+    (buoi,) = both.indicator_totals
+    assert (buoi.total, buoi.reporting_units) == (7, 1)
+    assert [v.task_id for v in buoi.values] == ["tuyen-truyen", "kiem-tra"]
+
+
 def test_indicators_outside_the_plan_are_left_out() -> None:
     report = run([row("xa-b", 1, DUE, task("tuyen-truyen", "x", so_buoi=1, la_lung=7))])
     assert [t.code for t in report.indicator_totals] == ["so-buoi"]
