@@ -15,7 +15,14 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.lock
 	touch $@
 
-up: $(VENV)/.installed ## provision what is missing, start servers and services, wait until healthy
+# The plans `make up` runs (BAOCAO_PLANS, comma-separated, as the services read it): checked
+# first, so a mistake in a plan file stops here with its file, line and path, and warnings
+# (a reporting unit without contacts...) are listed without stopping the start.
+comma := ,
+PLANS  = $(subst $(comma), ,$(or $(BAOCAO_PLANS),data/plans/kh-nq35-ngoc-hoi.yaml))
+
+up: $(VENV)/.installed ## check the plans, provision what is missing, start servers and services, wait until healthy
+	$(PY) -m contracts.plan check $(PLANS)
 	$(STACK) up
 
 servers: $(VENV)/.installed ## start only Kafka, FerretDB and Mailpit

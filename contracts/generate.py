@@ -2,6 +2,11 @@
 
 Run ``python -m contracts.generate`` (``make schemas``) after changing a contract; a test fails
 while the committed files differ from what this would write.
+
+Only the current plan format is generated (``plan.v2.json``). ``plan.v1.json`` is a frozen copy
+of the last schema format 1's models produced: those models are gone (format 1 files are
+converted on load by ``contracts.plan.v1``), and the file stays as the description of files
+written in that format. Nothing regenerates it.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from contracts.plan import Plan
+from contracts.plan import FORMAT, Plan
 from contracts.topics import ALL_TOPICS
 
 HERE = Path(__file__).resolve().parent
@@ -27,8 +32,8 @@ def schema_files() -> dict[Path, str]:
         schema["$id"] = f"urn:baocao:event:{topic.name}"
         files[SCHEMAS / f"{topic.name}.json"] = _dump(schema)
     plan = Plan.model_json_schema(mode="validation")
-    plan["$id"] = "urn:baocao:plan:v1"
-    files[SCHEMAS / "plan.v1.json"] = _dump(plan)
+    plan["$id"] = f"urn:baocao:plan:v{FORMAT}"
+    files[SCHEMAS / f"plan.v{FORMAT}.json"] = _dump(plan)
     files[ASYNCAPI] = _dump(asyncapi())
     return files
 

@@ -42,6 +42,20 @@ class PlanFileError(Exception):
         self.problems = problems
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, except that dates stay text: the models parse them, so an
+    impossible one (``due_on: 2027-02-29``) is a problem with its line, not a crash of the
+    YAML parser (which raises a bare ValueError for it)."""
+
+
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    assert isinstance(node, yaml.ScalarNode)
+    return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+
+
 def read(path: Path) -> tuple[Any, Lines]:
     """The document in ``path`` and the line (1-based) of each value in it, by path."""
     text = path.read_text(encoding="utf-8")
@@ -51,7 +65,7 @@ def read(path: Path) -> tuple[Any, Lines]:
     lines: Lines = {}
     if node is not None:
         _mark(node, (), lines)
-    return yaml.safe_load(text), lines
+    return yaml.load(text, Loader=_Loader), lines  # noqa: S506 (a SafeLoader)
 
 
 def _mark(node: yaml.Node, path: tuple[str, ...], lines: Lines) -> None:

@@ -342,8 +342,8 @@ class ReportKind(ReferenceModel):
     - ``six_monthly``, ``quarterly``, ``monthly``: due before day ``due_day`` of the last
       month of each half, quarter or month (``due_month: following``: of the month after),
       for the ``occurrences`` listed (default all); the data window follows Decree
-      09/2019/NĐ-CP: from day ``cutoff_day + 1`` of the last month of the previous period to
-      day ``cutoff_day`` of the last month of this one.
+      09/2019/NĐ-CP: from the day after day ``cutoff_day`` of the last month of the previous
+      period to day ``cutoff_day`` of the last month of this one.
     - ``once``: due before ``due_on``, data window ``data_from_date`` to ``data_to_date``.
 
     Every period opens ``opens_days_before_due`` days before it is due and locks
@@ -377,6 +377,23 @@ class ReportKind(ReferenceModel):
             raise ValueError("số ngày nhắc trước hạn phải dương và không trùng nhau")
         return sorted(days, reverse=True)
 
+    # Checked field by field (not in the rule check below) so that the error names the field
+    # and its own line in the file, whatever the rule.
+    @field_validator("due_before", "data_from", "data_to")
+    @classmethod
+    def _day_exists(cls, text: str | None) -> str | None:
+        if text is not None:
+            _check_month_day(text)
+        return text
+
+    @field_validator("due_day")
+    @classmethod
+    def _in_every_month(cls, day: int | None) -> int | None:
+        if day is not None and day > 28:
+            # Day 29-31 does not exist in every month: refused rather than guessed.
+            raise ValueError(f"ngày {day} không có ở mọi tháng; hãy chọn ngày từ 1 đến 28")
+        return day
+
     @model_validator(mode="after")
     def _rule_is_complete(self) -> ReportKind:
         rule = self.rule
@@ -387,21 +404,12 @@ class ReportKind(ReferenceModel):
         for name in needs.get(rule, ("due_day",)):
             if getattr(self, name) is None:
                 raise ValueError(f"quy tắc “{rule.value}” cần trường {name}")
-        if rule is ScheduleRule.YEARLY:
-            for name in ("due_before", "data_from", "data_to"):
-                _check_month_day(name, str(getattr(self, name)))
         if rule in MONTHS_PER_OCCURRENCE:
             allowed = OCCURRENCES[rule]
             chosen = self.occurrences or allowed
             wrong = [n for n in chosen if n not in allowed]
             if wrong or len(set(chosen)) != len(chosen):
                 raise ValueError(f"occurrences phải là các số khác nhau trong {allowed}")
-            assert self.due_day is not None
-            if self.due_day > 28:
-                # Day 29-31 does not exist in every month: refused rather than guessed.
-                raise ValueError(
-                    f"ngày {self.due_day} không có ở mọi tháng; hãy chọn ngày từ 1 đến 28"
-                )
         # Imported here: the schedule arithmetic builds on this module's models.
         from contracts.plan.schedule import occurrences, order_problem
 
@@ -415,14 +423,14 @@ class ReportKind(ReferenceModel):
         return self
 
 
-def _check_month_day(name: str, text: str) -> None:
+def _check_month_day(text: str) -> None:
     month, day = (int(x) for x in text.split("-"))
     if (month, day) == (2, 29):
-        raise ValueError(f"{name}: ngày 29/02 chỉ có trong năm nhuận; hãy chọn 28/02 hoặc 01/03")
+        raise ValueError("ngày 29/02 chỉ có trong năm nhuận; hãy chọn 28/02 hoặc 01/03")
     try:
         dt.date(2001, month, day)
     except ValueError:
-        raise ValueError(f"{name}: ngày {day:02d}/{month:02d} không tồn tại") from None
+        raise ValueError(f"ngày {day:02d}/{month:02d} không tồn tại") from None
 
 
 # --- the plan ---------------------------------------------------------------------------

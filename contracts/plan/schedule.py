@@ -82,8 +82,10 @@ def occurrences(kind: ReportKind, year: int) -> list[Occurrence]:
                 number=number,
                 due_day=dt.date(due[0], due[1], kind.due_day),
                 # Decree 09/2019/NĐ-CP: from the day after the cut-off of the previous
-                # period's last month to the cut-off day of this period's last month.
-                data_from=dt.date(previous_last[0], previous_last[1], kind.cutoff_day + 1),
+                # period's last month to the cut-off day of this period's last month. The day
+                # after, not day cutoff_day + 1: a cut-off on 28/02 is followed by 01/03.
+                data_from=dt.date(previous_last[0], previous_last[1], kind.cutoff_day)
+                + dt.timedelta(days=1),
                 data_to=dt.date(last[0], last[1], kind.cutoff_day),
             )
         )

@@ -1,19 +1,36 @@
-"""Contracts: generated schemas are current, and payloads once published keep parsing."""
+"""Contracts: generated schemas are current, payloads once published keep parsing, and plan
+files (format 1 or 2) satisfy the plan schemas."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from contracts.generate import schema_files
+from contracts.plan.loading import load
+from contracts.plan.v1 import is_v1, upgrade
 from contracts.topics import ALL_TOPICS
 
 pytestmark = pytest.mark.unit
 
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).with_name("payloads")
+SCHEMAS = ROOT / "contracts" / "schemas"
+PLAN_FILES = sorted(
+    [
+        *(ROOT / "data" / "plans").glob("*.yaml"),
+        *(ROOT / "tests" / "fixtures" / "plans").glob("*.yaml"),
+    ]
+)
+# plan.v1.json is frozen (the format 1 models are gone): this pin fails if it is rewritten.
+PLAN_V1_SHA256 = "3de0dc1d2e87965a9064bd097f12285bbc60149b2667bed2fa2e43d7ac1460e7"
 
 
 def test_generated_files_are_up_to_date() -> None:
@@ -47,3 +64,118 @@ def test_unknown_fields_are_ignored_and_wrong_types_refused() -> None:
     raw["event_type"] = "deadline.overdue"
     with pytest.raises(ValueError, match="event_type"):
         topic.event.model_validate(raw)
+
+
+# --- plan files ---------------------------------------------------------------------------
+
+
+def _schema(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
+    return schema
+
+
+def _as_json(document: Any) -> Any:
+    """What the document is as JSON: YAML's dates become ISO strings, as a JSON plan has them."""
+    return json.loads(json.dumps(document, default=str))
+
+
+def _validate_plan(raw: dict[str, Any]) -> None:
+    """A format 2 document satisfies plan.v2.json; a format 1 document plan.v1.json, and its
+    conversion plan.v2.json."""
+    if is_v1(raw):
+        jsonschema.validate(_as_json(raw), _schema("plan.v1.json"))
+        raw = upgrade(raw)
+    jsonschema.validate(_as_json(raw), _schema("plan.v2.json"))
+
+
+def test_plan_v2_schema_is_generated_from_the_models() -> None:
+    generated = {p.name for p in schema_files()}
+    assert "plan.v2.json" in generated
+    assert "plan.v1.json" not in generated
+    schema = _schema("plan.v2.json")
+    assert schema["$id"] == "urn:baocao:plan:v2"
+    jsonschema.Draft202012Validator.check_schema(schema)
+    kinds = set(schema["$defs"]["UnitKind"]["enum"])
+    assert {"province", "ward", "commune", "special_zone", "department"} <= kinds
+
+
+def test_plan_v1_schema_is_frozen() -> None:
+    raw = (SCHEMAS / "plan.v1.json").read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == PLAN_V1_SHA256
+    assert json.loads(raw)["$id"] == "urn:baocao:plan:v1"
+
+
+@pytest.mark.parametrize("path", PLAN_FILES, ids=lambda p: p.name)
+def test_plan_files_satisfy_the_schema_of_their_format(path: Path) -> None:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    _validate_plan(raw)
+    load(path)  # and the models agree
+
+
+# A format 1 document as files were written before format 2 (kept here: the files in the
+# repository move to format 2, and format 1 must keep loading).
+V1_PLAN: dict[str, Any] = {
+    "id": "kh-dinh-dang-1",
+    "title": "Kế hoạch viết theo định dạng 1",
+    "issuer": "Ủy ban nhân dân huyện Thử",
+    "issuer_place": "Thử",
+    "effective_from": "2020-01-01",
+    "consolidating_unit_id": "phong-vhtt",
+    "upward_recipient": "Ủy ban nhân dân tỉnh Thử",
+    "units": [
+        {
+            "id": "ubnd-huyen",
+            "name": "UBND huyện Thử",
+            "kind": "peoples_committee",
+            "reports": False,
+        },
+        {
+            "id": "phong-vhtt",
+            "name": "Phòng Văn hóa và Thông tin",
+            "kind": "specialised_office",
+            "parent_id": "ubnd-huyen",
+            "contacts": [{"name": "Lê Văn A", "email": "vhtt@thu.example"}],
+        },
+    ],
+    "indicators": [{"code": "so-buoi", "name": "Số buổi", "unit_of_measure": "buổi"}],
+    "tasks": [
+        {
+            "id": "tuyen-truyen",
+            "section": "II.1",
+            "title": "Tuyên truyền",
+            "text": "Tổ chức tuyên truyền.",
+            "assignments": [{"unit_id": "phong-vhtt"}],
+            "indicator_codes": ["so-buoi"],
+        }
+    ],
+    "schedule": [
+        {
+            "code": "6-thang",
+            "title": "Báo cáo 6 tháng",
+            "due_before": "06-15",
+            "data_from": "12-15",
+            "data_from_previous_year": True,
+            "data_to": "06-14",
+        }
+    ],
+}
+
+
+def test_a_format_1_document_satisfies_both_schemas_through_the_upgrade(tmp_path: Path) -> None:
+    raw = copy.deepcopy(V1_PLAN)
+    _validate_plan(raw)
+    assert raw == V1_PLAN, "upgrade leaves its input untouched"
+    path = tmp_path / "v1.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    plan = load(path)
+    assert plan.format == 2
+    assert [u.kind for u in plan.units] == ["district", "specialised_office"]
+    assert plan.tasks[0].indicator_codes == ["so-buoi"]
+    assert plan.indicators[0].type == "number"
+
+
+def test_the_plan_schema_refuses_what_the_models_refuse() -> None:
+    raw = upgrade(copy.deepcopy(V1_PLAN))
+    raw["units"][0]["ghi_chu"] = "trường lạ"
+    with pytest.raises(jsonschema.ValidationError, match="ghi_chu"):
+        jsonschema.validate(_as_json(raw), _schema("plan.v2.json"))
