@@ -73,7 +73,7 @@ async def run(run: Run) -> list[Row]:
             for event in batch:
                 await outbox.put(event)
             log(f"P3: {len(batch)} entries stored in {time.perf_counter() - stored:.1f} s")
-            relay = outbox_module.OutboxRelay(outbox, publisher.publish_raw, clock, metrics)
+            relay = outbox_module.OutboxRelay(outbox, publisher.enqueue_raw, clock, metrics)
             sent, began = 0, time.perf_counter()
             while sent < len(batch) and time.perf_counter() - began < MAX_SECONDS:
                 done = await relay.relay_once()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -70,13 +71,30 @@ class KafkaPublisher:
     async def publish_raw(
         self, topic: str, key: str, value: bytes, headers: dict[str, str]
     ) -> None:
-        await self._broker.publish(
+        await (await self.enqueue_raw(topic, key, value, headers))
+
+    async def enqueue_raw(
+        self, topic: str, key: str, value: bytes, headers: dict[str, str]
+    ) -> Awaitable[None]:
+        """Hand a record to the producer; the result resolves once Kafka acknowledged it.
+
+        Records enqueued one after another keep their order per partition (one producer,
+        idempotent), so a caller can enqueue a batch and await the acknowledgements together.
+        Raises at once for a record the producer refuses to send (e.g. too large).
+        """
+        delivery = await self._broker.publish(
             value,
             topic=self._names.topic(topic),
             key=key.encode(),
             headers={**headers, "content-type": "application/json"},
+            no_confirm=True,
         )
-        self._metrics.published(topic)
+
+        async def acknowledged() -> None:
+            await delivery
+            self._metrics.published(topic)
+
+        return acknowledged()
 
 
 async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> None:

@@ -39,8 +39,9 @@ from services.common.mongo import Document, to_millis
 
 log = logging.getLogger(__name__)
 
-PublishRaw = Callable[[str, str, bytes, dict[str, str]], Awaitable[None]]
-"""(contract topic name, key, value, headers) -> returns once Kafka acknowledged."""
+EnqueueRaw = Callable[[str, str, bytes, dict[str, str]], Awaitable[Awaitable[None]]]
+"""(contract topic name, key, value, headers) -> an awaitable that resolves once Kafka
+acknowledged the record; raises at once for a record the producer will not send."""
 
 INTENT, READY, PUBLISHED = "intent", "ready", "published"
 
@@ -116,16 +117,18 @@ class Outbox:
         doc = await self._db[ref["collection"]].find_one({"_id": ref["id"]}, {"event_id": 1})
         return doc is not None and doc.get("event_id") == entry["_id"]
 
-    async def sent(self, entry: Document, *, settled: bool) -> None:
-        if settled:
-            # Kept a while so that a late ``commit`` sees it was published and does not
-            # restore it (see the module docstring); swept by ``forget_published``.
+    async def sent(self, entries: list[Document], settled: set[str]) -> None:
+        """Forget what Kafka acknowledged; settled intents are kept a while (see below)."""
+        done = [e["_id"] for e in entries if e["_id"] not in settled]
+        if done:
+            await self.entries.delete_many({"_id": {"$in": done}})
+        for event_id in settled & {e["_id"] for e in entries}:
+            # Kept so that a late ``commit`` sees it was published and does not restore it
+            # (see the module docstring); swept by ``forget_published``.
             await self.entries.update_one(
-                {"_id": entry["_id"]},
+                {"_id": event_id},
                 {"$set": {"state": PUBLISHED, "published_at": to_millis(self._clock.now())}},
             )
-        else:
-            await self.entries.delete_one({"_id": entry["_id"]})
 
     async def drop(self, entry: Document) -> None:
         await self.entries.delete_one({"_id": entry["_id"]})
@@ -173,7 +176,7 @@ class OutboxRelay:
     def __init__(
         self,
         outbox: Outbox,
-        publish: PublishRaw,
+        enqueue: EnqueueRaw,
         clock: Clock,
         metrics: CommonMetrics,
         *,
@@ -184,7 +187,7 @@ class OutboxRelay:
         keep_published: dt.timedelta = dt.timedelta(hours=1),
     ) -> None:
         self.outbox = outbox
-        self._publish = publish
+        self._enqueue = enqueue
         self._clock = clock
         self._metrics = metrics
         self._interval = interval
@@ -201,36 +204,56 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish what is ready, oldest first; returns how many left for Kafka.
 
-        A transient failure (Kafka away) ends the pass so that order is kept; a record Kafka
-        will never accept is parked and the pass goes on.
+        The pass enqueues every ready entry in order and then awaits their acknowledgements
+        together (one round trip for the batch, not one per record). A record Kafka will never
+        accept is parked and the pass goes on; any other failure ends the pass after the
+        acknowledged entries are forgotten, and the rest stay for the next pass.
         """
-        sent = 0
         settle_before = self._clock.now() - self._settle_after
+        batch: list[tuple[Document, Awaitable[None]]] = []
+        settled: set[str] = set()
+        failure: Exception | None = None
         for entry in await self.outbox.waiting(self._batch):
-            settled = entry["state"] == INTENT
-            if settled:
+            if entry["state"] == INTENT:
                 if entry["written_at"] > settle_before:
                     continue  # its request may still be running
                 if not await self.outbox.announced(entry):
                     log.warning("outbox: dropping abandoned intent %s", entry["_id"])
                     await self.outbox.drop(entry)
                     continue
+                settled.add(entry["_id"])
             headers = {"event_id": entry["_id"], "event_type": entry["event_type"]}
             try:
-                await self._publish(
+                delivery = await self._enqueue(
                     entry["topic"], entry["key"], entry["event_json"].encode(), headers
                 )
             except Exception as error:
-                if not never_accepted_by_kafka(error):
-                    raise
-                await self.outbox.park(entry, f"{type(error).__name__}: {error}")
-                self._metrics.parked(entry["topic"])
-                log.error("outbox: parked %s (%s): %s", entry["_id"], entry["event_type"], error)
-                continue
-            await self.outbox.sent(entry, settled=settled)
+                if never_accepted_by_kafka(error):
+                    await self._park(entry, error)
+                    continue
+                failure = error
+                break
+            batch.append((entry, delivery))
+        outcomes = await asyncio.gather(*(d for _, d in batch), return_exceptions=True)
+        published = []
+        for (entry, _), outcome in zip(batch, outcomes, strict=True):
+            if not isinstance(outcome, BaseException):
+                published.append(entry)
+            elif never_accepted_by_kafka(outcome):
+                await self._park(entry, outcome)
+            elif failure is None and isinstance(outcome, Exception):
+                failure = outcome
+        await self.outbox.sent(published, settled)
+        for _ in published:
             self._metrics.relayed()
-            sent += 1
-        return sent
+        if failure is not None:
+            raise failure
+        return len(published)
+
+    async def _park(self, entry: Document, error: BaseException) -> None:
+        await self.outbox.park(entry, f"{type(error).__name__}: {error}")
+        self._metrics.parked(entry["topic"])
+        log.error("outbox: parked %s (%s): %s", entry["_id"], entry["event_type"], error)
 
     async def measure(self) -> int:
         count, oldest = await self.outbox.backlog()

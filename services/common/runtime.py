@@ -164,7 +164,7 @@ class Runtime:
         )
         self._outbox = Outbox(self._db, self.clock)
         self._relay = OutboxRelay(
-            self._outbox, self.publisher.publish_raw, self.clock, self.metrics
+            self._outbox, self.publisher.enqueue_raw, self.clock, self.metrics
         )
         await self._ensure_topics()
         await wire(self)

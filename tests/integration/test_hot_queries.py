@@ -79,6 +79,11 @@ class Recorded:
             for filter in command.filters:
                 if set(filter) != {"_id"} or command.collection is None:
                     continue
+                if isinstance(filter["_id"], dict):
+                    # {"_id": {"$in": [...]}} is not pushed down: allowed on the small outbox
+                    # only (the relay forgets a whole batch in one write).
+                    assert command.collection == "outbox", command
+                    continue
                 explained = await explain_find(self.db, command.collection, filter)
                 if is_ferretdb(explained):
                     assert explained["filterPushdown"] is True, (command, explained)
@@ -174,8 +179,14 @@ async def test_the_relay_reads_the_small_outbox_and_settles_intents_by_id(
     intent = await outbox.intend(overdue("xa-b", clock.now()), Ref(history, "khong-co"))
     sent: list[str] = []
 
-    async def publish(topic: str, key: str, value: bytes, headers: dict[str, str]) -> None:
+    async def delivered() -> None:
+        return None
+
+    async def publish(
+        topic: str, key: str, value: bytes, headers: dict[str, str]
+    ) -> Awaitable[None]:
         sent.append(key)
+        return delivered()
 
     relay = OutboxRelay(
         outbox, publish, clock, CommonMetrics(CollectorRegistry(), "test"),

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import pytest
@@ -89,7 +89,7 @@ class Rig:
         # The services' own producer settings (acks=all, idempotence, 1 MiB requests).
         self.broker = build_broker(servers.kafka_bootstrap, service="test", registry=self.registry)
         self.publisher = KafkaPublisher(self.broker, self.names, self.metrics)
-        self.relay = self.relay_with(self.publisher.publish_raw)
+        self.relay = self.relay_with(self.publisher.enqueue_raw)
 
     def relay_with(self, publish: Any) -> OutboxRelay:
         return OutboxRelay(self.outbox, publish, self.clock, self.metrics, settle_after=SETTLE)
@@ -209,11 +209,11 @@ async def test_a_failed_publish_keeps_the_entries_until_a_later_relay(
     await rig.store(*events)
     calls: list[str] = []
 
-    async def flaky(topic: str, key: str, value: bytes, headers: dict[str, str]) -> None:
+    async def flaky(topic: str, key: str, value: bytes, headers: dict[str, str]) -> Awaitable[None]:
         calls.append(key)
         if len(calls) == 2:
             raise KafkaTimeoutError("Kafka không trả lời")
-        await rig.publisher.publish_raw(topic, key, value, headers)
+        return await rig.publisher.enqueue_raw(topic, key, value, headers)
 
     relay = rig.relay_with(flaky)
 
