@@ -25,6 +25,7 @@ from tests.conftest import Servers
 ROOT = Path(__file__).resolve().parents[2]
 SEED_PLAN = ROOT / "data" / "plans" / "kh-nq35-ngoc-hoi.yaml"
 SECOND_PLAN = ROOT / "tests" / "fixtures" / "plans" / "kh-chuyen-doi-so-phuong-an.yaml"
+PROVINCE_PLAN = ROOT / "tests" / "fixtures" / "plans" / "kh-tinh-hai-cap-quy.yaml"
 SERVICES = ("submissions", "deadlines", "notify", "consolidate")
 
 
@@ -135,6 +136,17 @@ def second_system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) ->
     """The quarterly plan of another hierarchy, two days after the Q2 2027 due date."""
     system = start_system(
         servers, tmp_path_factory.mktemp("e2e"), [SECOND_PLAN], "2027-07-12T09:00:00+07:00"
+    )
+    yield system
+    system.stop()
+
+
+@pytest.fixture(scope="module")
+def province_system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """The province's two-tier quarterly plan, three days before the Q2 2027 due date (15/6):
+    the quarter is open and its five-day reminder is already due."""
+    system = start_system(
+        servers, tmp_path_factory.mktemp("e2e"), [PROVINCE_PLAN], "2027-06-12T09:00:00+07:00"
     )
     yield system
     system.stop()

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from contracts.plan import Plan
+from contracts.plan import IndicatorType, Plan
 from services.common.reference import load_plan
 from tests.e2e.conftest import System
 from tests.support import mailpit
@@ -18,9 +18,36 @@ def plan_of(system: System) -> Plan:
     return load_plan(system.plans[0])
 
 
-def report_body(plan: Plan, period_id: str, unit_id: str) -> dict[str, Any]:
-    """A full report on every task of the unit."""
+SAMPLE_VALUES: dict[IndicatorType, Any] = {
+    IndicatorType.COUNT: 3,
+    IndicatorType.NUMBER: 3,
+    IndicatorType.PERCENTAGE: 3,
+    IndicatorType.BOOLEAN: True,
+    IndicatorType.TEXT: "Đã thực hiện.",
+}
+
+
+def answer(plan: Plan, code: str, value: Any) -> dict[str, Any]:
+    """An indicator's answer in the field its type reads: ``flag`` for yes/no, ``text`` for
+    text, ``value`` for figures."""
+    indicator = plan.indicator(code)
+    kind = indicator.type if indicator else IndicatorType.COUNT
+    field = {IndicatorType.BOOLEAN: "flag", IndicatorType.TEXT: "text"}.get(kind, "value")
+    return {"code": code, field: value}
+
+
+def _sample(plan: Plan, code: str) -> Any:
+    indicator = plan.indicator(code)
+    return SAMPLE_VALUES[indicator.type] if indicator else 3
+
+
+def report_body(
+    plan: Plan, period_id: str, unit_id: str, values: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A full report on every task of the unit, with every indicator the task asks of it (by
+    its role and kind): the value in ``values`` by code, else a sample value of its type."""
     tasks = plan.tasks_of(unit_id)
+    values = values or {}
     return {
         "period_id": period_id,
         "unit_id": unit_id,
@@ -30,7 +57,10 @@ def report_body(plan: Plan, period_id: str, unit_id: str) -> dict[str, Any]:
                 "task_id": t.id,
                 "status": "completed",
                 "results": f"Đã triển khai nhiệm vụ {t.section}: tổ chức quán triệt, tuyên truyền.",
-                "indicators": [{"code": c, "value": 3} for c in t.indicator_codes],
+                "indicators": [
+                    answer(plan, i.code, values.get(i.code, _sample(plan, i.code)))
+                    for i in plan.indicators_for(t, unit_id)
+                ],
                 "difficulties": "Địa bàn rộng, đi lại khó khăn.",
                 "proposals": "Đề nghị bổ sung kinh phí tuyên truyền.",
             }
