@@ -9,6 +9,7 @@ something new: its content hash differs from the latest version's.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
@@ -46,6 +47,9 @@ from services.consolidate.store import (
 log = logging.getLogger(__name__)
 
 PRODUCER = "consolidate"
+CLOCK_SKEW = dt.timedelta(hours=1)
+"""How far deadlines' clock may run ahead of ours; before closes_at less this, a period
+cannot have been closed, and projecting a submission reads nothing else."""
 MAX_VERSION_RACES = 20
 """Consolidations of one period racing each other; more than this means something is wrong."""
 
@@ -79,12 +83,12 @@ async def on_submission_received(event: SubmissionReceived, *, c: Consolidation)
     if not await c.store.add_submission(p):
         log.debug("submission %s already projected", p.submission_id)
         return
+    found = c.catalog.period(p.period_id)
+    if found is None or c.clock.now() < found[1].closes_at - CLOCK_SKEW:
+        return  # the close comes from deadlines at closes_at at the earliest: nothing to amend
     # Read after the insert: a close marked before this read amends here, a close marked
     # after it reads this submission itself (see the module docstring).
     if await c.store.is_closed(p.period_id):
-        found = c.catalog.period(p.period_id)
-        if found is None:
-            return
         await _record(
             c,
             *found,
