@@ -32,6 +32,8 @@ class Period:
     """The lock instant: due + the kind's grace days; no report is accepted after it."""
     data_from: dt.date
     data_to: dt.date
+    cutoff_at: dt.datetime
+    """The end of the data window: local midnight after ``data_to``."""
     occurrence: Occurrence
 
     @property
@@ -45,14 +47,6 @@ class Period:
     @property
     def title(self) -> str:
         return self.occurrence.title(self.kind, self.year)
-
-    @property
-    def cutoff_at(self) -> dt.datetime:
-        """The end of the data window: the start of the day after ``data_to``."""
-        return self.due_at + (
-            dt.datetime.combine(self.data_to + dt.timedelta(days=1), dt.time(0))
-            - dt.datetime.combine(self.occurrence.due_day, dt.time(0))
-        )
 
     def state(self, now: dt.datetime) -> PeriodState:
         if now < self.opens_at:
@@ -85,6 +79,7 @@ def _period(plan: Plan, kind: ReportKind, year: int, occurrence: Occurrence) -> 
         closes_at=_local_midnight(closes_day, plan),
         data_from=occurrence.data_from,
         data_to=occurrence.data_to,
+        cutoff_at=_local_midnight(occurrence.data_to + dt.timedelta(days=1), plan),
         occurrence=occurrence,
     )
 

@@ -243,7 +243,14 @@ async def test_projecting_a_submission_only_inserts_into_the_period_projection(
     commands = await recorded.run(lambda: on_submission_received(event, c=c))
 
     assert only_inserts(commands, projection) == ["insert"]
-    assert reads(commands) == {"periods"}  # is_closed, by _id
+    assert reads(commands) == set()  # the period cannot have closed yet: nothing to ask
+
+    # Near its close, one more read: whether it closed, by _id in the small ``periods``.
+    clock.at = period.closes_at - dt.timedelta(minutes=5)
+    late = submission_received(period, "xa-b", clock.now())
+    commands = await recorded.run(lambda: on_submission_received(late, c=c))
+    assert only_inserts(commands, projection) == ["insert"]
+    assert reads(commands) == {"periods"}
     assert await recorded.assert_pushed_down_by_id(commands) == ["periods"]
 
 

@@ -205,7 +205,7 @@ def _local_midnight(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0), tz).astimezone(dt.UTC)
 
 
-def _check_periods(plan: Plan, first_year: int, *, cutoff_at_midnight: bool) -> list[Period]:
+def _check_periods(plan: Plan, first_year: int, *, cutoff_at_midnight: bool = True) -> list[Period]:
     """Every property a period of ``plan`` must have, over YEARS years from ``first_year``."""
     tz = plan.tz
     periods = periods_of(plan, first_year, first_year + YEARS - 1)
@@ -275,8 +275,7 @@ def test_periods_are_in_order_in_the_plans_time_zone(
 def test_periods_are_in_order_where_clocks_change(
     kinds: list[ReportKind], timezone: str, first_year: int
 ) -> None:
-    # cutoff_at is not checked to be a local midnight here: see the xfail test below.
-    _check_periods(_plan(kinds, timezone), first_year, cutoff_at_midnight=False)
+    _check_periods(_plan(kinds, timezone), first_year)
 
 
 @BOUNDED
@@ -308,7 +307,7 @@ def test_no_kind_that_passes_validation_crashes_period_computation(
             if e["type"] == "value_error":
                 assert any(c in VIETNAMESE for c in str(e["msg"]).lower()), e
         return
-    _check_periods(_plan([kind], timezone), 2030, cutoff_at_midnight=False)
+    _check_periods(_plan([kind], timezone), 2030, cutoff_at_midnight=True)
 
 
 @BOUNDED
@@ -342,12 +341,6 @@ def test_any_month_day_is_refused_or_computes(
     _check_periods(_plan([kind], "Asia/Ho_Chi_Minh"), 2026, cutoff_at_midnight=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services.common.periods.Period.cutoff_at adds whole 24-hour days to due_at "
-    "instead of taking the local midnight after data_to: off by the DST shift when a clock "
-    "change falls between the cut-off and the due day (no effect in Asia/Ho_Chi_Minh)",
-)
 def test_the_cut_off_is_a_local_midnight_where_clocks_change() -> None:
     kind = ReportKind.model_validate(
         {
