@@ -160,6 +160,7 @@ async def audit(
         if f.receipt is not None and f.receipt["submission_id"] not in docs:
             details.append(f"201 without its stored record: {f.receipt['submission_id']}")
     dup = sum(n - 1 for n in published.values() if n > 1)
+    repeats = [f"published {n} times: {sid}" for sid, n in published.items() if n > 1]
     for sid, d in docs.items():
         if not published[sid]:
             details.append(f"stored, never published: {sid}")
@@ -169,9 +170,12 @@ async def audit(
             copies = len(mail.get((d["receipt_no"], address), []))
             if not copies:
                 details.append(f"no receipt mail: {d['receipt_no']} to {address}")
-            dup += max(copies - 1, 0)
+            if copies > 1:
+                dup += copies - 1
+                ids = mail[(d["receipt_no"], address)]
+                repeats.append(f"{copies} receipt mails for {d['receipt_no']} to {address}: {ids}")
     details += [f"published, not stored: {sid}" for sid in published if sid not in docs]
-    return len(details), dup, details
+    return len(details), dup, details + repeats
 
 
 async def test_broker_killed_with_reports_in_flight(
