@@ -47,7 +47,14 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, TransientError | ConnectionFailure | WaitQueueTimeoutError):
         return True
     if isinstance(error, OperationFailure):
-        return error.code in _TRANSIENT_MONGO_CODES or error.has_error_label("RetryableWriteError")
+        # FerretDB answers a request cut short by its own shutdown with code 1 (InternalError)
+        # "context canceled": the server going away, not the request being wrong.
+        shutting_down = error.code == 1 and "context canceled" in str(error)
+        return (
+            error.code in _TRANSIENT_MONGO_CODES
+            or shutting_down
+            or error.has_error_label("RetryableWriteError")
+        )
     if isinstance(error, KafkaError):
         return not isinstance(error, _NEVER_ACCEPTED)
     # Network-level failures only: a FileNotFoundError or PermissionError is an OSError too,

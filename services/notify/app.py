@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import socket
@@ -62,6 +63,7 @@ def build_app(
             owner=f"{socket.gethostname()}:{os.getpid()}",
             attempts=settings.send_attempts,
             first_delay=settings.send_retry_seconds,
+            lease=dt.timedelta(seconds=settings.lease_seconds),
         )
         app.state.delivery = delivery
         handler = partial(on_event, delivery=delivery)

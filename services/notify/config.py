@@ -14,3 +14,10 @@ class NotifySettings(ServiceSettings):
     mail_from: str = "Hệ thống báo cáo baocao <khong-tra-loi@baocao.example>"
     send_attempts: int = Field(5, ge=1, description="tries per message before it is failed")
     send_retry_seconds: float = Field(2.0, gt=0, description="first back-off; doubles each try")
+    lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        validation_alias="BAOCAO_NOTIFY_LEASE_SECONDS",
+        description="how long a notice in flight belongs to the process trying it; longer than "
+        "one attempt can take (SMTP timeouts), or a live holder would lose it",
+    )

@@ -8,9 +8,11 @@ handler returns well within the consumer's poll interval whatever the mail serve
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,7 +24,7 @@ from contracts.events import (
     NotificationSentPayload,
 )
 from services.common.clock import Clock
-from services.common.failures import PermanentError
+from services.common.failures import PermanentError, is_transient
 from services.common.outbox import Outbox, Ref
 from services.common.reference import Catalog
 from services.notify.domain import Outgoing, messages_for
@@ -100,6 +102,34 @@ async def attempt(message: Outgoing, failed_before: int, d: Delivery) -> None:
 
 
 async def _finish(message: Outgoing, status: str, attempts: int, d: Delivery, event: Event) -> None:
+    """Record the outcome, however long the store takes: the message is already sent (or
+    given up on), and an entry left in flight would be sent again when its lease runs out."""
+    pause = 0.2
+    while True:
+        try:
+            await _record_outcome(message, status, attempts, d, event)
+            return
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            d.metrics.outcome(message.channel, "finish_retried")
+            log.warning(
+                "notification %s %s, recording it failed (%s: %s); retrying",
+                message.notification_id,
+                status,
+                type(error).__name__,
+                error,
+            )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 10.0)
+            # A new event id: the intent of the failed try may be stored, and is dropped by
+            # the relay because no outcome names it.
+            event = event.model_copy(update={"event_id": uuid.uuid4()})
+
+
+async def _record_outcome(
+    message: Outgoing, status: str, attempts: int, d: Delivery, event: Event
+) -> None:
     entry = await d.outbox.intend(event, Ref(OUTCOMES, message.notification_id))
     if not await d.ledger.finish(message, status, attempts, entry["_id"], d.clock.now()):
         await d.outbox.abandon(entry)  # the other holder's outcome is the one announced

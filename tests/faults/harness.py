@@ -278,6 +278,9 @@ class FaultSystem:
             "BAOCAO_CLOCK_START": self.clock_now().isoformat(),
             "BAOCAO_SCAN_INTERVAL_SECONDS": "1",
             "BAOCAO_SEND_RETRY_SECONDS": "0.5",
+            # Longer than one attempt with the default 20 s SMTP timeout, shorter than the
+            # default 120 s, so an entry a killed notify held is taken over sooner.
+            "BAOCAO_NOTIFY_LEASE_SECONDS": "30",
             f"BAOCAO_{instance.service.upper()}_PORT": str(instance.port),
             **instance.env,
         }

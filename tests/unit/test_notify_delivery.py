@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import unicodedata
 import uuid
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry
+from pymongo.errors import AutoReconnect
 
 from contracts.events import (
     DeadlineApproaching,
@@ -539,3 +541,36 @@ async def test_an_event_of_a_plan_not_loaded_here_is_rejected_for_good() -> None
     assert n.ledger.deliveries == set()
     assert n.outbox.all() == []
     assert n.wakes == 0
+
+
+class LedgerAwayOnFinish(FakeLedger):
+    """The store goes away right after the mail server accepted the message (FerretDB
+    restarting), for ``outages`` attempts to record it."""
+
+    def __init__(self, outages: int) -> None:
+        super().__init__()
+        self.outages = outages
+
+    async def finish(self, *args: Any, **kwargs: Any) -> bool:
+        if self.outages:
+            self.outages -= 1
+            raise AutoReconnect("FerretDB đang khởi động lại")
+        return await super().finish(*args, **kwargs)
+
+
+async def test_a_sent_message_whose_outcome_cannot_be_stored_yet_is_not_sent_again() -> None:
+    """Found by the fault suite: the outcome write failed after SMTP accepted the message, the
+    entry stayed in flight and the retrier sent it again when its lease ran out."""
+    n = Notifier(FakeMailer())
+    n.ledger = LedgerAwayOnFinish(outages=2)
+    n.delivery = dataclasses.replace(n.delivery, ledger=n.ledger)
+
+    await on_event(receipt(), delivery=n.delivery)
+
+    assert len(n.mailer.sent) == 1
+    assert n.only_outcome()["status"] == SENT
+    assert n.ledger.inflight == {}
+    assert n.outcome("finish_retried") == 2
+    n.clock.advance(LEASE * 2)
+    assert await retry_due(n.delivery) == 0
+    assert len(n.mailer.sent) == 1
