@@ -108,8 +108,9 @@ async def _insert(db: AsyncDatabase[Any], batches: list[tuple[str, list[dict[str
 
 
 async def _next_number(db: AsyncDatabase[Any]) -> int:
-    last = await db["receipt_numbers"].find_one({}, sort=[("n", -1)])
-    return int(last["n"]) + 1 if last else 1
+    # The service checkpoints the end of every block of numbers it reserves.
+    checkpoint = await db["counters"].find_one({"_id": "receipt"})
+    return int(checkpoint["n"]) + 1 if checkpoint else 1
 
 
 async def _numbers(db: AsyncDatabase[Any], first: int, count: int) -> None:

@@ -10,14 +10,15 @@ the last day, and a checkpoint of the receipt counter.
 - ``heads.<period_id>``: the latest revision of each unit (``_id`` = unit id). A hint kept
   up to date after each insert; when it lags (a crash, a lost race) the history repairs it.
 - ``idempotency``: ``_id`` = unit|key, bound to a fingerprint of the request, expiring.
-- ``receipt_numbers``: one insert per number, a unique ``_id`` per number (FerretDB loses
-  concurrent ``$inc``s, a unique insert never double-issues); ``counters`` checkpoints the
-  last number so a start-up does not scan.
+- ``receipt_numbers``: one insert per block of ``RECEIPT_BLOCK`` numbers, a unique ``_id`` per
+  block (FerretDB loses concurrent ``$inc``s, a unique insert never double-issues);
+  ``counters`` checkpoints the last block so a start-up does not scan.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import contextlib
 import datetime as dt
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ from pymongo.errors import DuplicateKeyError
 from services.common.mongo import Document, to_millis
 
 HISTORY, HEADS = "submissions.", "heads."
-CHECKPOINT_EVERY = 100
+RECEIPT_BLOCK = 20
+"""Receipt numbers a process reserves at once: one insert per 20 reports, not per report. A
+restart leaves the unused rest of its block as a gap in the numbering, never a repeat."""
 
 
 class RevisionTaken(Exception):
@@ -112,7 +115,10 @@ class MongoSubmissionsStore(SubmissionsStore):
         self._numbers: AsyncCollection[Document] = db["receipt_numbers"]
         self._counters: AsyncCollection[Document] = db["counters"]
         self._indexed: set[str] = set()
-        self._last_number: int | None = None
+        self._claiming = asyncio.Lock()
+        self._last_block: int | None = None
+        self._block: tuple[int, int] | None = None
+        self._next = 0
 
     @staticmethod
     def history_name(period_id: str) -> str:
@@ -134,25 +140,39 @@ class MongoSubmissionsStore(SubmissionsStore):
         return self._db[HEADS + period_id]
 
     async def next_receipt_number(self) -> int:
-        if self._last_number is None:
-            checkpoint = await self._counters.find_one({"_id": "receipt"})
-            self._last_number = int(checkpoint["n"]) if checkpoint else 0
-        while True:
-            # Taken before the await: concurrent requests of this process never compete.
-            self._last_number += 1
-            number = self._last_number
-            try:
-                await self._numbers.insert_one({"_id": f"receipt|{number}", "n": number})
-            except DuplicateKeyError:  # another replica took it: the next one
-                continue
-            break
-        if number % CHECKPOINT_EVERY == 0:
+        if self._block is None or self._next > self._block[1]:
+            await self._claim_block()
+        assert self._block is not None
+        # Taken before any await: concurrent requests of this process never compete.
+        number = self._next
+        self._next += 1
+        return number
+
+    async def _claim_block(self) -> None:
+        """Reserve the next RECEIPT_BLOCK numbers with one insert (unique ``_id`` per block),
+        and checkpoint its end so that a start-up never scans for the last number."""
+        async with self._claiming:
+            if self._block is not None and self._next <= self._block[1]:
+                return  # another request of this process claimed one meanwhile
+            if self._last_block is None:
+                checkpoint = await self._counters.find_one({"_id": "receipt"})
+                self._last_block = int(checkpoint["n"]) // RECEIPT_BLOCK if checkpoint else 0
+            block = self._last_block + 1
+            while True:
+                try:
+                    await self._numbers.insert_one({"_id": f"receipt-block|{block}"})
+                except DuplicateKeyError:  # another replica took it: the next one
+                    block += 1
+                    continue
+                break
+            self._last_block = block
+            end = block * RECEIPT_BLOCK
+            self._block, self._next = (end - RECEIPT_BLOCK + 1, end), end - RECEIPT_BLOCK + 1
             # DuplicateKeyError: a later checkpoint is already there.
             with contextlib.suppress(DuplicateKeyError):
                 await self._counters.update_one(
-                    {"_id": "receipt", "n": {"$lt": number}}, {"$set": {"n": number}}, upsert=True
+                    {"_id": "receipt", "n": {"$lt": end}}, {"$set": {"n": end}}, upsert=True
                 )
-        return number
 
     async def head(self, period_id: str, unit_id: str) -> Document | None:
         return await self._heads(period_id).find_one({"_id": unit_id})

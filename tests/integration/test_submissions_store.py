@@ -21,6 +21,7 @@ from services.common.outbox import INTENT, READY
 from services.submissions import domain
 from services.submissions.handlers import KEY_STALE_AFTER, Intake, submit
 from services.submissions.store import (
+    RECEIPT_BLOCK,
     KeyState,
     MongoSubmissionsStore,
     RevisionTaken,
@@ -94,29 +95,31 @@ async def test_receipt_numbers_count_up_from_one(store: MongoSubmissionsStore) -
 async def test_concurrent_receipt_numbers_of_two_replicas_are_all_distinct(
     db: AsyncDatabase[Document],
 ) -> None:
-    # Two processes on one database: neither knows what the other issued.
+    # Two processes on one database: neither knows what the other issued. Each reserves
+    # blocks of RECEIPT_BLOCK numbers, so both blocks are used, none twice.
     first, second = MongoSubmissionsStore(db), MongoSubmissionsStore(db)
 
     numbers = await asyncio.gather(
-        *(s.next_receipt_number() for _ in range(20) for s in (first, second))
+        *(s.next_receipt_number() for _ in range(RECEIPT_BLOCK) for s in (first, second))
     )
 
-    assert sorted(numbers) == list(range(1, 41))
+    assert sorted(numbers) == list(range(1, 2 * RECEIPT_BLOCK + 1))
 
 
-async def test_a_restarted_process_continues_after_the_checkpoint(
+async def test_a_restarted_process_continues_after_its_last_block(
     db: AsyncDatabase[Document],
 ) -> None:
     before = MongoSubmissionsStore(db)
-    for _ in range(100):  # the 100th number is checkpointed
+    for _ in range(RECEIPT_BLOCK + 3):  # into the second block
         await before.next_receipt_number()
 
     after_restart = MongoSubmissionsStore(db)
 
-    assert await after_restart.next_receipt_number() == 101
+    # The rest of the second block is a gap: a number is never issued twice.
+    assert await after_restart.next_receipt_number() == 2 * RECEIPT_BLOCK + 1
     checkpoint = await db["counters"].find_one({"_id": "receipt"})
     assert checkpoint is not None
-    assert checkpoint["n"] == 100
+    assert checkpoint["n"] == 3 * RECEIPT_BLOCK
 
 
 async def test_a_revision_stored_twice_is_revision_taken(store: MongoSubmissionsStore) -> None:
