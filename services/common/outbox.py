@@ -6,7 +6,8 @@ publish therefore live in their own small ``outbox`` collection, deleted once Ka
 
 1. ``intend(event, ref)`` stores the entry as an *intent* naming the document it announces;
 2. the caller makes its change, an insert of ``ref`` carrying ``event_id``;
-3. ``commit(entry)`` makes it *ready*; the relay publishes it and deletes it.
+3. ``commit(entry)`` stores its *ready* copy (``outbox_ready``); the relay publishes it and
+   deletes both.
 
 A request that dies between 1 and 3 leaves an intent. Once it is older than ``settle_after``
 the relay settles it: published if the announced document exists with this event id, dropped
@@ -61,6 +62,9 @@ class Outbox:
         self._db = db
         self._clock = clock
         self.entries: AsyncCollection[Document] = db["outbox"]
+        """Intents, and settled intents kept a while as published."""
+        self.ready: AsyncCollection[Document] = db["outbox_ready"]
+        """Ready entries: the committed copy of an intent, or an event put directly."""
         self.parked: AsyncCollection[Document] = db["outbox_parked"]
 
     def entry(self, event: Event, *, ref: Ref | None = None, state: str = READY) -> Document:
@@ -80,7 +84,7 @@ class Outbox:
     async def put(self, event: Event) -> None:
         """Store ``event`` ready to publish (for changes that need no separate document)."""
         with contextlib.suppress(DuplicateKeyError):  # the same event stored twice: once
-            await self.entries.insert_one(self.entry(event))
+            await self.ready.insert_one(self.entry(event))
 
     async def intend(self, event: Event, ref: Ref) -> Document:
         """Step 1: announce ``ref`` before it is written. Returns the entry for ``commit``."""
@@ -89,25 +93,32 @@ class Outbox:
         return entry
 
     async def commit(self, entry: Document) -> None:
-        """Step 3: the change is written; publish its event."""
-        result = await self.entries.update_one(
-            {"_id": entry["_id"], "state": INTENT}, {"$set": {"state": READY}}
-        )
-        if result.matched_count:
-            return
-        if await self.entries.find_one({"_id": entry["_id"]}, {"_id": 1}) is None:
-            # The relay took this intent for abandoned while we were slow: restore it.
-            with contextlib.suppress(DuplicateKeyError):
-                await self.entries.insert_one({**entry, "state": READY})
+        """Step 3: the change is written; publish its event.
+
+        An insert of the ready copy, not an update of the intent: FerretDB's updates cost
+        three inserts. The copy stands on its own, so it is published even if the relay
+        dropped the intent as abandoned meanwhile, and ignored if the relay published it.
+        """
+        with contextlib.suppress(DuplicateKeyError):  # committed twice: once
+            await self.ready.insert_one({**entry, "state": READY})
 
     async def abandon(self, entry: Document) -> None:
         """The change was not made (e.g. a conflict): its event must never leave."""
         await self.entries.delete_one({"_id": entry["_id"]})
 
     async def waiting(self, limit: int) -> list[Document]:
-        """Intents and ready entries, oldest first."""
-        cursor = self.entries.find({"state": {"$in": [INTENT, READY]}})
-        return await cursor.sort([("enqueued_at", 1), ("_id", 1)]).limit(limit).to_list()
+        """Ready entries and uncommitted intents, oldest first."""
+        kept = await self.entries.find({}).to_list()
+        published = {e["_id"] for e in kept if e["state"] == PUBLISHED}
+        ready = await self.ready.find({}).sort([("enqueued_at", 1), ("_id", 1)]).to_list()
+        late = [r["_id"] for r in ready if r["_id"] in published]
+        if late:  # committed after the relay settled and published their intents
+            await self.ready.delete_many({"_id": {"$in": late}})
+        ready = [r for r in ready if r["_id"] not in published]
+        committed = {r["_id"] for r in ready}
+        intents = [e for e in kept if e["state"] == INTENT and e["_id"] not in committed]
+        both = sorted(ready + intents, key=lambda e: (e["enqueued_at"], e["_id"]))
+        return both[:limit]
 
     async def announced(self, entry: Document) -> bool:
         """Whether the document an intent announces was written."""
@@ -121,6 +132,7 @@ class Outbox:
         """Forget what Kafka acknowledged; settled intents are kept a while (see below)."""
         done = [e["_id"] for e in entries if e["_id"] not in settled]
         if done:
+            await self.ready.delete_many({"_id": {"$in": done}})
             await self.entries.delete_many({"_id": {"$in": done}})
         for event_id in settled & {e["_id"] for e in entries}:
             # Kept so that a late ``commit`` sees it was published and does not restore it
@@ -143,6 +155,7 @@ class Outbox:
         parked["parked_at"] = to_millis(self._clock.now())
         with contextlib.suppress(DuplicateKeyError):
             await self.parked.insert_one(parked)
+        await self.ready.delete_one({"_id": entry["_id"]})
         await self.entries.delete_one({"_id": entry["_id"]})
 
     async def parked_entries(self, limit: int) -> list[Document]:
@@ -157,17 +170,16 @@ class Outbox:
         for field in ("reason", "parked_at"):
             parked.pop(field, None)
         with contextlib.suppress(DuplicateKeyError):
-            await self.entries.insert_one({**parked, "state": READY})
+            await self.ready.insert_one({**parked, "state": READY})
         await self.parked.delete_one({"_id": event_id})
         return True
 
     async def backlog(self) -> tuple[int, dt.datetime | None]:
         """How many entries wait, and when the oldest was enqueued."""
-        docs = await self.entries.find(
-            {"state": {"$in": [INTENT, READY]}}, {"enqueued_at": 1}
-        ).to_list()
-        oldest = min((d["enqueued_at"] for d in docs), default=None)
-        return len(docs), oldest
+        ready = await self.ready.find({}, {"enqueued_at": 1}).to_list()
+        intents = await self.entries.find({"state": INTENT}, {"enqueued_at": 1}).to_list()
+        waiting = {d["_id"]: d["enqueued_at"] for d in intents + ready}
+        return len(waiting), min(waiting.values(), default=None)
 
 
 class OutboxRelay:

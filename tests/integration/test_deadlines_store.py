@@ -15,7 +15,7 @@ from services.common.periods import find_period
 from services.deadlines.domain import Emission, due_emissions
 from services.deadlines.store import EMISSIONS, MongoDeadlinesStore
 from tests.conftest import Servers
-from tests.support.mongo import throwaway_database
+from tests.support.mongo import outbox_size, outbox_view, throwaway_database
 from tests.support.plans import three_units_plan
 
 pytestmark = pytest.mark.integration
@@ -59,7 +59,7 @@ async def test_an_emission_is_recorded_once_with_its_event_ready(
     assert stored["_id"] == reminder.key
     assert stored["event_id"] == str(reminder.event.event_id)
     assert (stored["period_id"], stored["unit_id"]) == (reminder.period_id, reminder.unit_id)
-    [entry] = await db["outbox"].find({}).to_list()
+    [entry] = await outbox_view(db)
     assert entry["_id"] == str(reminder.event.event_id)
     assert entry["state"] == READY
     assert entry["key"] == reminder.unit_id
@@ -72,13 +72,14 @@ async def test_a_restarted_process_does_not_decide_again_after_the_relay(
     _, reminder = reminders()
     at = reminder.event.occurred_at
     assert await a_store(db).record_emission(reminder, recorded_at=at) is True
-    await db["outbox"].delete_many({})  # relayed and removed
+    for name in ("outbox", "outbox_ready"):  # relayed and removed
+        await db[name].delete_many({})
 
     restarted = a_store(db)
 
     assert await restarted.record_emission(reminder, recorded_at=at) is False
     assert restarted.known_decided(reminder.key) is True
-    assert await db["outbox"].count_documents({}) == 0  # the second intent was abandoned
+    assert await outbox_size(db) == 0  # the second intent was abandoned
     assert await db[EMISSIONS].count_documents({}) == 1
 
 

@@ -32,7 +32,7 @@ from services.common.outbox import (
     document_with_event,
 )
 from tests.conftest import Servers
-from tests.support.mongo import throwaway_database
+from tests.support.mongo import outbox_size, throwaway_database
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -171,7 +171,7 @@ async def test_ready_entries_are_published_oldest_first_and_removed(
         received("phong-vhtt", 10),
     )
     await rig.store(later, first, middle)  # stored out of order
-    stored = await rig.db["outbox"].find_one({"_id": str(first.event_id)})
+    stored = await rig.db["outbox_ready"].find_one({"_id": str(first.event_id)})
     assert stored is not None
     assert stored["enqueued_at"] == FIRST.replace(microsecond=123_000)
 
@@ -185,7 +185,7 @@ async def test_ready_entries_are_published_oldest_first_and_removed(
     assert records[0]["headers"]["event_id"] == str(first.event_id)
     assert records[0]["headers"]["event_type"] == "submission.received"
     assert records[0]["headers"]["content-type"] == "application/json"
-    assert await rig.db["outbox"].count_documents({}) == 0  # the collection stays small
+    assert await outbox_size(rig.db) == 0  # the collections stay small
     assert rig.sample("baocao_events_published_total", topic=SUBMISSION_RECEIVED.name) == 3
     assert rig.sample("baocao_outbox_relayed_total") == 3
 
@@ -312,14 +312,14 @@ async def test_intents_are_settled_by_what_was_written(rig: Rig, servers: Server
     assert published is not None
     assert published["state"] == PUBLISHED  # kept so that a late commit does not restore it
     assert await rig.waiting_ids() == []
-    assert await rig.db["outbox"].count_documents({}) == 1
+    assert await outbox_size(rig.db) == 1
 
     # The slow request finally writes its change and commits: its event is restored.
     late = {"_id": slow.payload.submission_id, "unit_id": "xa-sa-loong"}
     await rig.db[HISTORY].insert_one(document_with_event(late, entries["xa-sa-loong"]))
     await rig.outbox.commit(entries["xa-sa-loong"])
     await rig.outbox.commit(entries["xa-bo-y"])  # late too, but already published: no-op
-    restored = await rig.db["outbox"].find_one({"_id": str(slow.event_id)})
+    restored = await rig.db["outbox_ready"].find_one({"_id": str(slow.event_id)})
     assert restored is not None
     assert restored["state"] == READY
     assert await rig.waiting_ids() == ids(slow)
@@ -329,7 +329,7 @@ async def test_intents_are_settled_by_what_was_written(rig: Rig, servers: Server
     records = await read(servers, rig.topic, until=2)
     assert [r["value"]["event_id"] for r in records] == ids(written, slow)
     await rig.outbox.forget_published(rig.clock.now() + dt.timedelta(seconds=1))
-    assert await rig.db["outbox"].count_documents({}) == 0
+    assert await outbox_size(rig.db) == 0
 
 
 async def test_an_abandoned_intent_never_leaves(rig: Rig, servers: Servers) -> None:

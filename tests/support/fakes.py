@@ -134,7 +134,11 @@ class MemoryOutbox(Outbox):
         """What ``entries`` holds, for tests to look at."""
 
     def all(self) -> list[Document]:
-        return [copy.deepcopy(d) for d in self.memory.documents.values()]
+        """Every entry once: its ready copy if committed, else the intent (or what is kept)."""
+        ready = self.ready.documents  # type: ignore[attr-defined]
+        entries = [ready.get(k, d) for k, d in self.memory.documents.items()]
+        entries += [d for k, d in ready.items() if k not in self.memory.documents]
+        return [copy.deepcopy(d) for d in entries]
 
     def in_state(self, state: str) -> list[Document]:
         return [d for d in self.all() if d["state"] == state]
@@ -146,7 +150,7 @@ class MemoryOutbox(Outbox):
             for d in self.in_state(state)
         ]
 
-    def ready(self) -> list[Document]:
+    def ready_entries(self) -> list[Document]:
         return self.in_state(READY)
 
     def intents(self) -> list[Document]:

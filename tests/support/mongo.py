@@ -117,3 +117,16 @@ async def explain_find(db: AsyncDatabase[Document], collection: str, filter: Doc
 
 def is_ferretdb(explained: Mapping[str, Any]) -> bool:
     return "ferretdbVersion" in (explained.get("serverInfo") or {})
+
+
+async def outbox_view(db: AsyncDatabase[Document]) -> list[Document]:
+    """Every outbox entry once, as the relay sees it: the ready copy of a committed intent
+    (``outbox_ready``) in place of the intent, then intents and published ones (``outbox``)."""
+    ready = {d["_id"]: d for d in await db["outbox_ready"].find({}).to_list()}
+    kept = await db["outbox"].find({}).to_list()
+    view = [ready.pop(d["_id"], d) for d in kept]
+    return view + list(ready.values())
+
+
+async def outbox_size(db: AsyncDatabase[Document]) -> int:
+    return len(await outbox_view(db))
