@@ -23,11 +23,17 @@ class ApiProblem(Exception):
     """An answer other than success, raised anywhere below the web layer."""
 
     def __init__(
-        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details = details or []
+        self.headers = headers or {}
 
 
 def not_ready() -> ApiProblem:
@@ -39,7 +45,7 @@ def problem_response(problem: ApiProblem) -> JSONResponse:
     body: dict[str, Any] = {"code": problem.code, "message": problem.message}
     if problem.details:
         body["details"] = problem.details
-    return JSONResponse(body, status_code=problem.status)
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers)
 
 
 def _from_validation(error: RequestValidationError) -> ApiProblem:

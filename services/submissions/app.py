@@ -7,6 +7,7 @@ import logging
 
 from fastapi import FastAPI
 
+from services.common.admission import Admission
 from services.common.clock import Clock
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
@@ -28,7 +29,18 @@ def build_app(
     async def wire(rt: Runtime) -> None:
         store = MongoSubmissionsStore(rt.db)
         await store.create_indexes()
-        app.state.intake = Intake(rt.catalog, store, rt.outbox, rt.clock, rt.wake_relay)
+        app.state.intake = Intake(
+            rt.catalog,
+            store,
+            rt.outbox,
+            rt.clock,
+            rt.wake_relay,
+            admission=Admission(
+                settings.max_concurrent_submissions,
+                settings.max_waiting_submissions,
+                settings.max_wait_seconds,
+            ),
+        )
 
         async def forget_expired_keys() -> None:
             # Keeps the idempotency collection to about a day of keys: it is read on repeats.

@@ -6,3 +6,18 @@ from services.common.settings import ServiceSettings
 class SubmissionsSettings(ServiceSettings):
     port: int = Field(8000, validation_alias="BAOCAO_SUBMISSIONS_PORT")
     max_body_bytes: int = Field(1_000_000, validation_alias="BAOCAO_SUBMISSIONS_MAX_BODY_BYTES")
+    max_concurrent_submissions: int = Field(
+        8,
+        ge=1,
+        validation_alias="BAOCAO_SUBMISSIONS_MAX_CONCURRENT",
+        description="reports stored at the same time; more wait (see the next two)",
+    )
+    max_waiting_submissions: int = Field(
+        64, ge=0, validation_alias="BAOCAO_SUBMISSIONS_MAX_WAITING"
+    )
+    max_wait_seconds: float = Field(
+        5.0,
+        gt=0,
+        validation_alias="BAOCAO_SUBMISSIONS_MAX_WAIT_SECONDS",
+        description="a report waiting longer is answered 503 busy, with Retry-After",
+    )

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from contracts.plan import Plan
+from services.common.admission import Admission
 from services.common.clock import Clock
 from services.common.consumer import MAX_EVENT_BYTES
 from services.common.locks import KeyedLocks
@@ -41,6 +42,7 @@ class Intake:
     clock: Clock
     wake_relay: Callable[[], None]
     unit_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    admission: Admission = field(default_factory=lambda: Admission(8, 64, 5.0))
 
 
 async def submit(

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from contracts.plan import Indicator, IndicatorType
+from services.common.admission import Busy
 from services.common.errors import ApiProblem, not_ready
 from services.common.mongo import Document
 from services.common.periods import PeriodState, periods_around
@@ -59,7 +60,17 @@ async def create_submission(
     intake: IntakeDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None,
 ) -> SubmissionReceipt:
-    doc, created = await handlers.submit(body, idempotency_key, intake)
+    try:
+        async with intake.admission.slot():
+            doc, created = await handlers.submit(body, idempotency_key, intake)
+    except Busy:
+        raise ApiProblem(
+            503,
+            "busy",
+            "Hệ thống đang nhận nhiều báo cáo cùng lúc; báo cáo chưa được lưu, vui lòng gửi "
+            "lại sau ít giây.",
+            headers={"Retry-After": "2"},
+        ) from None
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/periods/{doc['period_id']}/submissions/{doc['_id']}"
