@@ -40,6 +40,10 @@ def build_broker(bootstrap: str, *, service: str, registry: CollectorRegistry) -
         # Without these a leader change can lose or duplicate an acknowledged write.
         acks="all",
         enable_idempotence=True,
+        # An idempotent producer has one request in flight per broker: records enqueued while
+        # it is out travel together in the next, so batches may be large (16 KiB by default,
+        # about ten reports, capped the relay at a few hundred events/s).
+        max_batch_size=512 * 1024,
         # Per-message lines at DEBUG: visible when asked for, silent by default.
         logger=logging.getLogger(f"baocao.{service}.kafka"),
         log_level=logging.DEBUG,
