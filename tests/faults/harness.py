@@ -191,18 +191,33 @@ class MailCount:
     duplicated: int
     missing: list[tuple[str, str]]
     repeated: dict[tuple[str, str], int]
+    resent: int
+    """Copies repeating a Message-ID already seen (a resend of a message in flight)."""
 
 
 def count_mail(
-    expected: Iterable[tuple[str, str]], found: dict[tuple[str, str], list[str]]
+    expected: Iterable[tuple[str, str]],
+    found: dict[tuple[str, str], list[str]],
+    *,
+    in_flight: int = 0,
 ) -> MailCount:
-    """Lost: an expected (receipt, address) without mail. Duplicated: every copy beyond one,
-    whether it repeats the Message-ID (a resend) or not (a second event for one submission)."""
+    """Lost: an expected (receipt, address) without mail. Duplicated: a second Message-ID for
+    one (receipt, address) (a second notice), and resends of one Message-ID beyond
+    ``in_flight``: the messages a killed notify may have had out, accepted by the mail server
+    but not yet recorded. Those are sent again with the same Message-ID (issue 12: "a crash
+    resends at most the in-flight entries, with the same Message-ID"); nothing else may be."""
     pairs = set(expected)
     missing = sorted(p for p in pairs if not found.get(p))
     repeated = {p: len(ids) for p, ids in found.items() if p in pairs and len(ids) > 1}
+    second_ids = sum(len(set(found[p])) - 1 for p in repeated)
+    resent = sum(len(found[p]) - len(set(found[p])) for p in repeated)
     return MailCount(
-        len(pairs), len(missing), sum(n - 1 for n in repeated.values()), missing, repeated
+        len(pairs),
+        len(missing),
+        second_ids + max(resent - in_flight, 0),
+        missing,
+        repeated,
+        resent,
     )
 
 
