@@ -12,8 +12,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 
-from contracts.envelope import Event
-from contracts.topics import TOPIC_OF, Topic
+from contracts.topics import Topic
 from services.common.metrics import CommonMetrics
 
 BROKER_GRACEFUL_TIMEOUT = 3.0
@@ -55,27 +54,13 @@ def build_broker(bootstrap: str, *, service: str, registry: CollectorRegistry) -
 
 
 class KafkaPublisher:
-    """Publishes contract events (or stored outbox entries) and counts what Kafka acknowledged."""
+    """Hands stored outbox entries to Kafka and counts what it acknowledged (every event leaves
+    through the outbox: there is no direct publish)."""
 
     def __init__(self, broker: KafkaBroker, names: Names, metrics: CommonMetrics) -> None:
         self._broker = broker
         self._names = names
         self._metrics = metrics
-
-    async def publish(self, event: Event) -> None:
-        topic = TOPIC_OF[type(event)]
-        headers = {"event_id": str(event.event_id), "event_type": event.event_type}
-        await self.publish_raw(
-            topic.name,
-            str(getattr(event.payload, topic.key_field)),
-            event.model_dump_json().encode(),
-            headers,
-        )
-
-    async def publish_raw(
-        self, topic: str, key: str, value: bytes, headers: dict[str, str]
-    ) -> None:
-        await (await self.enqueue_raw(topic, key, value, headers))
 
     async def enqueue_raw(
         self, topic: str, key: str, value: bytes, headers: dict[str, str]
