@@ -17,6 +17,10 @@ from functools import cache
 import pytest
 
 from deploy.local import stack
+from tests.support.auth import export_key_files
+
+# Before any settings are read: every service built or started by a test trusts this key.
+export_key_files()
 
 
 @dataclass(frozen=True)

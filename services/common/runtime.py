@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -23,6 +23,13 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.topics import ALL_TOPICS, Topic
+from services.common.auth import (
+    Role,
+    TokenAuthenticator,
+    TokenVerifier,
+    load_public_key,
+    require,
+)
 from services.common.clock import Clock, clock_from
 from services.common.consumer import Consumption, Handler, Outcome, RetryPolicy
 from services.common.errors import ApiProblem, install_error_handlers, not_ready, require_json_body
@@ -52,6 +59,7 @@ class Runtime:
         self.settings = settings
         self.clock = clock or clock_from(settings.clock_start)
         self.catalog = catalog or Catalog.load(settings.plan_paths)
+        self.verifier = TokenVerifier(load_public_key(settings.auth_public_key_file))
         self.registry = CollectorRegistry()
         self.metrics = CommonMetrics(self.registry, service)
         self.names = Names(settings.namespace)
@@ -122,6 +130,9 @@ class Runtime:
         # Added last, so outermost: an oversized body is refused before anything reads it.
         app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
         app.state.runtime = self
+        # Services replace it in their wiring if they know more (submissions: sessions, API
+        # tokens); every other endpoint check goes through ``services.common.auth``.
+        app.state.authenticator = TokenAuthenticator(self.verifier, self.clock.now)
         app.add_api_route("/healthz", self._healthz, methods=["GET"], include_in_schema=False)
         app.add_api_route("/readyz", self._readyz, methods=["GET"], include_in_schema=False)
         app.add_api_route("/metrics", self._metrics, methods=["GET"], include_in_schema=False)
@@ -142,7 +153,13 @@ class Runtime:
             ),
         ):
             app.add_api_route(
-                f"/api/v1{path}", endpoint, methods=[method], summary=summary, tags=["operations"]
+                f"/api/v1{path}",
+                endpoint,
+                methods=[method],
+                summary=summary,
+                tags=["operations"],
+                # Dead letters and parked events carry report contents: admins only.
+                dependencies=[Depends(require(Role.ADMIN))],
             )
         return app
 

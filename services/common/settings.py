@@ -34,6 +34,14 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     access_log: bool = False
     """Off by default: one INFO line per request or message drowns the signal."""
+    auth_public_key_file: Path = Field(
+        description="PEM of the Ed25519 key that signs sign-in tokens (services.common.auth); "
+        "no default: a service never starts open to anyone"
+    )
+    portal_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="where people sign in (the submissions service), for links back to it",
+    )
 
     @property
     def plan_paths(self) -> list[Path]:

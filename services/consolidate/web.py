@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, status
 
+from services.common.auth import ReadsAll, Staff
 from services.common.errors import ApiProblem, not_ready
 from services.consolidate.handlers import (
     Consolidation,
@@ -41,6 +42,7 @@ def _period_not_found(period_id: str) -> ApiProblem:
 async def consolidate_period(
     period_id: str,
     deps: ConsolidationDep,
+    _: Staff,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> dict[str, Any]:
     """Consolidate now; 202 because the event is published by the outbox right after."""
@@ -60,7 +62,7 @@ async def consolidate_period(
 
 
 @router.get("/periods/{period_id}/preview")
-async def preview_period(period_id: str, deps: ConsolidationDep) -> dict[str, Any]:
+async def preview_period(period_id: str, deps: ConsolidationDep, _: ReadsAll) -> dict[str, Any]:
     """The consolidation as it would be now (who reported, on time or late), not published."""
     try:
         payload = await preview(period_id, c=deps)
@@ -70,7 +72,7 @@ async def preview_period(period_id: str, deps: ConsolidationDep) -> dict[str, An
 
 
 @router.get("/periods/{period_id}/reports")
-async def list_reports(period_id: str, deps: ConsolidationDep) -> dict[str, Any]:
+async def list_reports(period_id: str, deps: ConsolidationDep, _: ReadsAll) -> dict[str, Any]:
     """The period's reports, latest version first."""
     if deps.catalog.period(period_id) is None:
         raise _period_not_found(period_id)

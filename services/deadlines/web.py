@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from services.common.auth import Admin, SignedIn
 from services.common.clock import Clock
 from services.common.periods import PeriodState, periods_around
 from services.common.reference import Catalog
@@ -45,7 +46,7 @@ def build_router(
     router = APIRouter(prefix="/api/v1", tags=["deadlines"])
 
     @router.get("/periods")
-    async def list_periods() -> PeriodsPublic:
+    async def list_periods(_: SignedIn) -> PeriodsPublic:
         now = clock.now()
         found = []
         for plan in catalog.plans.values():
@@ -71,7 +72,7 @@ def build_router(
         return PeriodsPublic(now=now, periods=found)
 
     @router.post("/scan")
-    async def scan_now() -> ScanPublic:
+    async def scan_now(_: Admin) -> ScanPublic:
         return ScanPublic(recorded=await run_scan())
 
     return router

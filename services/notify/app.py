@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from contracts.topics import DEADLINE_APPROACHING, DEADLINE_OVERDUE, SUBMISSION_RECEIVED
+from services.common.auth import Staff
 from services.common.clock import Clock
 from services.common.errors import not_ready
 from services.common.mongo import Document
@@ -92,7 +93,7 @@ def build_app(
     app = rt.app(wire, title="baocao: thông báo")
 
     @app.get("/api/v1/notifications")
-    async def notifications(request: Request, limit: int = 100) -> list[Document]:
+    async def notifications(request: Request, _: Staff, limit: int = 100) -> list[Document]:
         """The delivery ledger: notices in flight, then finished ones, newest first."""
         delivery: Any = getattr(request.app.state, "delivery", None)
         if delivery is None:

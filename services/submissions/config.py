@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from pydantic import Field
 
 from services.common.settings import ServiceSettings
@@ -20,4 +22,19 @@ class SubmissionsSettings(ServiceSettings):
         gt=0,
         validation_alias="BAOCAO_SUBMISSIONS_MAX_WAIT_SECONDS",
         description="a report waiting longer is answered 503 busy, with Retry-After",
+    )
+    auth_private_key_file: Path = Field(
+        description="PEM of the Ed25519 key that signs sign-in tokens; readable by this service "
+        "only (the other services hold its public half)"
+    )
+    cookie_secure: bool = Field(
+        True,
+        validation_alias="BAOCAO_COOKIE_SECURE",
+        description="send the session cookie over HTTPS only; false for plain-HTTP development",
+    )
+    session_hours: float = Field(
+        12.0, gt=0, description="a sign-in lasts this long at most, however active"
+    )
+    session_idle_minutes: float = Field(
+        30.0, gt=0, description="a sign-in with no request for this long ends"
     )
