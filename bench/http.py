@@ -23,8 +23,10 @@ IDLE_SECONDS = 4.0
 
 
 class Connection:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
         self._port = port
+        self._headers = headers or {}
+        """Sent with every request (the benchmark's sign-in), unless a request overrides."""
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._used = 0.0
@@ -38,7 +40,7 @@ class Connection:
             self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self._port)
         assert self._reader is not None
         head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self._port}\r\n"
-        for name, value in (headers or {}).items():
+        for name, value in {**self._headers, **(headers or {})}.items():
             head += f"{name}: {value}\r\n"
         if body:
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"

@@ -98,7 +98,9 @@ async def _measure(run: Run, port: int, seen: EventsSeen) -> tuple[Spread, Sprea
             posts, relays = [], []
             for _ in range(WARM_UP if rep == 0 else b.p0_posts_per_repetition):
                 sent = time.perf_counter()
-                status, answer = await connection.post_json(INTAKE, workload.body(i))
+                status, answer = await connection.post_json(
+                    INTAKE, workload.body(i), workload.headers(i)
+                )
                 answered = time.perf_counter()
                 i += 1
                 if status != 201:

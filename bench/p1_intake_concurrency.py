@@ -47,11 +47,11 @@ async def _measure(run: Run, port: int, workload: Workload) -> list[Row]:
     b = run.bounds
 
     async def intake(connection: Connection, i: int) -> bool:
-        status, _ = await connection.request("POST", INTAKE, workload.body(i))
+        status, _ = await connection.request("POST", INTAKE, workload.body(i), workload.headers(i))
         return status == 201
 
     async def echo(connection: Connection, i: int) -> bool:
-        status, _ = await connection.request("POST", ECHO, workload.body(i))
+        status, _ = await connection.request("POST", ECHO, workload.body(i), workload.headers(i))
         return status == 200
 
     has_echo = await _answers(port, echo)

@@ -35,7 +35,9 @@ async def run(run: Run) -> list[Row]:
         """receipt number -> (Unix time the 201 was read, unit)"""
 
         async def send(connection: Connection, i: int) -> bool:
-            status, answer = await connection.post_json(INTAKE, workload.body(i))
+            status, answer = await connection.post_json(
+                INTAKE, workload.body(i), workload.headers(i)
+            )
             if status != 201:
                 return False
             posted[answer["receipt_no"]] = (time.time(), workload.unit(i))

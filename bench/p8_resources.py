@@ -53,7 +53,7 @@ async def _burst(run: Run, port: int, workload: Workload, api: str, sender: str)
     wanted: dict[str, int] = {}
 
     async def send(connection: Connection, i: int) -> bool:
-        status, answer = await connection.post_json(INTAKE, workload.body(i))
+        status, answer = await connection.post_json(INTAKE, workload.body(i), workload.headers(i))
         if status == 201:
             wanted[answer["receipt_no"]] = workload.receipts_per_report[workload.unit(i)]
         return status == 201

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.auth import key_env
 from bench.harness import log
 from deploy.local import stack
 
@@ -108,6 +109,7 @@ class System:
             "BAOCAO_PLANS": ",".join(str(p) for p in self.plans),
             "BAOCAO_CLOCK_START": CLOCK_START,
             "BAOCAO_LOG_LEVEL": "WARNING",
+            **key_env(),
         }
         env.update({f"BAOCAO_{s.upper()}_PORT": str(p) for s, p in self.ports.items()})
         return env

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from bench.auth import bearer
 from bench.http import Connection
 from bench.system import OPEN_PERIOD, SEED_PLAN
+from services.common.auth import Role
 from services.common.reference import load_plan
 
 RESULTS_TEXT = (
@@ -34,10 +36,14 @@ class Workload:
     def unit(self, i: int) -> str:
         return self.bodies[i % len(self.bodies)][0]
 
+    def headers(self, i: int) -> dict[str, str]:
+        """The sign-in of the officer of report ``i``'s unit."""
+        return bearer(Role.OFFICER, self.unit(i))
+
     @classmethod
     async def fetch(cls, port: int, period_id: str = OPEN_PERIOD) -> Workload:
         plan = load_plan(SEED_PLAN)
-        connection = Connection(port)
+        connection = Connection(port, bearer(Role.ADMIN))
         try:
             open_ids = [p["period_id"] for p in await connection.get_json("/api/v1/periods")]
             if period_id not in open_ids:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 GENERIC = {
@@ -17,6 +18,40 @@ GENERIC = {
     413: ("payload_too_large", "Nội dung gửi lên quá lớn."),
     415: ("unsupported_media_type", "Chỉ nhận nội dung dạng JSON (application/json)."),
 }
+
+
+class ApiError(BaseModel):
+    """The body of every error answer."""
+
+    code: str = Field(description="stable, for machines (e.g. ``not_signed_in``)")
+    message: str = Field(description="in Vietnamese, for people")
+    details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+PROBLEM_TEXT = {
+    400: "Yêu cầu không hợp lệ (ví dụ JSON sai cú pháp).",
+    401: "Chưa đăng nhập, hoặc phiên/mã truy cập không hợp lệ hay đã hết hạn.",
+    403: "Đã đăng nhập nhưng không có quyền (hoặc thiếu mã CSRF).",
+    404: "Không tìm thấy (hoặc thuộc đơn vị khác).",
+    405: "Phương thức không được hỗ trợ.",
+    409: "Xung đột với trạng thái hiện tại.",
+    413: "Nội dung quá lớn.",
+    415: "Kiểu nội dung không được hỗ trợ.",
+    422: "Dữ liệu không hợp lệ.",
+    429: "Quá nhiều yêu cầu; xem Retry-After.",
+    503: "Dịch vụ đang khởi động hoặc quá tải; xem Retry-After.",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each status it can answer, with the error body.
+
+    ``@router.get("/x", responses=problems(401, 404))``.
+    """
+    return {
+        status: {"model": ApiError, "description": PROBLEM_TEXT.get(status, "Lỗi.")}
+        for status in statuses
+    }
 
 
 class ApiProblem(Exception):

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from starlette.middleware.base import RequestResponseEndpoint
 
 from services.common.admission import Admission
+from services.common.auth import TokenSigner, load_private_key
 from services.common.clock import Clock
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
-from services.submissions import web
+from services.submissions import auth_api, web
+from services.submissions.account_store import MongoAccountStore
+from services.submissions.audit import AuditTrail
 from services.submissions.config import SubmissionsSettings
 from services.submissions.handlers import Intake
+from services.submissions.identity import Identity
 from services.submissions.store import MongoSubmissionsStore
 
 log = logging.getLogger(__name__)
@@ -25,10 +31,27 @@ def build_app(
     settings: SubmissionsSettings, *, clock: Clock | None = None, catalog: Catalog | None = None
 ) -> FastAPI:
     rt = Runtime("submissions", settings, clock=clock, catalog=catalog)
+    signer = TokenSigner(load_private_key(settings.auth_private_key_file))
 
     async def wire(rt: Runtime) -> None:
         store = MongoSubmissionsStore(rt.db)
         await store.create_indexes()
+        audit = AuditTrail(rt.db, rt.clock)
+        accounts = MongoAccountStore(rt.db)
+        identity = Identity(
+            accounts,
+            signer,
+            rt.verifier,
+            rt.clock,
+            audit,
+            session_lifetime=dt.timedelta(hours=settings.session_hours),
+            idle=dt.timedelta(minutes=settings.session_idle_minutes),
+            cookie_secure=settings.cookie_secure,
+        )
+        app.state.audit = audit
+        app.state.identity = identity
+        # Sessions, account state and API tokens are checked here, not only signatures.
+        app.state.authenticator = identity
         app.state.intake = Intake(
             rt.catalog,
             store,
@@ -43,10 +66,12 @@ def build_app(
         )
 
         async def forget_expired_keys() -> None:
-            # Keeps the idempotency collection to about a day of keys: it is read on repeats.
+            # Keeps the idempotency keys to about a day and sessions to the live ones: both
+            # are read on requests.
             while True:
                 try:
                     await store.forget_expired_keys(rt.clock.now())
+                    await accounts.sweep_sessions(rt.clock.now())
                 except Exception as error:  # MongoDB away: the next sweep does it
                     log.warning("idempotency sweep: %s: %s", type(error).__name__, error)
                 await asyncio.sleep(KEY_SWEEP_SECONDS)
@@ -55,4 +80,14 @@ def build_app(
 
     app = rt.app(wire, title="baocao: tiếp nhận báo cáo", max_body_bytes=settings.max_body_bytes)
     app.include_router(web.router)
+    app.include_router(auth_api.router)
+
+    @app.middleware("http")
+    async def renew_session(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        identity: Identity | None = getattr(app.state, "identity", None)
+        if identity is not None:
+            identity.renew_cookie(request, response)
+        return response
+
     return app

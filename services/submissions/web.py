@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 
-from contracts.plan import Indicator, IndicatorType
+from contracts.plan import Plan
 from services.common.admission import Busy
+from services.common.auth import Principal, SignedIn
 from services.common.errors import ApiProblem, not_ready
 from services.common.mongo import Document
 from services.common.periods import PeriodState, periods_around
 from services.submissions import domain, handlers
+from services.submissions.access import AuditDep, ensure_files, ensure_reads
+from services.submissions.audit import Action
 from services.submissions.handlers import Intake
-from services.submissions.models import SubmissionCreate, SubmissionReceipt, local_text
+from services.submissions.models import (
+    SubmissionCreate,
+    SubmissionReceipt,
+    SubmitterCreate,
+    local_text,
+)
+from services.submissions.template import blank_report
 
 
 def _intake(request: Request) -> Intake:
@@ -56,10 +64,15 @@ def _receipt(intake: Intake, doc: Document) -> SubmissionReceipt:
 @router.post("/submissions", status_code=201, response_model=SubmissionReceipt)
 async def create_submission(
     body: SubmissionCreate,
+    request: Request,
     response: Response,
     intake: IntakeDep,
+    principal: SignedIn,
+    audit: AuditDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None,
 ) -> SubmissionReceipt:
+    await ensure_files(audit, principal, request, body.unit_id, body.period_id)
+    body = _signed(body, principal)
     try:
         async with intake.admission.slot():
             doc, created = await handlers.submit(body, idempotency_key, intake)
@@ -71,32 +84,56 @@ async def create_submission(
             "lại sau ít giây.",
             headers={"Retry-After": "2"},
         ) from None
-    if not created:
+    if created:
+        await audit.record(
+            Action.SUBMISSION,
+            actor=principal,
+            request=request,
+            unit_id=doc["unit_id"],
+            period_id=doc["period_id"],
+            submission_id=str(doc["_id"]),
+            revision=doc["revision"],
+            receipt_no=doc["receipt_no"],
+        )
+    else:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/periods/{doc['period_id']}/submissions/{doc['_id']}"
     return _receipt(intake, doc)
 
 
 @router.post("/submissions/validate")
-async def validate_submission(body: SubmissionCreate, intake: IntakeDep) -> dict[str, object]:
+async def validate_submission(
+    body: SubmissionCreate,
+    request: Request,
+    intake: IntakeDep,
+    principal: SignedIn,
+    audit: AuditDep,
+) -> dict[str, object]:
     """Check a report as filing would, storing nothing (forms, and the intake benchmark)."""
+    await ensure_files(audit, principal, request, body.unit_id, body.period_id)
     _, period = domain.check(body, intake.catalog, intake.clock.now())
     return {"valid": True, "period_id": period.id, "unit_id": body.unit_id}
 
 
 @router.get("/periods/{period_id}/submissions/{submission_id}", response_model=SubmissionReceipt)
 async def get_submission(
-    period_id: str, submission_id: str, intake: IntakeDep
+    period_id: str,
+    submission_id: str,
+    request: Request,
+    intake: IntakeDep,
+    principal: SignedIn,
+    audit: AuditDep,
 ) -> SubmissionReceipt:
     doc = await intake.store.get(period_id, submission_id)
     if doc is None:
         raise ApiProblem(404, "submission_not_found", "Không tìm thấy báo cáo này.")
+    await ensure_reads(audit, principal, request, doc["unit_id"], period_id)
     return _receipt(intake, doc)
 
 
 @router.get("/periods")
-async def open_periods(intake: IntakeDep) -> list[dict[str, object]]:
-    """Periods that accept reports now, with each unit's tasks: what a form needs."""
+async def open_periods(intake: IntakeDep, principal: SignedIn) -> list[dict[str, object]]:
+    """Periods that accept reports now; an officer sees those of plans their unit reports to."""
     now = intake.clock.now()
     return [
         {
@@ -108,13 +145,32 @@ async def open_periods(intake: IntakeDep) -> list[dict[str, object]]:
             "due_local": f"trước ngày {p.due_at.astimezone(plan.tz):%d/%m/%Y}",
         }
         for plan in intake.catalog.plans.values()
+        if _concerns(plan, principal)
         for p in periods_around(plan, now)
         if p.state(now) is PeriodState.OPEN
     ]
 
 
+def _concerns(plan: Plan, principal: Principal) -> bool:
+    return principal.reads_all or any(u.id == principal.unit_id for u in plan.reporting_units())
+
+
+def _signed(body: SubmissionCreate, principal: Principal) -> SubmissionCreate:
+    """Who filed is who signed in: the name comes from the account when the body has none."""
+    if body.submitted_by is not None or not principal.name:
+        return body
+    return body.model_copy(update={"submitted_by": SubmitterCreate(name=principal.name)})
+
+
 @router.get("/periods/{period_id}/units/{unit_id}/template")
-async def template(period_id: str, unit_id: str, intake: IntakeDep) -> dict[str, object]:
+async def template(
+    period_id: str,
+    unit_id: str,
+    request: Request,
+    intake: IntakeDep,
+    principal: SignedIn,
+    audit: AuditDep,
+) -> dict[str, object]:
     """A request body to fill in: the unit's tasks and the indicators each asks of this unit.
 
     Each indicator carries its answer field with a placeholder (``value`` 0 or the lower
@@ -125,48 +181,7 @@ async def template(period_id: str, unit_id: str, intake: IntakeDep) -> dict[str,
     if found is None:
         raise ApiProblem(404, "unknown_period", f"Không tìm thấy kỳ báo cáo “{period_id}”.")
     plan, period = found
+    await ensure_reads(audit, principal, request, unit_id, period_id)
     if plan.unit(unit_id) is None:
         raise ApiProblem(404, "unknown_unit", f"Đơn vị “{unit_id}” không có trong kế hoạch.")
-    return {
-        "period_id": period.id,
-        "unit_id": unit_id,
-        "submitted_by": {"name": "", "email": None},
-        "tasks": [
-            {
-                "task_id": t.id,
-                "status": "in_progress",
-                "results": "",
-                "indicators": [
-                    _blank(indicator, asked.required)
-                    for asked in plan.indicators_for(t, unit_id)
-                    if (indicator := plan.indicator(asked.code)) is not None
-                ],
-                "difficulties": "",
-                "proposals": "",
-            }
-            for t in plan.tasks_of(unit_id)
-        ],
-    }
-
-
-def _blank(indicator: Indicator, required: bool) -> dict[str, object]:
-    low, high = indicator.bounds
-    about: dict[str, object] = {
-        "name": indicator.name,
-        "type": indicator.type.value,
-        "unit_of_measure": indicator.unit_of_measure,
-        "minimum": low,
-        "maximum": high,
-        "required": required,
-    }
-    answer: dict[str, object]
-    if indicator.type is IndicatorType.BOOLEAN:
-        answer = {"flag": False}
-    elif indicator.type is IndicatorType.TEXT:
-        answer = {"text": ""}
-        about = {**about, "minimum": None, "maximum": None, "max_length": indicator.max_length}
-    else:
-        start = max(low or 0.0, 0.0)
-        whole = indicator.type is IndicatorType.COUNT or start.is_integer()
-        answer = {"value": math.ceil(start) if whole else start}
-    return {"code": indicator.code, **answer, "about": about}
+    return blank_report(plan, period, unit_id)

@@ -7,9 +7,11 @@ from typing import Any
 import httpx
 
 from contracts.plan import IndicatorType, Plan
+from services.common.auth import Role
 from services.common.reference import load_plan
 from tests.e2e.conftest import System
 from tests.support import mailpit
+from tests.support.auth import bearer
 from tests.support.kafka import read_all
 from tests.support.waiting import eventually
 
@@ -71,7 +73,9 @@ def report_body(
 
 async def submit(system: System, body: dict[str, Any]) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=system.url("submissions"), timeout=30) as client:
-        response = await client.post("/api/v1/submissions", json=body)
+        response = await client.post(
+            "/api/v1/submissions", json=body, headers=bearer(Role.OFFICER, body["unit_id"])
+        )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -94,7 +98,9 @@ async def wait_until_projected(system: System, period_id: str, received: int) ->
     """Consolidation reads its own projection: wait until it has caught up."""
 
     async def caught_up() -> bool:
-        async with httpx.AsyncClient(base_url=system.url("consolidate"), timeout=10) as client:
+        async with httpx.AsyncClient(
+            base_url=system.url("consolidate"), timeout=10, headers=bearer(Role.ADMIN)
+        ) as client:
             response = await client.get(f"/api/v1/periods/{period_id}/preview")
         return response.status_code == 200 and response.json()["received"] >= received
 
@@ -103,7 +109,9 @@ async def wait_until_projected(system: System, period_id: str, received: int) ->
 
 async def consolidate(system: System, period_id: str) -> dict[str, Any]:
     """Request a consolidation; the report as the province reads it from Kafka."""
-    async with httpx.AsyncClient(base_url=system.url("consolidate"), timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=system.url("consolidate"), timeout=30, headers=bearer(Role.ADMIN)
+    ) as client:
         response = await client.post(f"/api/v1/periods/{period_id}/consolidate")
     assert response.status_code == 202, response.text
     report_id = response.json()["report_id"]

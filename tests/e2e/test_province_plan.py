@@ -9,9 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+from services.common.auth import Role
 from tests.e2e import flow
 from tests.e2e.conftest import System
 from tests.support import mailpit
+from tests.support.auth import bearer
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -78,7 +80,9 @@ async def test_a_percentage_consolidates_to_the_mean_weighted_by_households(
         "phuong-hai-lam": (3000, 98.0),
         "dac-khu-hon-ngoc": (800, 75.0),
     }
-    async with httpx.AsyncClient(base_url=province_system.url("consolidate")) as client:
+    async with httpx.AsyncClient(
+        base_url=province_system.url("consolidate"), headers=bearer(Role.ADMIN)
+    ) as client:
         before = (await client.get(f"/api/v1/periods/{Q2_2027}/preview")).json()
     for unit_id, (households, share) in figures.items():
         values = {"so-ho-gia-dinh": households, PERCENTAGE: share}
@@ -105,7 +109,9 @@ async def test_a_percentage_over_100_is_refused_naming_the_indicator(
         plan, Q2_2027, "xa-binh-son", {"so-ho-gia-dinh": 950, PERCENTAGE: 120.5}
     )
     async with httpx.AsyncClient(base_url=province_system.url("submissions")) as client:
-        response = await client.post("/api/v1/submissions", json=body)
+        response = await client.post(
+            "/api/v1/submissions", json=body, headers=bearer(Role.OFFICER, body["unit_id"])
+        )
     assert response.status_code == 422, response.text
     message = response.json()["message"]
     indicator = plan.indicator(PERCENTAGE)

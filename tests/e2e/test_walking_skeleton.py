@@ -8,9 +8,11 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from services.common.auth import Role
 from tests.e2e import flow
 from tests.e2e.conftest import System
 from tests.support import mailpit
+from tests.support.auth import bearer
 from tests.support.kafka import read_all
 from tests.support.waiting import eventually
 
@@ -69,7 +71,9 @@ async def test_a_redelivered_event_sends_no_second_email(seed_system: System) ->
 
 async def test_consolidation_publishes_the_counts(seed_system: System) -> None:
     plan = flow.plan_of(seed_system)
-    async with httpx.AsyncClient(base_url=seed_system.url("consolidate")) as client:
+    async with httpx.AsyncClient(
+        base_url=seed_system.url("consolidate"), headers=bearer(Role.ADMIN)
+    ) as client:
         before = (await client.get(f"/api/v1/periods/{SIX_MONTHS_2027}/preview")).json()
     extra = ["xa-dak-duc", "xa-dak-kan", "thi-tran-plei-kan"]
     for unit_id in extra:
@@ -114,7 +118,9 @@ async def test_bad_input_is_refused_in_vietnamese_and_changes_nothing(
         ),
         ({"json": {**good, "ghi_chu": "trường lạ"}}, 422, "unknown_field"),
     ]
-    async with httpx.AsyncClient(base_url=seed_system.url("submissions")) as client:
+    async with httpx.AsyncClient(
+        base_url=seed_system.url("submissions"), headers=bearer(Role.OFFICER, good["unit_id"])
+    ) as client:
         for request, status, code in cases:
             response = await client.post("/api/v1/submissions", **request)
             assert (response.status_code, response.json()["code"]) == (status, code), request
@@ -140,7 +146,9 @@ async def test_a_malformed_event_is_dead_lettered_by_every_consumer(seed_system:
     for service in ("notify", "deadlines", "consolidate"):
 
         async def recorded(service: str = service) -> list[dict[str, object]]:
-            async with httpx.AsyncClient(base_url=seed_system.url(service)) as client:
+            async with httpx.AsyncClient(
+                base_url=seed_system.url(service), headers=bearer(Role.ADMIN)
+            ) as client:
                 letters = (await client.get("/api/v1/dead-letters")).json()
             return [d for d in letters if d["preview"] == garbage.decode()]
 

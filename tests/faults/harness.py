@@ -40,7 +40,9 @@ from contracts.topics import (
     Topic,
 )
 from deploy.local import stack
+from services.common.auth import Role
 from services.common.reference import load_plan
+from tests.support.auth import bearer
 from tests.support.waiting import eventually
 
 log = logging.getLogger(__name__)
@@ -460,7 +462,11 @@ async def burst(
                 body = report_body(plan, period_id, unit_id, filing.marker)
                 while True:
                     try:
-                        response = await http.post("/api/v1/submissions", json=body)
+                        response = await http.post(
+                            "/api/v1/submissions",
+                            json=body,
+                            headers=bearer(Role.OFFICER, unit_id),
+                        )
                     except httpx.ConnectError:
                         if not retry_refused:
                             filing.error = "connect"
@@ -550,7 +556,7 @@ async def lag(system: FaultSystem, service: str) -> int:
 
 
 async def get_json(url: str, path: str) -> Any:
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers=bearer(Role.ADMIN)) as http:
         response = await http.get(path)
         response.raise_for_status()
         return response.json()

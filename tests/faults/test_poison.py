@@ -18,6 +18,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.topics import SUBMISSION_RECEIVED
+from services.common.auth import Role
 from services.common.periods import find_period
 from tests.conftest import Servers
 from tests.faults.conftest import Tally, make_system
@@ -34,6 +35,7 @@ from tests.faults.harness import (
     report_body,
     settled,
 )
+from tests.support.auth import bearer
 from tests.support.events import submission_received
 from tests.support.waiting import eventually
 
@@ -123,6 +125,7 @@ async def test_every_poison_kind_is_dead_lettered_and_the_partition_moves_on(
         response = await http.post(
             "/api/v1/submissions",
             json=report_body(system.plan, SIX_MONTHS_2027, UNIT, "m-good"),
+            headers=bearer(Role.OFFICER, UNIT),
         )
     assert response.status_code == 201, response.text
     receipt = response.json()

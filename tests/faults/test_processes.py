@@ -29,6 +29,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from contracts.topics import SUBMISSION_RECEIVED
+from services.common.auth import Role
 from tests.faults.conftest import Tally
 from tests.faults.harness import (
     SIX_MONTHS_2027,
@@ -49,6 +50,7 @@ from tests.faults.harness import (
     settled,
     submission_events,
 )
+from tests.support.auth import bearer
 from tests.support.waiting import eventually
 
 log = logging.getLogger(__name__)
@@ -130,7 +132,9 @@ async def test_sigterm_during_a_slow_handler_leaves_its_record_uncommitted(
         )
         async with httpx.AsyncClient(base_url=system.url("submissions"), timeout=30) as http:
             response = await http.post(
-                "/api/v1/submissions", json=report_body(plan, SIX_MONTHS_2027, unit_id, "m-slow")
+                "/api/v1/submissions",
+                json=report_body(plan, SIX_MONTHS_2027, unit_id, "m-slow"),
+                headers=bearer(Role.OFFICER, unit_id),
             )
         assert response.status_code == 201, response.text
 
@@ -192,7 +196,7 @@ async def test_kill_notify_and_consolidate_mid_burst(system: FaultSystem, tally:
     async with httpx.AsyncClient(base_url=system.url("consolidate"), timeout=60) as http:
         response = await http.post(
             f"/api/v1/periods/{SIX_MONTHS_2027}/consolidate",
-            headers={"Idempotency-Key": f"{system.namespace}-burst"},
+            headers={"Idempotency-Key": f"{system.namespace}-burst", **bearer(Role.ADMIN)},
         )
     assert response.status_code == 202, response.text
     lost_p, dup_p, details_p = consolidation_errors(seen, revisions)

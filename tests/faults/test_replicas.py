@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from services.common.auth import Role
 from tests.conftest import Servers
 from tests.faults.conftest import Tally, make_system
 from tests.faults.harness import (
@@ -32,6 +33,7 @@ from tests.faults.harness import (
     get_json,
     settled,
 )
+from tests.support.auth import bearer
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.faults
@@ -100,7 +102,9 @@ async def test_a_replica_stopped_mid_burst_loses_and_repeats_nothing(
     )
     ids = {f.receipt["submission_id"] for f in ok if f.receipt}
     rows = await projected(system)
-    async with httpx.AsyncClient(base_url=system.url("consolidate"), timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=system.url("consolidate"), timeout=30, headers=bearer(Role.ADMIN)
+    ) as http:
         preview = (await http.get(f"/api/v1/periods/{SIX_MONTHS_2027}/preview")).json()
     lost_p, dup_p, details = consolidation_errors(preview, Counter(f.unit_id for f in ok))
     lost = len(ids - set(rows)) + lost_p

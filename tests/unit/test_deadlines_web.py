@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.common.auth import (
+    Principal,
+    Role,
+    TokenSigner,
+    load_private_key,
+    write_key_pair,
+)
 from services.common.clock import FixedClock
 from services.common.reference import Catalog
 from services.deadlines.app import build_app
 from services.deadlines.config import DeadlinesSettings
+from tests.support.auth import bearer
 from tests.support.fakes import FakeDeadlinesStore, MemoryOutbox
 from tests.unit.test_deadlines_domain import small_plan
 
@@ -35,7 +44,9 @@ def app() -> FastAPI:
 @pytest.fixture
 async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://deadlines"
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://deadlines",
+        headers=bearer(Role.ADMIN),
     ) as client:
         yield client
 
@@ -79,3 +90,33 @@ async def test_a_scan_on_demand_records_what_is_due_once(
     assert first.status_code == again.status_code == 200
     assert first.json()["recorded"] == len(outbox.all()) >= 1  # the period opened
     assert again.json() == {"recorded": 0}
+
+
+async def test_signed_out_callers_get_401_and_officers_may_not_scan(app: FastAPI) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://deadlines") as anonymous:
+        listed = await anonymous.get("/api/v1/periods")
+        assert listed.status_code == 401
+        assert listed.json()["code"] == "not_signed_in"
+        assert listed.headers["WWW-Authenticate"].startswith("Bearer")
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://deadlines", headers=bearer(Role.OFFICER, "u1")
+    ) as officer:
+        assert (await officer.get("/api/v1/periods")).status_code == 200
+        scan = await officer.post("/api/v1/scan")
+        assert scan.status_code == 403
+        assert scan.json()["code"] == "forbidden"
+
+
+async def test_a_token_signed_by_another_key_is_not_accepted(app: FastAPI, tmp_path: Path) -> None:
+    other_private, other_public = tmp_path / "k.pem", tmp_path / "k.pub.pem"
+    write_key_pair(other_private, other_public)
+    forged = TokenSigner(load_private_key(other_private)).issue(
+        Principal(subject="mallory", role=Role.ADMIN), NOW
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://deadlines",
+        headers={"Authorization": f"Bearer {forged}"},
+    ) as client:
+        assert (await client.get("/api/v1/periods")).status_code == 401

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 import uuid
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,9 +16,9 @@ from contracts.plan import Plan
 from services.common.periods import Period, find_period
 from services.common.reference import Catalog
 from services.consolidate.domain import SubmissionRow, consolidate
-from services.submissions import web
 from services.submissions.domain import SubmissionRejected, accepted_event, check
 from services.submissions.models import SubmissionCreate
+from services.submissions.template import blank_report
 from tests.support import plans
 
 pytestmark = pytest.mark.unit
@@ -479,8 +478,9 @@ def test_an_optional_indicator_may_be_left_out() -> None:
 
 
 async def template(unit_id: str) -> dict[str, Any]:
-    intake: Any = SimpleNamespace(catalog=CATALOG)
-    return await web.template(PERIOD_ID, unit_id, intake)
+    found = CATALOG.period(PERIOD_ID)
+    assert found is not None
+    return blank_report(*found, unit_id)
 
 
 def indicators_of(filled: dict[str, Any], task_id: str) -> list[dict[str, Any]]:
