@@ -120,13 +120,30 @@ class Layout:
         defaults = {"submissions": 8000, "deadlines": 8001, "notify": 8002, "consolidate": 8003}
         return env_int(f"BAOCAO_{service.upper()}_PORT", defaults[service])
 
+    @property
+    def signing_key(self) -> Path:
+        return self.stack_dir / "auth" / "signing-key.pem"
+
+    @property
+    def verifying_key(self) -> Path:
+        return self.stack_dir / "auth" / "signing-key.pub.pem"
+
+    @property
+    def demo_accounts(self) -> Path:
+        return self.stack_dir / "demo-accounts.txt"
+
     def service_env(self) -> dict[str, str]:
-        """What the services need to find the servers this stack runs."""
+        """What the services need to find the servers this stack runs, and its sign-in key."""
         return {
             "BAOCAO_KAFKA_BOOTSTRAP": f"127.0.0.1:{self.kafka_port}",
             "BAOCAO_MONGO_URI": f"mongodb://127.0.0.1:{self.mongo_port}/",
             "BAOCAO_SMTP_HOST": "127.0.0.1",
             "BAOCAO_SMTP_PORT": str(self.smtp_port),
+            "BAOCAO_AUTH_PRIVATE_KEY_FILE": str(self.signing_key),
+            "BAOCAO_AUTH_PUBLIC_KEY_FILE": str(self.verifying_key),
+            # The local stack serves plain HTTP on 127.0.0.1: a Secure cookie would never
+            # come back. Anywhere else the default (Secure) stands.
+            "BAOCAO_COOKIE_SECURE": os.environ.get("BAOCAO_COOKIE_SECURE", "false"),
         }
 
 
@@ -430,7 +447,69 @@ def provision_postgres() -> Path:
     return found
 
 
-def provision(layout: Layout) -> None:
+def provision_signing_key(layout: Layout) -> None:
+    """The Ed25519 key pair sign-in tokens are signed with, made once, private half 0600."""
+    if layout.signing_key.exists() and layout.verifying_key.exists():
+        return
+    openssl = require("openssl", "install openssl (Debian: apt-get install openssl)")
+    layout.signing_key.parent.mkdir(parents=True, exist_ok=True)
+    old_umask = os.umask(0o077)
+    try:
+        run(
+            [openssl, "genpkey", "-algorithm", "ed25519", "-out", str(layout.signing_key)],
+            "making the sign-in key",
+        )
+    finally:
+        os.umask(old_umask)
+    run(
+        [
+            openssl,
+            "pkey",
+            "-in",
+            str(layout.signing_key),
+            "-pubout",
+            "-out",
+            str(layout.verifying_key),
+        ],
+        "its public half",
+    )
+
+
+def provision_browser() -> None:
+    """Debian's chromium for the browser tests (Playwright cannot download one here)."""
+    if Path("/usr/bin/chromium").exists():
+        return
+    hint = "(as root), or set BAOCAO_SKIP_BROWSER_TESTS=1"
+    apt = require("apt-get", f"install chromium {hint}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run([apt, "update"], "apt-get update", env=env)
+    run(
+        [apt, "install", "-y", "--no-install-recommends", "chromium"],
+        "apt-get install chromium",
+        env=env,
+    )
+
+
+def create_demo_accounts(layout: Layout) -> None:
+    """Development only: one account per role, random passwords, listed in a 0600 file."""
+    python = os.environ.get("BAOCAO_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
+    result = subprocess.run(
+        [python, "-m", "services.submissions.admin", "demo", "--out", str(layout.demo_accounts)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **layout.service_env()},
+        cwd=ROOT,
+    )
+    if result.returncode != 0:
+        raise StackError(f"demo accounts: {result.stderr.strip()}")
+    log(f"demo accounts (development profile), also in {layout.demo_accounts} (0600):")
+    print(result.stdout, end="")
+
+
+def provision(layout: Layout, *, for_tests: bool = False) -> None:
+    provision_signing_key(layout)
+    if for_tests:
+        provision_browser()
     provision_kafka(layout)
     if layout.ferretdb_backend == "postgresql":
         provision_postgres()
@@ -809,6 +888,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("names", nargs="*", help="servers or services (default: all)")
     parser.add_argument("--servers-only", action="store_true", help="up: not the services")
+    parser.add_argument(
+        "--for-tests", action="store_true", help="provision: also what the tests need (chromium)"
+    )
     args = parser.parse_args(argv)
     started_at = time.monotonic()
     try:
@@ -817,7 +899,7 @@ def main(argv: list[str] | None = None) -> int:
         # down, status and clean-data also see a PostgreSQL started under the other choice
         known = everything(layout, every_backend=True)
         if args.command == "provision":
-            provision(layout)
+            provision(layout, for_tests=args.for_tests)
         elif args.command in ("up", "start"):
             provision(layout)
             chosen = select(servers(layout) if args.servers_only else table, args.names)
@@ -831,6 +913,9 @@ def main(argv: list[str] | None = None) -> int:
                 for url in p.urls():
                     print(f"  {url}")
             print(f"  logs        {layout.log_dir}/")
+            development = os.environ.get("BAOCAO_PROFILE", "development") == "development"
+            if development and "submissions" in {p.name for p in chosen}:
+                create_demo_accounts(layout)
         elif args.command in ("down", "stop"):
             stop_all(select(known, args.names))
         elif args.command == "status":
