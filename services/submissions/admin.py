@@ -142,15 +142,16 @@ def write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-def listing(created: list[Created], portal: str, token: str | None = None) -> str:
+def listing(created: list[Created], portal: str, tokens: dict[str, str] | None = None) -> str:
     lines = [f"Đăng nhập tại {portal}/", ""]
     for c in created:
         unit = f", đơn vị {c.account.unit_id}" if c.account.unit_id else ""
         lines.append(
             f"{c.account.username:<28} {c.password}   ({ROLE_LABELS[c.account.role]}{unit})"
         )
-    if token:
-        lines += ["", f"API token (curl, officer {created[2].account.username}): {token}"]
+    if tokens:
+        lines.append("")
+        lines += [f"API token {username}: {secret}" for username, secret in tokens.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -184,16 +185,15 @@ async def run(args: argparse.Namespace) -> int:
             for w in wanted:  # a rehearsal starts over: earlier demo accounts are replaced
                 await store.accounts.delete_one({"_id": w.username})
             created = await create(store, wanted, units)
-            issued = issue_api_token()
-            await store.add_token(
-                issued.token_id,
-                issued.digest,
-                created[2].account.username,
-                "demo curl",
-                "make up",
-                _now(),
-            )
-            text = listing(created, args.portal, issued.secret)
+            tokens = {}
+            for holder in (created[2], created[1]):  # an officer's and the office's, for curl
+                issued = issue_api_token()
+                username = holder.account.username
+                await store.add_token(
+                    issued.token_id, issued.digest, username, "demo curl", "make up", _now()
+                )
+                tokens[username] = issued.secret
+            text = listing(created, args.portal, tokens)
             write_private(out, text)
             print(text, end="")
     except AccountRejected as error:
