@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import unicodedata
@@ -91,8 +92,8 @@ def password_matches(password_hash: str | None, password: str) -> bool:
         return False
     try:
         return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    except (VerificationError, InvalidHashError, ValueError):
+        return False  # a damaged stored hash refuses the sign-in, it does not crash it
 
 
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -157,7 +158,7 @@ class Throttle:
         failures = self._recent(key, now)
         if len(failures) < self.limit:
             return 0
-        return max(1, int((failures[0] + self.window - now).total_seconds()) + 1)
+        return max(1, math.ceil((failures[0] + self.window - now).total_seconds()))
 
     def failed(self, key: str, now: dt.datetime) -> None:
         self._recent(key, now).append(now)

@@ -31,6 +31,7 @@ from contracts.events import (
     TaskReport,
 )
 from contracts.topics import PERIOD_CLOSED, REPORT_CONSOLIDATED, TOPIC_OF
+from services.common.auth import Role
 from services.common.clock import FixedClock
 from services.common.kafka import Names
 from services.common.mongo import Document
@@ -50,6 +51,7 @@ from services.consolidate.handlers import (
 from services.consolidate.metrics import ConsolidateMetrics
 from services.consolidate.store import ConsolidateStore, MongoConsolidateStore
 from tests.conftest import Servers
+from tests.support.auth import bearer
 from tests.support.kafka import read_all
 from tests.support.mongo import throwaway_database
 from tests.support.plans import indicator, make_plan, task, unit
@@ -142,7 +144,9 @@ async def service(servers: Servers, namespace: str) -> AsyncIterator[Service]:
         await producer.start()
         try:
             async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://consolidate"
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://consolidate",
+                headers=bearer(Role.ADMIN),
             ) as http:
                 yield Service(app, http, producer, Names(namespace), servers.kafka_bootstrap)
         finally:

@@ -28,6 +28,7 @@ from contracts.topics import (
     SUBMISSION_RECEIVED,
     Topic,
 )
+from services.common.auth import Role
 from services.common.clock import FixedClock
 from services.common.kafka import Names
 from services.common.outbox import Outbox
@@ -38,6 +39,7 @@ from services.deadlines.app import build_app
 from services.deadlines.config import DeadlinesSettings
 from services.deadlines.store import MongoDeadlinesStore
 from tests.conftest import Servers
+from tests.support.auth import bearer
 from tests.support.events import submission_received
 from tests.support.plans import three_units_plan
 from tests.support.waiting import eventually
@@ -107,7 +109,9 @@ async def running(servers: Servers, namespace: str, clock: FixedClock) -> AsyncI
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://deadlines"
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://deadlines",
+            headers=bearer(Role.ADMIN),
         ) as http,
     ):
         yield Running(app, http)
