@@ -71,7 +71,11 @@ class BodySizeLimit:
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
-            {"code": "payload_too_large", "message": too_large_message(self.max_bytes)},
+            {
+                "code": "payload_too_large",
+                "message": too_large_message(self.max_bytes),
+                "details": [],
+            },
             ensure_ascii=False,
         ).encode()
         await send(

@@ -32,11 +32,18 @@ from services.common.auth import (
 )
 from services.common.clock import Clock, clock_from
 from services.common.consumer import Consumption, Handler, Outcome, RetryPolicy
-from services.common.errors import ApiProblem, install_error_handlers, not_ready, require_json_body
+from services.common.errors import (
+    ApiProblem,
+    install_error_handlers,
+    not_ready,
+    problems,
+    require_json_body,
+)
 from services.common.http import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from services.common.kafka import KafkaPublisher, Names, build_broker, ensure_topics
 from services.common.metrics import CommonMetrics
 from services.common.mongo import DeadLetters, Document, connect, ping
+from services.common.openapi import document_answers
 from services.common.outbox import Outbox, OutboxRelay
 from services.common.reference import Catalog
 from services.common.runner import LIFESPAN_STOP_SECONDS
@@ -126,6 +133,7 @@ class Runtime:
 
         app = FastAPI(title=title, lifespan=lifespan)
         install_error_handlers(app)
+        document_answers(app)
         app.middleware("http")(require_json_body)
         # Added last, so outermost: an oversized body is refused before anything reads it.
         app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
@@ -160,6 +168,8 @@ class Runtime:
                 tags=["operations"],
                 # Dead letters and parked events carry report contents: admins only.
                 dependencies=[Depends(require(Role.ADMIN))],
+                # The id in the path may name nothing.
+                responses=problems(404) if "{" in path else None,
             )
         return app
 

@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from contracts.events import TaskStatus
+from services.common.errors import ApiError as ApiError  # the error body, kept importable here
 
 LABELS = {
     "period_id": "Mã kỳ báo cáo",
@@ -211,12 +212,6 @@ class SubmissionReceipt(BaseModel):
     on_time: bool
     server_time: AwareDatetime
     message: str
-
-
-class ApiError(BaseModel):
-    code: str
-    message: str
-    details: list[dict[str, object]] = Field(default_factory=list)
 
 
 def local_text(moment: dt.datetime, tz: dt.tzinfo) -> str:

@@ -108,6 +108,7 @@ def assert_413(response: httpx.Response) -> None:
     assert response.json() == {
         "code": "payload_too_large",
         "message": "Nội dung gửi lên quá lớn (tối đa 1 MB).",
+        "details": [],
     }
 
 
