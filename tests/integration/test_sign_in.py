@@ -25,7 +25,7 @@ from tests.support.submissions import SEED, SEED_OPEN_AT, report
 pytestmark = pytest.mark.integration
 
 PASSWORD = "mật-khẩu-đủ-dài-2027"
-UNIT, OTHER = "xa-bo-y", "xa-dak-kroong"
+UNIT, OTHER = "xa-bo-y", "xa-dak-ang"
 
 
 @dataclass
