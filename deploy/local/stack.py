@@ -475,17 +475,24 @@ def provision_signing_key(layout: Layout) -> None:
     )
 
 
-def provision_browser() -> None:
-    """Debian's chromium for the browser tests (Playwright cannot download one here)."""
-    if Path("/usr/bin/chromium").exists():
+TEST_TOOLS = {
+    "chromium": "/usr/bin/chromium",  # browser tests (Playwright cannot download one here)
+    "libreoffice-writer-nogui": "/usr/bin/soffice",  # the district report as PDF
+    "poppler-utils": "/usr/bin/pdftoppm",  # its first page as PNG, for people to look at
+}
+
+
+def provision_test_tools() -> None:
+    """Debian packages the tests drive; installed once, where missing."""
+    missing = [package for package, path in TEST_TOOLS.items() if not Path(path).exists()]
+    if not missing:
         return
-    hint = "(as root), or set BAOCAO_SKIP_BROWSER_TESTS=1"
-    apt = require("apt-get", f"install chromium {hint}")
+    apt = require("apt-get", f"install {' '.join(missing)} (as root)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run([apt, "update"], "apt-get update", env=env)
     run(
-        [apt, "install", "-y", "--no-install-recommends", "chromium"],
-        "apt-get install chromium",
+        [apt, "install", "-y", "--no-install-recommends", *missing],
+        f"apt-get install {' '.join(missing)}",
         env=env,
     )
 
@@ -509,7 +516,7 @@ def create_demo_accounts(layout: Layout) -> None:
 def provision(layout: Layout, *, for_tests: bool = False) -> None:
     provision_signing_key(layout)
     if for_tests:
-        provision_browser()
+        provision_test_tools()
     provision_kafka(layout)
     if layout.ferretdb_backend == "postgresql":
         provision_postgres()
@@ -889,7 +896,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="servers or services (default: all)")
     parser.add_argument("--servers-only", action="store_true", help="up: not the services")
     parser.add_argument(
-        "--for-tests", action="store_true", help="provision: also what the tests need (chromium)"
+        "--for-tests",
+        action="store_true",
+        help="provision: also what the tests need (chromium, LibreOffice)",
     )
     args = parser.parse_args(argv)
     started_at = time.monotonic()
