@@ -22,6 +22,38 @@ from contracts.topics import ALL_TOPICS
 HERE = Path(__file__).resolve().parent
 SCHEMAS = HERE / "schemas"
 ASYNCAPI = HERE / "asyncapi.json"
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+ENVELOPE_FIELDS = (
+    "event_id",
+    "event_type",
+    "schema_version",
+    "occurred_at",
+    "producer",
+    "correlation_id",
+    "payload",
+)
+"""Always present in a published event (the models default some: a producer fills them)."""
+HEADERS = {
+    "type": "object",
+    "description": "Kafka record headers, UTF-8 strings; the value alone is authoritative.",
+    "properties": {
+        "event_id": {"type": "string", "description": "the envelope's event_id (a UUID)"},
+        "event_type": {"type": "string", "description": "the envelope's event_type"},
+        "content-type": {"type": "string", "const": "application/json"},
+    },
+    "required": ["event_id", "event_type", "content-type"],
+}
+PREFIX_RULE = (
+    "A deployment may set a namespace (BAOCAO_NAMESPACE, lower-case letters, digits and '-'). "
+    "Topic names are then '<namespace>.' followed by the name given here, e.g. "
+    "'tinh-kt.baocao.report-consolidated.v1'; without a namespace they are exactly as given. "
+    "(Databases join theirs with '_', which concerns only baocao's own services.)"
+)
+DELIVERY_RULE = (
+    "Delivery is at least once: an event may arrive more than once, always with the same "
+    "event_id; deduplicate by event_id. Events of one key (see each message's key) keep their "
+    "order on one partition; nothing is ordered across keys."
+)
 
 
 def schema_files() -> dict[Path, str]:
@@ -29,9 +61,12 @@ def schema_files() -> dict[Path, str]:
     files: dict[Path, str] = {}
     for topic in ALL_TOPICS:
         schema = topic.event.model_json_schema(mode="serialization")
+        schema["$schema"] = DIALECT
         schema["$id"] = f"urn:baocao:event:{topic.name}"
+        schema["required"] = sorted(set(schema.get("required", [])) | set(ENVELOPE_FIELDS))
         files[SCHEMAS / f"{topic.name}.json"] = _dump(schema)
     plan = Plan.model_json_schema(mode="validation")
+    plan["$schema"] = DIALECT
     plan["$id"] = f"urn:baocao:plan:v{FORMAT}"
     files[SCHEMAS / f"plan.v{FORMAT}.json"] = _dump(plan)
     files[ASYNCAPI] = _dump(asyncapi())
@@ -48,14 +83,25 @@ def asyncapi() -> dict[str, Any]:
             "name": name,
             "title": name,
             "summary": (topic.event.__doc__ or "").strip(),
+            "description": _message_description(topic.event.__name__),
             "contentType": "application/json",
+            # AsyncAPI calls a message's body its payload; here the body is the whole
+            # envelope, whose own "payload" field carries the event's data.
             "payload": {"$ref": f"schemas/{topic.name}.json"},
+            "headers": HEADERS,
             "bindings": {
-                "kafka": {"key": {"type": "string", "description": f"payload.{topic.key_field}"}}
+                "kafka": {
+                    "key": {
+                        "type": "string",
+                        "description": f"the envelope's payload.{topic.key_field}, UTF-8",
+                    },
+                    "bindingVersion": "0.5.0",
+                }
             },
         }
         channels[topic.name] = {
             "address": topic.name,
+            "description": PREFIX_RULE,
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
         }
         operations[f"publish{name}"] = {
@@ -68,13 +114,44 @@ def asyncapi() -> dict[str, Any]:
             "title": "baocao events",
             "version": "1.0.0",
             "description": "Events exchanged by the baocao services and read by the province "
-            "system. Topic names may carry a deployment prefix (BAOCAO_NAMESPACE).",
+            "system. Each message is an envelope (event_id, event_type, schema_version, "
+            "occurred_at, producer, correlation_id, causation_id) around the event's payload. "
+            + PREFIX_RULE
+            + " "
+            + DELIVERY_RULE
+            + " Within a version fields are only added: read tolerantly, ignore what you do "
+            "not know. A removed or retyped field is a new version on a new topic (.v2).",
+        },
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:9092",
+                "protocol": "kafka",
+                "description": "the local stack (make up), plaintext",
+            },
+            "compose": {
+                "host": "localhost:19092",
+                "protocol": "kafka",
+                "description": "docker compose, plaintext, published on the host only",
+            },
         },
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages},
     }
+
+
+def _message_description(name: str) -> str:
+    if name == "ReportConsolidated":
+        return (
+            "One version of a period's district report. A period gets a new version whenever "
+            "its content changes (closing, a request, a late or corrected report); each "
+            "version is its own event with version (1, 2, ...) and supersedes (the report_id "
+            "it replaces). Keep, per period_id, the highest version; an older version arriving "
+            "late changes nothing. content_hash equal between versions means equal content. "
+            "payload.document, when set, points to the rendered files (URL, SHA-256, size)."
+        )
+    return "See the summary; the payload's fields are described in its JSON Schema."
 
 
 def _dump(document: dict[str, Any]) -> str:
