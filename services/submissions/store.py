@@ -78,6 +78,10 @@ class SubmissionsStore(abc.ABC):
         """Make ``submission`` the unit's head unless a later revision already is."""
 
     @abc.abstractmethod
+    async def period_heads(self, period_id: str) -> list[Document]:
+        """The latest version of every unit that filed for the period (no task contents)."""
+
+    @abc.abstractmethod
     async def get(self, period_id: str, submission_id: str) -> Document | None: ...
 
     @abc.abstractmethod
@@ -198,6 +202,9 @@ class MongoSubmissionsStore(SubmissionsStore):
                 {"$set": head},
                 upsert=True,
             )
+
+    async def period_heads(self, period_id: str) -> list[Document]:
+        return await self._heads(period_id).find({}).to_list(None)
 
     async def get(self, period_id: str, submission_id: str) -> Document | None:
         history = await self._history(period_id)

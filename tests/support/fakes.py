@@ -208,6 +208,9 @@ class FakeSubmissionsStore(SubmissionsStore):
             "submission_id": submission["_id"],
         }
 
+    async def period_heads(self, period_id: str) -> list[Document]:
+        return [copy.deepcopy(h) for (p, _), h in self.heads.items() if p == period_id]
+
     async def get(self, period_id: str, submission_id: str) -> Document | None:
         found = [
             d for d in self.documents if (d["period_id"], d["_id"]) == (period_id, submission_id)
