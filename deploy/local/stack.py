@@ -1,7 +1,8 @@
 """Provision, start and stop baocao's real servers (and services) on a machine without Docker.
 
-Kafka comes from Maven Central, FerretDB and Mailpit from the Go module proxy; everything
-downloaded or built lands in one ignored folder (``.stack/`` by default) so the second start
+Kafka comes from Maven Central; FerretDB, Mailpit, Prometheus (with promtool) and Alertmanager
+from the Go module proxy, built side by side; everything downloaded or built lands in one ignored
+folder (``.stack/`` by default) so the second start
 needs no network. Processes are tracked by PID file and stopped by PID, never by name.
 FerretDB stores its data in SQLite files (default) or, with BAOCAO_FERRETDB_BACKEND=postgresql,
 in a PostgreSQL server from Debian's ``postgresql`` package that this script also runs.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import concurrent.futures
 import json
 import os
 import pwd
@@ -36,7 +38,13 @@ HERE = Path(__file__).resolve().parent
 KAFKA_VERSION = "4.4.0"
 FERRETDB_VERSION = "v1.24.2"
 MAILPIT_VERSION = "v1.33.1"
+# Prometheus 3.x: the Go module's versions are v0.3xx (v0.316.0 is Prometheus 3.16).
+PROMETHEUS_VERSION = "v0.316.0"
+ALERTMANAGER_VERSION = "v0.35.0"
 SERVICES = ("submissions", "deadlines", "notify", "consolidate")
+MONITORING = ("prometheus", "alertmanager")
+"""Started after the services (they scrape and alert on them), stopped before them."""
+PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 FERRETDB_BACKENDS = ("sqlite", "postgresql")
 POSTGRES_USER = "postgres"  # Debian's system user; PostgreSQL refuses to run as root
 POSTGRES_DATABASE = "ferretdb"
@@ -76,6 +84,14 @@ class Layout:
         default_factory=lambda: os.environ.get("BAOCAO_FERRETDB_BACKEND", "sqlite")
     )
     postgres_port: int = field(default_factory=lambda: env_int("BAOCAO_POSTGRES_PORT", 5432))
+    # Not 9093: Kafka's controller holds Alertmanager's default port.
+    prometheus_port: int = field(default_factory=lambda: env_int("BAOCAO_PROMETHEUS_PORT", 9090))
+    alertmanager_port: int = field(
+        default_factory=lambda: env_int("BAOCAO_ALERTMANAGER_PORT", 9094)
+    )
+    operators_email: str = field(
+        default_factory=lambda: os.environ.get("BAOCAO_OPERATORS_EMAIL", "van-hanh@baocao.example")
+    )
 
     def __post_init__(self) -> None:
         if self.ferretdb_backend not in FERRETDB_BACKENDS:
@@ -116,9 +132,14 @@ class Layout:
     def kafka_lib(self) -> Path:
         return self.stack_dir / "kafka" / KAFKA_VERSION / "lib"
 
+    @staticmethod
+    def default_service_port(service: str) -> int:
+        return {"submissions": 8000, "deadlines": 8001, "notify": 8002, "consolidate": 8003}[
+            service
+        ]
+
     def service_port(self, service: str) -> int:
-        defaults = {"submissions": 8000, "deadlines": 8001, "notify": 8002, "consolidate": 8003}
-        return env_int(f"BAOCAO_{service.upper()}_PORT", defaults[service])
+        return env_int(f"BAOCAO_{service.upper()}_PORT", self.default_service_port(service))
 
     @property
     def signing_key(self) -> Path:
@@ -366,13 +387,7 @@ def provision_go_binary(layout: Layout, name: str, module: str, version: str, pa
         return target
     go = require("go", "install Go 1.22+ (the machine image has it in /usr/local/go/bin)")
     log(f"building {name} {version} with Go (once) ...")
-    env = {
-        **os.environ,
-        "GOFLAGS": "-modcacherw",
-        "GOMODCACHE": str(layout.stack_dir / "gomod"),
-        "GOCACHE": str(layout.stack_dir / "gocache"),
-        "CGO_ENABLED": "0",
-    }
+    env = go_env(layout)
     layout.bin_dir.mkdir(parents=True, exist_ok=True)
     if name == "ferretdb":
         # `go install ...@v1.24.2` builds a binary that panics at start: the module zip lacks
@@ -394,15 +409,83 @@ def provision_go_binary(layout: Layout, name: str, module: str, version: str, pa
         (source / "build" / "version" / "version.txt").write_text(version + "\n")
         run([go, "build", "-o", str(target), package], f"building {name}", cwd=source, env=env)
     else:
-        gobin = layout.stack_dir / "gobin"
-        import_path = module if package == "." else f"{module}/{package.removeprefix('./')}"
-        run(
-            [go, "install", f"{import_path}@{version}"],
-            f"building {name}",
-            env={**env, "GOBIN": str(gobin)},
-        )
-        (gobin / name).rename(target)
+        provision_go_commands(layout, module, version, {name: package}, go=go, env=env)
     return target
+
+
+def provision_go_commands(
+    layout: Layout,
+    module: str,
+    version: str,
+    packages: dict[str, str],
+    *,
+    go: str,
+    env: dict[str, str],
+) -> None:
+    """`go install` several commands of one module at once (their shared packages build once);
+    each lands in .stack/bin/<name>-<version>."""
+    gobin = layout.stack_dir / "gobin" / f"{module.rsplit('/', 1)[-1]}-{version}"
+    import_paths = [
+        module if package == "." else f"{module}/{package.removeprefix('./')}"
+        for package in packages.values()
+    ]
+    run(
+        [go, "install", *(f"{path}@{version}" for path in import_paths)],
+        f"building {', '.join(packages)}",
+        env={**env, "GOBIN": str(gobin)},
+    )
+    for name in packages:
+        built, target = gobin / name, layout.bin_dir / f"{name}-{version}"
+        if built.exists() or not target.exists():  # another build may have just placed it
+            os.replace(built, target)
+
+
+def provision_prometheus(layout: Layout) -> None:
+    """Prometheus and promtool (the rule tests run it) from one build, then Alertmanager."""
+    names = ("prometheus", "promtool")
+    if all((layout.bin_dir / f"{n}-{PROMETHEUS_VERSION}").exists() for n in names):
+        return
+    go = require("go", "install Go 1.22+ (the machine image has it in /usr/local/go/bin)")
+    log(f"building Prometheus {PROMETHEUS_VERSION} and promtool with Go (once, ~8 min) ...")
+    layout.bin_dir.mkdir(parents=True, exist_ok=True)
+    provision_go_commands(
+        layout,
+        "github.com/prometheus/prometheus",
+        PROMETHEUS_VERSION,
+        {n: f"./cmd/{n}" for n in names},
+        go=go,
+        env=go_env(layout),
+    )
+
+
+def provision_alertmanager(layout: Layout) -> Path:
+    return provision_go_binary(
+        layout,
+        "alertmanager",
+        "github.com/prometheus/alertmanager",
+        ALERTMANAGER_VERSION,
+        "./cmd/alertmanager",
+    )
+
+
+def provision_monitoring(layout: Layout) -> None:
+    """Prometheus, promtool and Alertmanager, built side by side (for tests that need them)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [
+            pool.submit(provision_prometheus, layout),
+            pool.submit(provision_alertmanager, layout),
+        ]:
+            future.result()
+
+
+def go_env(layout: Layout) -> dict[str, str]:
+    return {
+        **os.environ,
+        "GOFLAGS": "-modcacherw",
+        "GOMODCACHE": str(layout.stack_dir / "gomod"),
+        "GOCACHE": str(layout.stack_dir / "gocache"),
+        "CGO_ENABLED": "0",
+    }
 
 
 def postgres_major(bin_dir: Path) -> int:
@@ -513,17 +596,38 @@ def create_demo_accounts(layout: Layout) -> None:
     print(result.stdout, end="")
 
 
-def provision(layout: Layout, *, for_tests: bool = False) -> None:
+def provision(layout: Layout, *, for_tests: bool = False, monitoring: bool = False) -> None:
+    """Everything missing, side by side: downloads overlap with builds, and a cold start waits
+    for the longest step (the Prometheus build) instead of the sum of all of them.
+
+    ``monitoring``: Prometheus, promtool and Alertmanager too (`make up`, `make test`); the
+    test fixtures that only need the servers leave them out."""
     provision_signing_key(layout)
-    if for_tests:
-        provision_test_tools()
-    provision_kafka(layout)
-    if layout.ferretdb_backend == "postgresql":
-        provision_postgres()
-    provision_go_binary(
-        layout, "ferretdb", "github.com/FerretDB/FerretDB", FERRETDB_VERSION, "./cmd/ferretdb"
-    )
-    provision_go_binary(layout, "mailpit", "github.com/axllent/mailpit", MAILPIT_VERSION, ".")
+
+    def debian_packages() -> None:  # one apt at a time: they share dpkg's lock
+        if for_tests:
+            provision_test_tools()
+        if layout.ferretdb_backend == "postgresql":
+            provision_postgres()
+
+    steps: dict[str, Callable[[], object]] = {
+        "Kafka": lambda: provision_kafka(layout),
+        "FerretDB": lambda: provision_go_binary(
+            layout, "ferretdb", "github.com/FerretDB/FerretDB", FERRETDB_VERSION, "./cmd/ferretdb"
+        ),
+        "Mailpit": lambda: provision_go_binary(
+            layout, "mailpit", "github.com/axllent/mailpit", MAILPIT_VERSION, "."
+        ),
+        "Debian packages": debian_packages,
+    }
+    if monitoring:
+        steps["Prometheus"] = lambda: provision_prometheus(layout)
+        steps["Alertmanager"] = lambda: provision_alertmanager(layout)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(steps)) as pool:
+        running = {name: pool.submit(step) for name, step in steps.items()}
+    failures = [f"{name}: {f.exception()}" for name, f in running.items() if f.exception()]
+    if failures:
+        raise StackError("provisioning failed:\n" + "\n".join(failures))
 
 
 # --- the servers ----------------------------------------------------------------------------
@@ -837,6 +941,96 @@ def service_process(layout: Layout, service: str) -> Process:
     )
 
 
+def prometheus_config(layout: Layout) -> str:
+    """prometheus.local.yml with this stack's ports and the rules file's absolute path."""
+    text = (PROMETHEUS_DIR / "prometheus.local.yml").read_text(encoding="utf-8")
+    defaults = {
+        **{f"127.0.0.1:{Layout.default_service_port(s)}": layout.service_port(s) for s in SERVICES},
+        "127.0.0.1:8088": layout.ferretdb_debug_port,
+        "127.0.0.1:9090": layout.prometheus_port,
+        "127.0.0.1:9094": layout.alertmanager_port,
+    }
+    for default, port in defaults.items():
+        text = text.replace(f'"{default}"', f'"127.0.0.1:{port}"')
+    return text.replace("- alerts.yml", f"- {PROMETHEUS_DIR / 'alerts.yml'}")
+
+
+def alertmanager_config(template: str, *, smarthost: str, operators: str) -> str:
+    """alertmanager.yml with the SMTP server and the operators' address filled in (Alertmanager
+    reads no environment variables; docker-compose fills in the same two with sed)."""
+    return template.replace("@SMTP_SMARTHOST@", smarthost).replace("@OPERATORS_EMAIL@", operators)
+
+
+def prometheus_process(layout: Layout) -> Process:
+    binary = layout.bin_dir / f"prometheus-{PROMETHEUS_VERSION}"
+    config = layout.run_dir / "prometheus.yml"
+    data = layout.data_dir / "prometheus"
+
+    def prepare() -> None:
+        data.mkdir(parents=True, exist_ok=True)
+        layout.run_dir.mkdir(parents=True, exist_ok=True)
+        config.write_text(prometheus_config(layout), encoding="utf-8")
+
+    url = f"http://127.0.0.1:{layout.prometheus_port}"
+    return Process(
+        name="prometheus",
+        command=lambda: [
+            str(binary),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={data}",
+            "--storage.tsdb.retention.time=15d",
+            f"--web.listen-address=127.0.0.1:{layout.prometheus_port}",
+        ],
+        healthy=lambda: http_ok(f"{url}/-/ready"),
+        marker=binary.name,
+        layout=layout,
+        prepare=prepare,
+        urls=lambda: [
+            f"prometheus  {url}/  (HTTP API: /api/v1/targets, /api/v1/alerts; "
+            "the web UI comes with docker-compose)"
+        ],
+    )
+
+
+def alertmanager_process(layout: Layout) -> Process:
+    binary = layout.bin_dir / f"alertmanager-{ALERTMANAGER_VERSION}"
+    config = layout.run_dir / "alertmanager.yml"
+    data = layout.data_dir / "alertmanager"
+
+    def prepare() -> None:
+        data.mkdir(parents=True, exist_ok=True)
+        layout.run_dir.mkdir(parents=True, exist_ok=True)
+        template = (PROMETHEUS_DIR / "alertmanager.yml").read_text(encoding="utf-8")
+        config.write_text(
+            alertmanager_config(
+                template,
+                smarthost=f"127.0.0.1:{layout.smtp_port}",
+                operators=layout.operators_email,
+            ),
+            encoding="utf-8",
+        )
+
+    url = f"http://127.0.0.1:{layout.alertmanager_port}"
+    return Process(
+        name="alertmanager",
+        command=lambda: [
+            str(binary),
+            f"--config.file={config}",
+            f"--storage.path={data}",
+            f"--web.listen-address=127.0.0.1:{layout.alertmanager_port}",
+            "--cluster.listen-address=",  # one instance: no gossip port (default 9094)
+        ],
+        healthy=lambda: http_ok(f"{url}/-/ready"),
+        marker=binary.name,
+        layout=layout,
+        prepare=prepare,
+        urls=lambda: [
+            f"alertmanager {url}/  (e-mails {layout.operators_email} through "
+            f"127.0.0.1:{layout.smtp_port})"
+        ],
+    )
+
+
 def servers(layout: Layout, *, every_backend: bool = False) -> dict[str, Process]:
     """The servers in start order (stopped in reverse): PostgreSQL before the FerretDB on it.
 
@@ -855,6 +1049,8 @@ def everything(layout: Layout, *, every_backend: bool = False) -> dict[str, Proc
     return {
         **servers(layout, every_backend=every_backend),
         **{s: service_process(layout, s) for s in SERVICES},
+        "prometheus": prometheus_process(layout),
+        "alertmanager": alertmanager_process(layout),
     }
 
 
@@ -908,15 +1104,16 @@ def main(argv: list[str] | None = None) -> int:
         # down, status and clean-data also see a PostgreSQL started under the other choice
         known = everything(layout, every_backend=True)
         if args.command == "provision":
-            provision(layout, for_tests=args.for_tests)
+            provision(layout, for_tests=args.for_tests, monitoring=True)
         elif args.command in ("up", "start"):
-            provision(layout)
+            provision(layout, monitoring=not args.servers_only)
             chosen = select(servers(layout) if args.servers_only else table, args.names)
             if "ferretdb" in {p.name for p in chosen}:
                 check_ferretdb_backend(layout, table["ferretdb"])
             # Servers first: a service connects to Kafka and MongoDB as it starts.
-            start_all(p for p in chosen if p.name not in SERVICES)
+            start_all(p for p in chosen if p.name not in (*SERVICES, *MONITORING))
             start_all(p for p in chosen if p.name in SERVICES)
+            start_all(p for p in chosen if p.name in MONITORING)
             log(f"all healthy in {time.monotonic() - started_at:.1f} s:")
             for p in chosen:
                 for url in p.urls():

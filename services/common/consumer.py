@@ -36,6 +36,7 @@ from contracts.topics import Topic
 from services.common.clock import Clock
 from services.common.failures import PermanentError, TransientError, is_transient
 from services.common.kafka import Names
+from services.common.lag import partition_lag
 from services.common.metrics import CommonMetrics
 from services.common.mongo import DeadLetters
 
@@ -52,6 +53,10 @@ MAX_EVENT_BYTES = 1024 * 1024 - 16 * 1024
 """The largest event value our producers send: aiokafka's max_request_size (1 MiB) less room
 for the key, headers and batch framing. Intake refuses a report whose event would be larger,
 and a consumer dead-letters a larger record: it cannot be one of ours."""
+
+OBSERVE_SECONDS = 5.0
+"""How often lag and waiting dead letters are measured: fresher than a scrape interval (15 s),
+and no Kafka or MongoDB round trip inside a scrape."""
 
 __all__ = ["Consumption", "Outcome", "PermanentError", "RetryPolicy", "TransientError"]
 
@@ -94,10 +99,13 @@ class Consumption:
     clock: Clock
     policy: RetryPolicy = RetryPolicy()
 
+    watched: list[tuple[Topic, Any]] = dataclasses.field(default_factory=list)
+    """The subscriptions, for :meth:`observe` (FastStream subscriber objects)."""
+
     def subscribe(self, broker: KafkaBroker, topic: Topic, consumer: str, handler: Handler) -> None:
         """Register ``handler(event)`` for ``topic`` in its own consumer group."""
-
-        @broker.subscriber(
+        self.metrics.consuming(consumer)
+        subscriber = broker.subscriber(
             self.names.topic(topic),
             group_id=self.names.group(self.service, consumer),
             ack_policy=AckPolicy.MANUAL,
@@ -111,6 +119,9 @@ class Consumption:
             parser=_lenient_parser,
             decoder=_raw_body,
         )
+        self.watched.append((topic, subscriber))
+
+        @subscriber
         async def on_batch(message: KafkaMessage) -> None:
             records = message.raw_message
             for n, record in enumerate(records):
@@ -125,6 +136,23 @@ class Consumption:
                     await _commit_and_rewind(message.consumer, records[:n], records[n:])
                     return
             await message.ack()
+
+    async def observe(self, interval: float = OBSERVE_SECONDS) -> None:
+        """Until cancelled: measure what operators watch (see :mod:`services.common.lag`)."""
+        while True:
+            try:
+                async with asyncio.timeout(interval * 2):
+                    await self.measure()
+            except Exception as error:  # Kafka or MongoDB away: the gauges keep their values
+                log.warning("consumer gauges: %s: %s", type(error).__name__, error)
+            await asyncio.sleep(interval)
+
+    async def measure(self) -> None:
+        """Each subscription's lag, and the dead letters nobody has handled yet."""
+        for topic, subscriber in self.watched:
+            if subscriber.consumer is not None:  # None before start and after stop
+                self.metrics.consumer_lag(topic.name, await partition_lag(subscriber.consumer))
+        self.metrics.dead_letters_waiting(await self.dead_letters.waiting())
 
     async def process(
         self,

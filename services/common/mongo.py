@@ -99,3 +99,24 @@ class DeadLetters:
         await self._collection.update_one(
             {"_id": letter_id}, {"$set": {"replayed_at": to_millis(at)}}
         )
+
+    async def discard(self, letter_id: str, at: dt.datetime, reason: str) -> bool:
+        """Mark a letter that can never be handled (e.g. garbage) as dealt with; it is kept
+        for the record. False if there is no such letter."""
+        result = await self._collection.update_one(
+            {"_id": letter_id}, {"$set": {"discarded_at": to_millis(at), "discarded": reason}}
+        )
+        return result.matched_count == 1
+
+    async def waiting(self) -> dict[str, int]:
+        """Letters neither replayed nor discarded, counted per consumer."""
+        # Filtered here, not in the query: the collection is small and read whole, and
+        # FerretDB would filter in its own process all the same.
+        letters = await self._collection.find(
+            {}, {"consumer": 1, "replayed_at": 1, "discarded_at": 1}
+        ).to_list()
+        counts: dict[str, int] = {}
+        for letter in letters:
+            if letter.get("replayed_at") is None and letter.get("discarded_at") is None:
+                counts[letter["consumer"]] = counts.get(letter["consumer"], 0) + 1
+        return counts

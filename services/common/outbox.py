@@ -270,6 +270,7 @@ class OutboxRelay:
     async def measure(self) -> int:
         count, oldest = await self.outbox.backlog()
         self._metrics.outbox_pending.set(count)
+        self._metrics.outbox_parked_entries.set(await self.outbox.parked.count_documents({}))
         age = (self._clock.now() - oldest).total_seconds() if oldest else 0.0
         self._metrics.outbox_oldest_pending_seconds.set(max(age, 0.0))
         return count

@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, Field
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -41,7 +42,7 @@ from services.common.errors import (
 )
 from services.common.http import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from services.common.kafka import KafkaPublisher, Names, build_broker, ensure_topics
-from services.common.metrics import CommonMetrics
+from services.common.metrics import CommonMetrics, instrument_http
 from services.common.mongo import DeadLetters, Document, connect, ping
 from services.common.openapi import document_answers
 from services.common.outbox import Outbox, OutboxRelay
@@ -137,6 +138,8 @@ class Runtime:
         app.middleware("http")(require_json_body)
         # Added last, so outermost: an oversized body is refused before anything reads it.
         app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+        # Outside even that: the HTTP metrics count what the limit refuses too.
+        instrument_http(app, self.registry)
         app.state.runtime = self
         # Services replace it in their wiring if they know more (submissions: sessions, API
         # tokens); every other endpoint check goes through ``services.common.auth``.
@@ -151,6 +154,12 @@ class Runtime:
                 self._replay_dead_letter,
                 "POST",
                 "Hand a dead letter to its handler again (after the cause was fixed)",
+            ),
+            (
+                "/dead-letters/{letter_id}/discard",
+                self._discard_dead_letter,
+                "POST",
+                "Close a dead letter that can never be handled (garbage); it is kept",
             ),
             ("/outbox/parked", self._parked, "GET", "Events Kafka refused, set aside"),
             (
@@ -195,7 +204,7 @@ class Runtime:
         )
         await self._ensure_topics()
         await wire(self)
-        loops = [*self._loops, self._relay.run]
+        loops = [*self._loops, self._relay.run, self._consumption.observe]
         await self.broker.start()
         self._tasks = [
             asyncio.create_task(body(), name=f"{self.service}:{body.__qualname__}")
@@ -284,6 +293,17 @@ class Runtime:
             await self._consumption.dead_letters.replayed(letter_id, self.clock.now())
         return {"letter_id": letter_id, "outcome": outcome.value}
 
+    async def _discard_dead_letter(
+        self, letter_id: str, body: DiscardDeadLetter
+    ) -> dict[str, object]:
+        if self._consumption is None:
+            raise not_ready()
+        if not await self._consumption.dead_letters.discard(
+            letter_id, self.clock.now(), body.reason
+        ):
+            raise ApiProblem(404, "dead_letter_not_found", "Không tìm thấy bản ghi lỗi này.")
+        return {"letter_id": letter_id, "discarded": True}
+
     async def _parked(self, limit: int = 100) -> list[Document]:
         return await self.outbox.parked_entries(min(max(limit, 1), 1000))
 
@@ -304,6 +324,12 @@ class Runtime:
     async def _metrics(self) -> Response:
         await self.ready()
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class DiscardDeadLetter(BaseModel):
+    """Why a dead letter is closed without being handled (kept with it)."""
+
+    reason: str = Field(min_length=1, max_length=500)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ def build_app(
     settings: DeadlinesSettings, *, clock: Clock | None = None, catalog: Catalog | None = None
 ) -> FastAPI:
     rt = Runtime("deadlines", settings, clock=clock, catalog=catalog)
-    scheduler = Scheduler(rt, settings, DeadlinesMetrics(rt.registry))
+    metrics = DeadlinesMetrics(rt.registry, missing_share_alert=settings.alert_missing_share)
+    scheduler = Scheduler(rt, settings, metrics)
 
     async def wire(rt: Runtime) -> None:
         store = MongoDeadlinesStore(rt.db, rt.outbox)

@@ -14,3 +14,6 @@ class DeadlinesSettings(ServiceSettings):
     """Periods that closed longer ago than this are ignored: a first deployment (or one back
     from a long outage) must not announce years-old deadlines. Kept below a year because only
     the periods of last, this and next year are considered."""
+    alert_missing_share: float = Field(0.2, ge=0, le=1)
+    """The office is alerted when a period locks within 24 hours with more than this share of
+    its units yet to report (exported for the alert rule, which compares against it)."""

@@ -10,6 +10,7 @@ from contracts.events import SubmissionReceived
 from services.common.clock import Clock
 from services.common.periods import periods_around
 from services.common.reference import Catalog
+from services.deadlines.coverage import Coverage, open_coverage
 from services.deadlines.domain import due_emissions, is_relevant
 from services.deadlines.metrics import DeadlinesMetrics
 from services.deadlines.store import DeadlinesStore
@@ -35,11 +36,13 @@ async def scan(
     """Record every announcement that is due and not yet recorded; returns how many."""
     now = clock.now()
     recorded = 0
+    coverage: list[Coverage] = []
     for plan in catalog.plans.values():
         periods = [p for p in periods_around(plan, now) if is_relevant(p, now, catch_up)]
         if not periods:
             continue
         submitted = await store.submitted_units(p.id for p in periods)
+        coverage += open_coverage(plan, periods, submitted, now)
         for emission in due_emissions(plan, periods, submitted, now, catch_up=catch_up):
             if store.known_decided(emission.key):
                 continue
@@ -52,5 +55,6 @@ async def scan(
     if recorded:
         log.info("scan at %s recorded %d announcement(s)", now.isoformat(), recorded)
         wake()
+    metrics.coverage(coverage)
     metrics.scan_succeeded()
     return recorded

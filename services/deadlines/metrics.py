@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from services.deadlines.coverage import Coverage
 from services.deadlines.domain import EmissionKind
 
 
 class DeadlinesMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, missing_share_alert: float = 0.2) -> None:
         self._emitted = Counter(
             "baocao_deadline_events_emitted",
             "announcements decided and queued for publishing",
@@ -27,6 +28,43 @@ class DeadlinesMetrics:
             "wall-clock time of the last scan that completed (alerts compare it with time())",
             registry=registry,
         )
+
+        # Open periods only: a plan has a handful at a time, so the period label stays bounded.
+        period = ["plan", "period"]
+        self._expected = Gauge(
+            "baocao_period_units_expected",
+            "units that must report for an open period",
+            period,
+            registry=registry,
+        )
+        self._missing = Gauge(
+            "baocao_period_units_missing",
+            "units that have not reported yet for an open period",
+            period,
+            registry=registry,
+        )
+        self._closes_in = Gauge(
+            "baocao_period_closes_in_seconds",
+            "seconds until an open period locks, by the service's clock (a rehearsal clock "
+            "set by BAOCAO_CLOCK_START counts from its own now)",
+            period,
+            registry=registry,
+        )
+        Gauge(
+            "baocao_period_missing_share_alert",
+            "the office is alerted when a period locks within 24 h with a larger share of its "
+            "units missing (BAOCAO_ALERT_MISSING_SHARE)",
+            registry=registry,
+        ).set(missing_share_alert)
+
+    def coverage(self, periods: list[Coverage]) -> None:
+        """Replace the open periods' series: a period that locked disappears."""
+        for gauge in (self._expected, self._missing, self._closes_in):
+            gauge.clear()
+        for c in periods:
+            self._expected.labels(c.plan_id, c.period_id).set(c.expected)
+            self._missing.labels(c.plan_id, c.period_id).set(c.missing)
+            self._closes_in.labels(c.plan_id, c.period_id).set(c.closes_in.total_seconds())
 
     def emitted(self, kind: EmissionKind) -> None:
         self._emitted.labels(kind.value).inc()

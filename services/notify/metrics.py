@@ -1,4 +1,8 @@
+from typing import get_args
+
 from prometheus_client import CollectorRegistry, Counter
+
+from contracts.events import Channel
 
 
 class NotifyMetrics:
@@ -9,6 +13,11 @@ class NotifyMetrics:
             ["channel", "outcome"],
             registry=registry,
         )
+        # Every series exists from the start: increase() over a series born at 1 is 0, and the
+        # alert on failed notices would miss the first failure.
+        for channel in get_args(Channel):
+            for outcome in ("sent", "failed", "retried"):
+                self._outcomes.labels(channel, outcome)
 
     def outcome(self, channel: str, outcome: str) -> None:
         self._outcomes.labels(channel, outcome).inc()

@@ -1,0 +1,32 @@
+"""Consumer lag as a process sees it from its own consumer (kafka-lag-exporter's definition).
+
+For each partition the consumer holds now, lag = the high-water mark (the offset Kafka writes
+next) less the group's committed offset: records the group has not finished with. Committed
+offsets, not the consumer's position, because that is what survives a restart; and the
+high-water mark asked of the broker, not the one cached from the last fetch, because a
+consumer stuck inside a handler fetches nothing and its cached mark would stop growing.
+A partition held by another replica is measured by that replica, so series never overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiokafka.structs import TopicPartition
+
+
+async def partition_lag(consumer: Any) -> dict[int, int]:
+    """Lag per partition number of what ``consumer`` (an AIOKafkaConsumer) is assigned."""
+    assigned: list[TopicPartition] = sorted(consumer.assignment())
+    if not assigned:
+        return {}
+    ends = await consumer.end_offsets(assigned)
+    committed = await asyncio.gather(*(consumer.committed(tp) for tp in assigned))
+    never = [tp for tp, offset in zip(assigned, committed, strict=True) if offset is None]
+    # A group that never committed on a partition starts from its beginning (earliest).
+    starts = await consumer.beginning_offsets(never) if never else {}
+    return {
+        tp.partition: max(ends[tp] - (starts[tp] if offset is None else offset), 0)
+        for tp, offset in zip(assigned, committed, strict=True)
+    }
