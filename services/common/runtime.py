@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,12 @@ from services.common.errors import (
     problems,
     require_json_body,
 )
-from services.common.http import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
+from services.common.http import (
+    DEFAULT_MAX_BODY_BYTES,
+    BodySizeLimit,
+    StreamedRoute,
+    except_streamed,
+)
 from services.common.kafka import KafkaPublisher, Names, build_broker, ensure_topics
 from services.common.metrics import CommonMetrics, instrument_http
 from services.common.mongo import DeadLetters, Document, connect, ping
@@ -123,7 +128,10 @@ class Runtime:
         *,
         title: str,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        streamed: Sequence[StreamedRoute] = (),
     ) -> FastAPI:
+        """``streamed``: upload routes with their own body limit, read as they arrive."""
+
         @contextlib.asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             await self._start(wire)
@@ -135,9 +143,9 @@ class Runtime:
         app = FastAPI(title=title, lifespan=lifespan)
         install_error_handlers(app)
         document_answers(app)
-        app.middleware("http")(require_json_body)
+        app.middleware("http")(except_streamed(streamed, require_json_body))
         # Added last, so outermost: an oversized body is refused before anything reads it.
-        app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+        app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, streamed=streamed)
         # Outside even that: the HTTP metrics count what the limit refuses too.
         instrument_http(app, self.registry)
         app.state.runtime = self

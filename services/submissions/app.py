@@ -14,8 +14,9 @@ from services.common.auth import TokenSigner, load_private_key
 from services.common.clock import Clock
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
-from services.submissions import auth_api, web
+from services.submissions import attachments_api, auth_api, web
 from services.submissions.account_store import MongoAccountStore
+from services.submissions.attachment_store import GridFSAttachmentStore
 from services.submissions.audit import AuditTrail
 from services.submissions.config import SubmissionsSettings
 from services.submissions.handlers import Intake
@@ -52,6 +53,15 @@ def build_app(
         app.state.identity = identity
         # Sessions, account state and API tokens are checked here, not only signatures.
         app.state.authenticator = identity
+        attachments = GridFSAttachmentStore(rt.db)
+        await attachments.create_indexes()
+        app.state.attachments = attachments_api.AttachmentDesk(
+            attachments,
+            rt.catalog,
+            rt.clock,
+            max_file_bytes=settings.max_attachment_bytes,
+            max_unit_bytes=settings.max_report_attachment_bytes,
+        )
         app.state.intake = Intake(
             rt.catalog,
             store,
@@ -63,6 +73,7 @@ def build_app(
                 settings.max_waiting_submissions,
                 settings.max_wait_seconds,
             ),
+            attachments=attachments,
         )
 
         async def forget_expired_keys() -> None:
@@ -78,9 +89,15 @@ def build_app(
 
         rt.loop(forget_expired_keys)
 
-    app = rt.app(wire, title="baocao: tiếp nhận báo cáo", max_body_bytes=settings.max_body_bytes)
+    app = rt.app(
+        wire,
+        title="baocao: tiếp nhận báo cáo",
+        max_body_bytes=settings.max_body_bytes,
+        streamed=[attachments_api.upload_route(settings.max_attachment_bytes)],
+    )
     app.include_router(web.router)
     app.include_router(auth_api.router)
+    app.include_router(attachments_api.router)
 
     @app.middleware("http")
     async def renew_session(request: Request, call_next: RequestResponseEndpoint) -> Response:

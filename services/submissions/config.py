@@ -8,6 +8,16 @@ from services.common.settings import ServiceSettings
 class SubmissionsSettings(ServiceSettings):
     port: int = Field(8000, validation_alias="BAOCAO_SUBMISSIONS_PORT")
     max_body_bytes: int = Field(1_000_000, validation_alias="BAOCAO_SUBMISSIONS_MAX_BODY_BYTES")
+    max_attachment_bytes: int = Field(
+        20_000_000,
+        ge=1,
+        description="one attached file at most (20 MB)",
+    )
+    max_report_attachment_bytes: int = Field(
+        50_000_000,
+        ge=1,
+        description="all files one unit attaches for one period together at most (50 MB)",
+    )
     max_concurrent_submissions: int = Field(
         8,
         ge=1,

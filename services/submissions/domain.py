@@ -6,8 +6,10 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 
 from contracts.events import (
+    AttachmentRef,
     IndicatorValue,
     SubmissionReceived,
     SubmissionReceivedPayload,
@@ -200,6 +202,8 @@ _ANSWER_FIELDS = {"value", "flag", "text"}
 def fingerprint(request: SubmissionCreate) -> str:
     """What an Idempotency-Key is bound to: the request's content, canonically serialised."""
     content = request.model_dump(mode="json")
+    if not content.get("attachments"):
+        del content["attachments"]  # a body from before attachments keeps its fingerprint
     for task in content["tasks"]:
         # Only the answer fields given: a body from before flag/text keeps its fingerprint.
         task["indicators"] = [
@@ -224,6 +228,7 @@ def accepted_event(
     revision: int,
     supersedes: str | None,
     received_at: dt.datetime,
+    attachments: Sequence[AttachmentRef] = (),
 ) -> SubmissionReceived:
     return SubmissionReceived(
         occurred_at=received_at,
@@ -254,6 +259,7 @@ def accepted_event(
                 )
                 for t in request.tasks
             ],
+            attachments=list(attachments),
         ),
     )
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from contracts.events import AttachmentRef
 from contracts.plan import Plan
 from services.common.admission import Admission
 from services.common.clock import Clock
@@ -17,6 +18,7 @@ from services.common.outbox import Outbox, Ref, document_with_event
 from services.common.periods import Period
 from services.common.reference import Catalog
 from services.submissions import domain
+from services.submissions.attachment_store import AttachmentStore, UnknownAttachments
 from services.submissions.models import SubmissionCreate
 from services.submissions.store import (
     KeyClaim,
@@ -43,6 +45,8 @@ class Intake:
     wake_relay: Callable[[], None]
     unit_locks: KeyedLocks = field(default_factory=KeyedLocks)
     admission: Admission = field(default_factory=lambda: Admission(8, 64, 5.0))
+    attachments: AttachmentStore | None = None
+    """Files a report may attach (by id); none can be attached without it."""
 
 
 async def submit(
@@ -120,11 +124,37 @@ async def _store(
     intake: Intake,
 ) -> Document:
     store = intake.store
+    attached = await _attach(request, period, intake)
     receipt = domain.receipt_no(received_at, plan, await store.next_receipt_number())
     # Corrections of one unit queue here instead of racing for each revision number; races
     # remain only between replicas, and the unique index decides them (``_after_race``).
     async with intake.unit_locks.hold(f"{period.id}|{request.unit_id}"):
-        return await _store_revision(request, plan, period, received_at, key, receipt, intake)
+        return await _store_revision(
+            request, plan, period, received_at, key, receipt, intake, attached
+        )
+
+
+async def _attach(request: SubmissionCreate, period: Period, intake: Intake) -> list[AttachmentRef]:
+    """The report's files, by reference, made part of it before it is stored: a file being
+    deleted at the same moment is either kept for the report or refused here, never lost."""
+    if not request.attachments:
+        return []
+    try:
+        if intake.attachments is None:
+            raise UnknownAttachments(request.attachments)
+        marked = await intake.attachments.mark_submitted(
+            period.id, request.unit_id, request.attachments
+        )
+    except UnknownAttachments as error:
+        raise domain.SubmissionRejected(
+            422,
+            "unknown_attachment",
+            "Không tìm thấy tệp đính kèm "
+            + ", ".join(f"“{i}”" for i in error.ids)
+            + " của đơn vị trong kỳ báo cáo này; hãy tải tệp lên trước khi gửi báo cáo.",
+            [{"field": "attachments", "attachment_id": i} for i in error.ids],
+        ) from None
+    return [attachment.ref() for attachment in marked]
 
 
 async def _store_revision(
@@ -135,6 +165,7 @@ async def _store_revision(
     key: str | None,
     receipt: str,
     intake: Intake,
+    attached: Sequence[AttachmentRef] = (),
 ) -> Document:
     store, outbox = intake.store, intake.outbox
     previous = await store.head(period.id, request.unit_id)
@@ -150,6 +181,7 @@ async def _store_revision(
             revision=revision,
             supersedes=previous["submission_id"] if previous else None,
             received_at=received_at,
+            attachments=attached,
         )
         ref = Ref(MongoSubmissionsStore.history_name(period.id), str(submission_id))
         entry = await outbox.intend(event, ref)

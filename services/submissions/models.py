@@ -48,6 +48,7 @@ LABELS = {
     "results": "Kết quả thực hiện",
     "difficulties": "Khó khăn, vướng mắc",
     "proposals": "Đề xuất, kiến nghị",
+    "attachments": "Mã tệp đính kèm",
 }
 """What each field is called in the Vietnamese messages."""
 
@@ -198,6 +199,11 @@ class SubmissionCreate(Strict):
     unit_id: Line = Field(min_length=1, max_length=64)
     submitted_by: SubmitterCreate | None = None
     tasks: list[TaskReportCreate] = Field(min_length=1, max_length=100)
+    attachments: list[Annotated[Line, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="ids of files uploaded for this unit and period (POST .../attachments)",
+    )
 
 
 class SubmissionReceipt(BaseModel):

@@ -71,6 +71,21 @@ POLICY: dict[tuple[str, str, str], Who] = {
         Who.UNIT_READ
     ),
     ("submissions", "GET", "/api/v1/periods/{period_id}/units/{unit_id}/template"): (Who.UNIT_READ),
+    # submissions: attachments (issue 9, part 5)
+    ("submissions", "POST", "/api/v1/periods/{period_id}/units/{unit_id}/attachments"): (
+        Who.UNIT_FILE
+    ),
+    ("submissions", "GET", "/api/v1/periods/{period_id}/units/{unit_id}/attachments"): (
+        Who.UNIT_READ
+    ),
+    **{
+        (
+            "submissions",
+            method,
+            "/api/v1/periods/{period_id}/units/{unit_id}/attachments/{attachment_id}",
+        ): who
+        for method, who in (("GET", Who.UNIT_READ), ("DELETE", Who.UNIT_FILE))
+    },
     # submissions: sign-in, accounts, tokens, audit
     ("submissions", "POST", "/api/v1/auth/session"): Who.PUBLIC,
     ("submissions", "DELETE", "/api/v1/auth/session"): Who.ANY,

@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pydantic import BaseModel
 from starlette.types import Message
 
 from services.common.errors import install_error_handlers, require_json_body
-from services.common.http import BodySizeLimit, too_large_message
+from services.common.http import BodySizeLimit, StreamedRoute, except_streamed, too_large_message
 
 pytestmark = pytest.mark.unit
 
@@ -301,3 +301,155 @@ async def test_submissions_app_refuses_a_chunked_2mb_report_with_413() -> None:
         )
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
+
+
+# --- a streamed route (uploads): its own limit, the body passed on as it arrives -----------
+
+UPLOAD = StreamedRoute(r"/api/v1/units/[^/]+/files", max_bytes=10)
+
+
+class Streamer:
+    """An ASGI app that reads the body message by message, recording each as it comes."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            self.log.append(f"app got {len(message.get('body', b''))}")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def call_path(
+    middleware: BodySizeLimit,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    messages: list[dict[str, Any]],
+    log: list[str],
+    method: str = "POST",
+) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+    queue = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        if not queue:
+            return {"type": "http.disconnect"}
+        log.append("read")
+        return queue.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(dict(message))
+
+    scope = {"type": "http", "method": method, "path": path, "headers": headers}
+    await middleware(scope, receive, send)
+    return sent
+
+
+def body_messages(*sizes: int) -> list[dict[str, Any]]:
+    return [
+        {"type": "http.request", "body": b"x" * n, "more_body": i < len(sizes) - 1}
+        for i, n in enumerate(sizes)
+    ]
+
+
+async def test_a_streamed_route_gets_its_body_as_it_arrives_not_buffered() -> None:
+    log: list[str] = []
+    middleware = BodySizeLimit(Streamer(log), max_bytes=2, streamed=[UPLOAD])
+    sent = await call_path(middleware, "/api/v1/units/a/files", [], body_messages(4, 4), log)
+    # Each message reaches the app before the next is read; 8 bytes pass a global limit of 2.
+    assert log == ["read", "app got 4", "read", "app got 4"]
+    assert sent[0]["status"] == 201
+
+
+async def test_a_streamed_route_refuses_a_declared_length_over_its_limit_unread() -> None:
+    log: list[str] = []
+    middleware = BodySizeLimit(Streamer(log), max_bytes=100, streamed=[UPLOAD])
+    sent = await call_path(
+        middleware, "/api/v1/units/a/files", [(b"content-length", b"11")], body_messages(11), log
+    )
+    assert log == []  # not a byte read, the app never called
+    assert sent[0]["status"] == 413
+    assert json.loads(sent[1]["body"])["code"] == "payload_too_large"
+
+
+async def test_a_streamed_body_over_the_limit_stops_the_route_mid_read_with_413() -> None:
+    log: list[str] = []
+    middleware = BodySizeLimit(Streamer(log), max_bytes=100, streamed=[UPLOAD])
+    sent = await call_path(middleware, "/api/v1/units/a/files", [], body_messages(4, 4, 4, 4), log)
+    # The third message passes 10 bytes: the route never sees it, nothing more is read.
+    assert log == ["read", "app got 4", "read", "app got 4", "read"]
+    assert sent[0]["status"] == 413
+    assert json.loads(sent[1]["body"])["message"] == too_large_message(10)
+
+
+async def test_other_paths_and_methods_keep_the_global_limit() -> None:
+    log: list[str] = []
+    middleware = BodySizeLimit(Streamer(log), max_bytes=5, streamed=[UPLOAD])
+    for path, method in (("/api/v1/notes", "POST"), ("/api/v1/units/a/files", "PUT")):
+        sent = await call_path(middleware, path, [], body_messages(4, 4), log, method=method)
+        assert sent[0]["status"] == 413
+    assert "app got 4" not in log
+
+
+def test_the_message_states_the_file_limit_not_the_framing() -> None:
+    route = StreamedRoute("/x", max_bytes=20_065_536, stated_bytes=20_000_000)
+    assert route.message == "Nội dung gửi lên quá lớn (tối đa 20 MB)."
+
+
+def upload_app(stored: list[int]) -> FastAPI:
+    """The project's middleware stack with a JSON route and a streamed upload route."""
+    app = FastAPI()
+    install_error_handlers(app)
+    route = StreamedRoute(r"/api/v1/units/[^/]+/files", max_bytes=3 * LIMIT)
+    app.middleware("http")(except_streamed([route], require_json_body))
+
+    @app.post("/api/v1/notes", status_code=201)
+    async def create(note: Note) -> dict[str, int]:
+        return {"length": len(note.text)}
+
+    @app.post("/api/v1/units/{unit}/files", status_code=201)
+    async def upload(unit: str, request: Request) -> dict[str, int]:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+        stored.append(size)
+        return {"size": size}
+
+    app.add_middleware(BodySizeLimit, max_bytes=LIMIT, paths=["/api/"], streamed=[route])
+    return app
+
+
+async def test_uploads_on_a_real_server_pass_the_json_rule_and_their_own_limit() -> None:
+    stored: list[int] = []
+    octets = {"Content-Type": "application/octet-stream"}
+    async with (
+        RealServer(upload_app(stored)) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=60) as client,
+    ):
+        fits = await client.post(
+            "/api/v1/units/a/files", content=async_chunks(b"x" * MB2), headers=octets
+        )
+        over = await client.post(
+            "/api/v1/units/a/files", content=async_chunks(b"x" * (3 * LIMIT + 1)), headers=octets
+        )
+        declared = await client.post(
+            "/api/v1/units/a/files", content=b"x" * (3 * LIMIT + 1), headers=octets
+        )
+        not_json = await client.post("/api/v1/notes", content=b"x", headers=octets)
+        json_over = await client.post(
+            "/api/v1/notes", content=async_chunks(valid_json(MB2)), headers=JSON
+        )
+        after = await client.post("/api/v1/units/a/files", content=b"abc", headers=octets)
+    assert fits.status_code == 201, fits.text
+    assert fits.json() == {"size": MB2}
+    assert over.status_code == 413, over.text
+    assert over.json()["code"] == "payload_too_large"
+    assert declared.status_code == 413
+    assert not_json.status_code == 415  # the JSON rule still holds everywhere else
+    assert json_over.status_code == 413
+    assert after.status_code == 201  # the connection (or a new one) serves the next request
+    assert stored == [MB2, 3]
