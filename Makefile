@@ -21,7 +21,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 comma := ,
 PLANS  = $(subst $(comma), ,$(or $(BAOCAO_PLANS),data/plans/kh-nq35-ngoc-hoi.yaml))
 
-up: $(VENV)/.installed ## check the plans, provision what is missing, start servers and services, wait until healthy
+up: $(VENV)/.installed ## check the plans, provision what is missing, start servers, services, Prometheus and Alertmanager
 	$(PY) -m contracts.plan check $(PLANS)
 	$(STACK) up
 
