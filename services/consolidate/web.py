@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, status
 
 from services.common.auth import ReadsAll, Staff
-from services.common.errors import ApiProblem, not_ready
+from services.common.errors import ApiProblem, not_ready, problems
 from services.consolidate.handlers import (
     Consolidation,
     PeriodNotOpen,
@@ -38,7 +38,14 @@ def _period_not_found(period_id: str) -> ApiProblem:
     )
 
 
-@router.post("/periods/{period_id}/consolidate", status_code=status.HTTP_202_ACCEPTED)
+UNKNOWN_PERIOD = {404: "Không có kỳ báo cáo này trong các kế hoạch đang theo dõi."}
+
+
+@router.post(
+    "/periods/{period_id}/consolidate",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problems(404, 409, why={**UNKNOWN_PERIOD, 409: "Kỳ báo cáo chưa mở."}),
+)
 async def consolidate_period(
     period_id: str,
     deps: ConsolidationDep,
@@ -61,7 +68,7 @@ async def consolidate_period(
     return payload.model_dump(mode="json")
 
 
-@router.get("/periods/{period_id}/preview")
+@router.get("/periods/{period_id}/preview", responses=problems(404, why=UNKNOWN_PERIOD))
 async def preview_period(period_id: str, deps: ConsolidationDep, _: ReadsAll) -> dict[str, Any]:
     """The consolidation as it would be now (who reported, on time or late), not published."""
     try:
@@ -71,7 +78,7 @@ async def preview_period(period_id: str, deps: ConsolidationDep, _: ReadsAll) ->
     return payload.model_dump(mode="json")
 
 
-@router.get("/periods/{period_id}/reports")
+@router.get("/periods/{period_id}/reports", responses=problems(404, why=UNKNOWN_PERIOD))
 async def list_reports(period_id: str, deps: ConsolidationDep, _: ReadsAll) -> dict[str, Any]:
     """The period's reports, latest version first."""
     if deps.catalog.period(period_id) is None:

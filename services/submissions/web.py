@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from contracts.plan import Plan
 from services.common.admission import Busy
 from services.common.auth import Principal, SignedIn
-from services.common.errors import ApiProblem, not_ready
+from services.common.errors import ApiProblem, not_ready, problems
 from services.common.mongo import Document
 from services.common.periods import PeriodState, periods_around
 from services.submissions import domain, handlers
@@ -61,7 +61,37 @@ def _receipt(intake: Intake, doc: Document) -> SubmissionReceipt:
     )
 
 
-@router.post("/submissions", status_code=201, response_model=SubmissionReceipt)
+FILING_PROBLEMS = problems(
+    403,
+    404,
+    409,
+    422,
+    why={
+        403: "Chỉ cán bộ của đơn vị mới gửi báo cáo của đơn vị mình (forbidden), hoặc thiếu "
+        "mã CSRF (csrf_failed).",
+        404: "Đơn vị khác với đơn vị của tài khoản (not_found; được ghi vào nhật ký).",
+        409: "Kỳ báo cáo chưa mở hoặc đã đóng, yêu cầu cùng Idempotency-Key đang được xử lý, "
+        "hoặc báo cáo đang được cập nhật đồng thời.",
+        422: "Dữ liệu không hợp lệ; kỳ, đơn vị, nhiệm vụ, chỉ tiêu hay tệp đính kèm không khớp "
+        "với kế hoạch; hoặc khóa Idempotency-Key đã dùng cho nội dung khác. details nêu từng "
+        "trường.",
+    },
+)
+
+
+@router.post(
+    "/submissions",
+    status_code=201,
+    response_model=SubmissionReceipt,
+    responses={
+        200: {
+            "model": SubmissionReceipt,
+            "description": "Đã nhận từ trước (cùng Idempotency-Key).",
+        },
+        **FILING_PROBLEMS,
+        **problems(413, why={413: "Nội dung gửi lên hoặc báo cáo quá lớn để chuyển đi."}),
+    },
+)
 async def create_submission(
     body: SubmissionCreate,
     request: Request,
@@ -101,7 +131,7 @@ async def create_submission(
     return _receipt(intake, doc)
 
 
-@router.post("/submissions/validate")
+@router.post("/submissions/validate", responses=FILING_PROBLEMS)
 async def validate_submission(
     body: SubmissionCreate,
     request: Request,
@@ -115,7 +145,11 @@ async def validate_submission(
     return {"valid": True, "period_id": period.id, "unit_id": body.unit_id}
 
 
-@router.get("/periods/{period_id}/submissions/{submission_id}", response_model=SubmissionReceipt)
+@router.get(
+    "/periods/{period_id}/submissions/{submission_id}",
+    response_model=SubmissionReceipt,
+    responses=problems(404, why={404: "Không có báo cáo này (hoặc của đơn vị khác)."}),
+)
 async def get_submission(
     period_id: str,
     submission_id: str,
@@ -124,7 +158,9 @@ async def get_submission(
     principal: SignedIn,
     audit: AuditDep,
 ) -> SubmissionReceipt:
-    doc = await intake.store.get(period_id, submission_id)
+    # A period no plan has is not looked up: its id would name a collection ('$' is refused).
+    known = intake.catalog.period(period_id) is not None
+    doc = await intake.store.get(period_id, submission_id) if known else None
     if doc is None:
         raise ApiProblem(404, "submission_not_found", "Không tìm thấy báo cáo này.")
     await ensure_reads(audit, principal, request, doc["unit_id"], period_id)
@@ -162,7 +198,10 @@ def _signed(body: SubmissionCreate, principal: Principal) -> SubmissionCreate:
     return body.model_copy(update={"submitted_by": SubmitterCreate(name=principal.name)})
 
 
-@router.get("/periods/{period_id}/units/{unit_id}/template")
+@router.get(
+    "/periods/{period_id}/units/{unit_id}/template",
+    responses=problems(404, why={404: "Kỳ báo cáo hay đơn vị không có (hoặc đơn vị khác)."}),
+)
 async def template(
     period_id: str,
     unit_id: str,
