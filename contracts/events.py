@@ -336,6 +336,105 @@ class NotificationFailed(Event):
     payload: NotificationFailedPayload
 
 
+# --- the office's decisions on a unit's report (issue 9) -------------------------------------
+
+
+class UnitRef(Payload):
+    """The unit and period a decision is about."""
+
+    plan_id: Id
+    period_id: Id
+    unit_id: Id
+
+
+ReviewDecision = Literal["accepted", "returned"]
+
+
+class ReportReviewedPayload(UnitRef):
+    review_id: Id
+    submission_id: Id
+    revision: int = Field(ge=1, description="the version of the unit's report that was reviewed")
+    decision: ReviewDecision
+    comment: str = Field("", max_length=5_000, description="returned: what to correct")
+    reviewer: Id = Field(description="the reviewer's account")
+    reviewer_name: str = ""
+    reviewed_at: AwareDatetime
+    resubmit_by: AwareDatetime | None = Field(
+        None,
+        description="returned: a new version received before this instant keeps the "
+        "timeliness (on time or late) of the version returned",
+    )
+
+
+class ReportReviewed(Event):
+    """Office staff accepted a unit's report, or returned it with a comment to correct."""
+
+    event_type: Literal["report.reviewed"] = "report.reviewed"
+    schema_version: Literal[1] = 1
+    payload: ReportReviewedPayload
+
+
+class FilingExceptionGrantedPayload(UnitRef):
+    exception_id: Id
+    reason: str = Field(min_length=1, max_length=2_000)
+    until: AwareDatetime = Field(description="the unit may file for the period until then")
+    granted_by: Id
+    granted_by_name: str = ""
+    granted_at: AwareDatetime
+
+
+class FilingExceptionGranted(Event):
+    """Office staff let one unit file for a period after its lock instant, with a reason."""
+
+    event_type: Literal["filing-exception.granted"] = "filing-exception.granted"
+    schema_version: Literal[1] = 1
+    payload: FilingExceptionGrantedPayload
+
+
+class ExtensionRequestedPayload(UnitRef):
+    request_id: Id
+    reason: str = Field(min_length=1, max_length=2_000)
+    due_at: AwareDatetime = Field(description="the due instant in force when asked")
+    wanted_due_at: AwareDatetime
+    requested_by: Id
+    requested_by_name: str = ""
+    requested_at: AwareDatetime
+
+
+class ExtensionRequested(Event):
+    """A unit asked for a later due date for one period, with a reason."""
+
+    event_type: Literal["extension.requested"] = "extension.requested"
+    schema_version: Literal[1] = 1
+    payload: ExtensionRequestedPayload
+
+
+class ExtensionDecidedPayload(UnitRef):
+    request_id: Id
+    decision: Literal["approved", "refused"]
+    reason: str = Field("", max_length=2_000, description="refused: why; approved: a note")
+    due_at: AwareDatetime = Field(description="the period's due instant, from the plan")
+    new_due_at: AwareDatetime | None = Field(
+        None, description="approved: the unit's due instant for the period from now on"
+    )
+    new_closes_at: AwareDatetime | None = Field(
+        None,
+        description="approved: the unit's lock instant (the plan's grace days after the new "
+        "due instant, never before the period's own lock)",
+    )
+    decided_by: Id
+    decided_by_name: str = ""
+    decided_at: AwareDatetime
+
+
+class ExtensionDecided(Event):
+    """Office staff approved a unit's extension request (a new due instant) or refused it."""
+
+    event_type: Literal["extension.decided"] = "extension.decided"
+    schema_version: Literal[1] = 1
+    payload: ExtensionDecidedPayload
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     SubmissionReceived,
     DeadlineApproaching,
@@ -345,4 +444,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ReportConsolidated,
     NotificationSent,
     NotificationFailed,
+    ReportReviewed,
+    FilingExceptionGranted,
+    ExtensionRequested,
+    ExtensionDecided,
 )

@@ -13,11 +13,15 @@ from contracts.envelope import Event
 from contracts.events import (
     DeadlineApproaching,
     DeadlineOverdue,
+    ExtensionDecided,
+    ExtensionRequested,
+    FilingExceptionGranted,
     NotificationFailed,
     NotificationSent,
     PeriodClosed,
     PeriodOpened,
     ReportConsolidated,
+    ReportReviewed,
     SubmissionReceived,
 )
 
@@ -37,6 +41,12 @@ PERIOD_CLOSED = Topic("baocao.period-closed.v1", PeriodClosed, "period_id")
 REPORT_CONSOLIDATED = Topic("baocao.report-consolidated.v1", ReportConsolidated, "period_id")
 NOTIFICATION_SENT = Topic("baocao.notification-sent.v1", NotificationSent, "unit_id")
 NOTIFICATION_FAILED = Topic("baocao.notification-failed.v1", NotificationFailed, "unit_id")
+REPORT_REVIEWED = Topic("baocao.report-reviewed.v1", ReportReviewed, "unit_id")
+FILING_EXCEPTION_GRANTED = Topic(
+    "baocao.filing-exception-granted.v1", FilingExceptionGranted, "unit_id"
+)
+EXTENSION_REQUESTED = Topic("baocao.extension-requested.v1", ExtensionRequested, "unit_id")
+EXTENSION_DECIDED = Topic("baocao.extension-decided.v1", ExtensionDecided, "unit_id")
 
 ALL_TOPICS: tuple[Topic, ...] = (
     SUBMISSION_RECEIVED,
@@ -47,5 +57,9 @@ ALL_TOPICS: tuple[Topic, ...] = (
     REPORT_CONSOLIDATED,
     NOTIFICATION_SENT,
     NOTIFICATION_FAILED,
+    REPORT_REVIEWED,
+    FILING_EXCEPTION_GRANTED,
+    EXTENSION_REQUESTED,
+    EXTENSION_DECIDED,
 )
 TOPIC_OF: dict[type[Event], Topic] = {t.event: t for t in ALL_TOPICS}

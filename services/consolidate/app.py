@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from contracts.events import PeriodClosed, SubmissionReceived
-from contracts.topics import PERIOD_CLOSED, SUBMISSION_RECEIVED
+from contracts.events import ExtensionDecided, PeriodClosed, ReportReviewed, SubmissionReceived
+from contracts.topics import EXTENSION_DECIDED, PERIOD_CLOSED, REPORT_REVIEWED, SUBMISSION_RECEIVED
 from services.common.clock import Clock
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
 from services.consolidate.config import ConsolidateSettings
 from services.consolidate.handlers import (
     Consolidation,
+    on_extension_decided,
     on_period_closed,
+    on_report_reviewed,
     on_submission_received,
 )
 from services.consolidate.metrics import ConsolidateMetrics
-from services.consolidate.store import MongoConsolidateStore
+from services.consolidate.store import MongoConsolidateStore, MongoTermsStore
 from services.consolidate.web import router
 
 
@@ -31,7 +33,15 @@ def build_app(
         await store.create_indexes()
         # ReportConsolidated leaves only through the outbox, so a Kafka outage delays it
         # instead of losing it.
-        c = Consolidation(rt.catalog, store, rt.outbox, rt.clock, rt.wake_relay, metrics)
+        c = Consolidation(
+            rt.catalog,
+            store,
+            rt.outbox,
+            rt.clock,
+            rt.wake_relay,
+            metrics,
+            terms=MongoTermsStore(rt.db),
+        )
 
         async def project(event: SubmissionReceived) -> None:
             await on_submission_received(event, c=c)
@@ -39,8 +49,16 @@ def build_app(
         async def period_closed(event: PeriodClosed) -> None:
             await on_period_closed(event, c=c)
 
+        async def report_reviewed(event: ReportReviewed) -> None:
+            await on_report_reviewed(event, c=c)
+
+        async def extension_decided(event: ExtensionDecided) -> None:
+            await on_extension_decided(event, c=c)
+
         rt.subscribe(SUBMISSION_RECEIVED, "projection", project)
         rt.subscribe(PERIOD_CLOSED, "period-closed", period_closed)
+        rt.subscribe(REPORT_REVIEWED, "report-reviewed", report_reviewed)
+        rt.subscribe(EXTENSION_DECIDED, "extension-decided", extension_decided)
         app.state.consolidation = c
 
     app = rt.app(wire, title="baocao consolidate")

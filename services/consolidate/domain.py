@@ -11,7 +11,9 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Literal
 
 from contracts.events import (
@@ -54,6 +56,19 @@ class SubmissionRow:
     tasks: tuple[TaskReport, ...]
 
 
+@dataclass(frozen=True)
+class UnitTerms:
+    """What office staff decided for one unit in the period, as their events told us."""
+
+    due_at: dt.datetime | None = None
+    """An approved extension's due instant."""
+    returned: Mapping[int, dt.datetime] = field(default_factory=dict)
+    """Revisions returned for correction, each with its ``resubmit_by``."""
+
+
+NO_TERMS = UnitTerms()
+
+
 def report_id_for_closing(period_closed_event_id: uuid.UUID) -> str:
     """A redelivered PeriodClosed maps to the report its first delivery recorded."""
     return str(uuid.uuid5(REPORT_IDS, f"period-closed|{period_closed_event_id}"))
@@ -74,6 +89,11 @@ def content_hash(payload: ReportConsolidatedPayload) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def report_id_for_decision(event_id: uuid.UUID) -> str:
+    """An office decision learnt after the close amends the closing report once."""
+    return str(uuid.uuid5(REPORT_IDS, f"decided|{event_id}"))
+
+
 def report_id_for_request(period_id: str, request_id: str) -> str:
     """A retried request (same idempotency key, same period) maps to the same report."""
     return str(uuid.uuid5(REPORT_IDS, f"requested|{period_id}|{request_id}"))
@@ -88,7 +108,9 @@ def consolidate(
     trigger: Trigger,
     version: int,
     report_id: str,
+    terms: Mapping[str, UnitTerms] | None = None,
 ) -> ReportConsolidatedPayload:
+    """``terms``: by unit id, the extensions and returns that decide its punctuality."""
     expected = plan.reporting_units()
     expected_ids = {u.id for u in expected}
     revisions: dict[str, list[SubmissionRow]] = defaultdict(list)
@@ -96,7 +118,10 @@ def consolidate(
         if row.unit_id in expected_ids:  # a unit outside the plan has nothing to count toward
             revisions[row.unit_id].append(row)
 
-    units = [_unit_status(unit, period, revisions.get(unit.id, [])) for unit in expected]
+    units = [
+        _unit_status(unit, period, revisions.get(unit.id, []), (terms or {}).get(unit.id, NO_TERMS))
+        for unit in expected
+    ]
     latest = [_latest(revisions[u.id]) for u in expected if revisions.get(u.id)]
     on_time = sum(1 for u in units if u.status == "on_time")
     late = sum(1 for u in units if u.status == "late")
@@ -131,15 +156,29 @@ def _latest(rows: list[SubmissionRow]) -> SubmissionRow:
     return max(rows, key=lambda r: (r.revision, r.received_at))
 
 
-def _unit_status(unit: Unit, period: Period, rows: list[SubmissionRow]) -> UnitStatus:
+def _on_time(rows: list[SubmissionRow], due_at: dt.datetime, terms: UnitTerms) -> bool:
+    """Punctuality belongs to the first filing: a late correction does not make a unit late.
+    A version sent after a *return* is judged again, unless it came by the return's
+    ``resubmit_by`` (``services.submissions.review`` states the rule)."""
+    ordered = sorted(rows, key=lambda r: (r.revision, r.received_at))
+    on_time = ordered[0].received_at < due_at
+    for previous, row in pairwise(ordered):
+        resubmit_by = terms.returned.get(previous.revision)
+        if resubmit_by is not None and row.received_at >= resubmit_by:
+            on_time = row.received_at < due_at
+    return on_time
+
+
+def _unit_status(
+    unit: Unit, period: Period, rows: list[SubmissionRow], terms: UnitTerms
+) -> UnitStatus:
     if not rows:
         return UnitStatus(unit_id=unit.id, unit_name=unit.name, status="missing")
     first, latest = _first(rows), _latest(rows)
-    # Punctuality belongs to the first filing: a late correction does not make a unit late.
     return UnitStatus(
         unit_id=unit.id,
         unit_name=unit.name,
-        status="on_time" if period.on_time(first.received_at) else "late",
+        status="on_time" if _on_time(rows, terms.due_at or period.due_at, terms) else "late",
         submission_id=latest.submission_id,
         receipt_no=latest.receipt_no,
         revision=latest.revision,

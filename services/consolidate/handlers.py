@@ -5,6 +5,9 @@ close, whatever the lag between our two consumers: the period is marked closed *
 submissions are read, and a submission projected *after* that mark amends the closing report
 with a new version (see ``on_submission_received``). A version is only recorded when it says
 something new: its content hash differs from the latest version's.
+
+Office decisions that judge a unit's punctuality (an approved extension, a returned version)
+are kept as their events arrive; one learnt after the close amends the report the same way.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from contracts.envelope import Event
 from contracts.events import (
+    ExtensionDecided,
     PeriodClosed,
     ReportConsolidated,
     ReportConsolidatedPayload,
+    ReportReviewed,
     SubmissionReceived,
 )
 from contracts.plan import Plan
@@ -34,6 +40,7 @@ from services.consolidate.domain import (
     content_hash,
     report_id_for_amendment,
     report_id_for_closing,
+    report_id_for_decision,
     report_id_for_request,
 )
 from services.consolidate.metrics import ConsolidateMetrics
@@ -41,6 +48,7 @@ from services.consolidate.store import (
     ConsolidateStore,
     MongoConsolidateStore,
     ReportExists,
+    TermsStore,
     VersionTaken,
 )
 
@@ -76,6 +84,8 @@ class Consolidation:
     clock: Clock
     wake: Callable[[], None]
     metrics: ConsolidateMetrics
+    terms: TermsStore | None = None
+    """Extensions and returns; without it, every unit is judged by the period's due."""
 
 
 async def on_submission_received(event: SubmissionReceived, *, c: Consolidation) -> None:
@@ -95,6 +105,40 @@ async def on_submission_received(event: SubmissionReceived, *, c: Consolidation)
             trigger="period_closed",
             report_id=report_id_for_amendment(p.submission_id),
             cause=f"submission {p.submission_id} after the close",
+            correlation_id=event.correlation_id,
+            causation_id=event.event_id,
+        )
+
+
+async def on_report_reviewed(event: ReportReviewed, *, c: Consolidation) -> None:
+    """A returned version: a resubmission after its ``resubmit_by`` is judged on its own."""
+    if event.payload.decision != "returned" or c.terms is None:
+        return
+    await c.terms.record_return(event.payload)
+    await _amend_if_closed(c, event.payload.period_id, event)
+
+
+async def on_extension_decided(event: ExtensionDecided, *, c: Consolidation) -> None:
+    """An approved extension: the unit is judged by its own due instant."""
+    if event.payload.decision != "approved" or c.terms is None:
+        return
+    await c.terms.record_extension(event.payload)
+    await _amend_if_closed(c, event.payload.period_id, event)
+
+
+async def _amend_if_closed(c: Consolidation, period_id: str, event: Event) -> None:
+    # Recorded before this read, as a submission is: a close marked later reads it itself.
+    # Not skipped on a redelivery: the report id is the event's, so an amendment is made once.
+    found = c.catalog.period(period_id)
+    if found is None or c.clock.now() < found[1].closes_at - CLOCK_SKEW:
+        return
+    if await c.store.is_closed(period_id):
+        await _record(
+            c,
+            *found,
+            trigger="period_closed",
+            report_id=report_id_for_decision(event.event_id),
+            cause=f"{event.event_type} {event.event_id} after the close",
             correlation_id=event.correlation_id,
             causation_id=event.event_id,
         )
@@ -147,6 +191,7 @@ async def preview(period_id: str, *, c: Consolidation) -> ReportConsolidatedPayl
         trigger="requested",
         version=latest.payload.version + 1 if latest else 1,
         report_id="preview",
+        terms=await c.terms.terms(period.id) if c.terms else None,
     )
     return payload.model_copy(update={"content_hash": content_hash(payload)})
 
@@ -187,6 +232,7 @@ async def _record(
         # Read again after a lost race: the winner may be an amendment with a submission
         # this version must not leave out.
         rows = [row async for row in c.store.submissions(period.id)]
+        terms = await c.terms.terms(period.id) if c.terms else None
         latest = await c.store.latest(period.id)
         payload = consolidate(
             plan,
@@ -196,6 +242,7 @@ async def _record(
             trigger=trigger,
             version=latest.payload.version + 1 if latest else 1,
             report_id=report_id,
+            terms=terms,
         )
         digest = content_hash(payload)
         if latest and _says_nothing_new(latest.payload, digest, trigger, latest.content_hash):

@@ -8,11 +8,15 @@ period's collection in one pass, never the others.
 - ``reports.<period_id>``: every version of the period's report; a unique version index
   decides races. A report's event leaves through the outbox (``services.common.outbox``).
 - ``periods``: one small document per period: whether it has closed (see ``mark_closed``).
+- ``extensions.<period_id>`` (``_id`` = unit id, the latest approval) and ``returns.<period_id>``
+  (``_id`` = ``unit|revision``, insert-only): what office staff decided, which judges a unit's
+  punctuality (``TermsStore``); a few documents per unit, read whole when consolidating.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,11 +26,18 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from contracts.events import ReportConsolidatedPayload, SubmissionReceivedPayload, TaskReport
+from contracts.events import (
+    ExtensionDecidedPayload,
+    ReportConsolidatedPayload,
+    ReportReviewedPayload,
+    SubmissionReceivedPayload,
+    TaskReport,
+)
 from services.common.mongo import Document, to_millis
-from services.consolidate.domain import SubmissionRow
+from services.consolidate.domain import SubmissionRow, UnitTerms
 
 SUBMISSIONS, REPORTS = "submissions.", "reports."
+EXTENSIONS, RETURNS = "extensions.", "returns."
 
 
 class VersionTaken(Exception):
@@ -184,3 +195,59 @@ def _stored(doc: dict[str, Any]) -> StoredReport:
         content_hash=doc["content_hash"],
         event_id=doc["event_id"],
     )
+
+
+class TermsStore(abc.ABC):
+    """Extensions and returns office staff decided, as their events told us."""
+
+    @abc.abstractmethod
+    async def record_extension(self, decided: ExtensionDecidedPayload) -> None:
+        """Keep an approved extension (a later decision replaces an earlier one)."""
+
+    @abc.abstractmethod
+    async def record_return(self, reviewed: ReportReviewedPayload) -> None:
+        """Keep a returned revision and its ``resubmit_by`` (once)."""
+
+    @abc.abstractmethod
+    async def terms(self, period_id: str) -> dict[str, UnitTerms]:
+        """By unit id, what was decided for the units of the period."""
+
+
+class MongoTermsStore(TermsStore):
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._db = db
+
+    async def record_extension(self, decided: ExtensionDecidedPayload) -> None:
+        if decided.decision != "approved" or decided.new_due_at is None:
+            return
+        at = to_millis(decided.decided_at)
+        # DuplicateKeyError: an approval decided later is there and stays.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._db[EXTENSIONS + decided.period_id].update_one(
+                {"_id": decided.unit_id, "decided_at": {"$lt": at}},
+                {"$set": {"due_at": to_millis(decided.new_due_at), "decided_at": at}},
+                upsert=True,
+            )
+
+    async def record_return(self, reviewed: ReportReviewedPayload) -> None:
+        if reviewed.decision != "returned" or reviewed.resubmit_by is None:
+            return
+        with contextlib.suppress(DuplicateKeyError):  # redelivered
+            await self._db[RETURNS + reviewed.period_id].insert_one(
+                {
+                    "_id": f"{reviewed.unit_id}|{reviewed.revision}",
+                    "unit_id": reviewed.unit_id,
+                    "revision": reviewed.revision,
+                    "resubmit_by": to_millis(reviewed.resubmit_by),
+                }
+            )
+
+    async def terms(self, period_id: str) -> dict[str, UnitTerms]:
+        due = {d["_id"]: d["due_at"] async for d in self._db[EXTENSIONS + period_id].find({})}
+        returned: dict[str, dict[int, dt.datetime]] = {}
+        async for doc in self._db[RETURNS + period_id].find({}):
+            returned.setdefault(doc["unit_id"], {})[doc["revision"]] = doc["resubmit_by"]
+        return {
+            unit_id: UnitTerms(due_at=due.get(unit_id), returned=returned.get(unit_id, {}))
+            for unit_id in set(due) | set(returned)
+        }

@@ -8,16 +8,27 @@ import logging
 
 from fastapi import FastAPI
 
-from contracts.events import SubmissionReceived
-from contracts.topics import SUBMISSION_RECEIVED
+from contracts.events import ExtensionDecided, FilingExceptionGranted, SubmissionReceived
+from contracts.topics import EXTENSION_DECIDED, FILING_EXCEPTION_GRANTED, SUBMISSION_RECEIVED
 from services.common.clock import Clock
 from services.common.errors import not_ready
+from services.common.mongo import Document
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
 from services.deadlines.config import DeadlinesSettings
-from services.deadlines.handlers import on_submission_received, scan
+from services.deadlines.handlers import (
+    on_extension_decided,
+    on_filing_exception_granted,
+    on_submission_received,
+    scan,
+)
 from services.deadlines.metrics import DeadlinesMetrics
-from services.deadlines.store import DeadlinesStore, MongoDeadlinesStore
+from services.deadlines.store import (
+    DeadlinesStore,
+    MongoDeadlinesStore,
+    MongoTermsStore,
+    TermsStore,
+)
 from services.deadlines.web import build_router
 
 log = logging.getLogger(__name__)
@@ -33,6 +44,7 @@ class Scheduler:
         self._metrics = metrics
         self._lock = asyncio.Lock()
         self.store: DeadlinesStore | None = None
+        self.terms: TermsStore | None = None
 
     async def scan(self) -> int:
         if self.store is None:
@@ -45,7 +57,19 @@ class Scheduler:
                 wake=self._rt.wake_relay,
                 metrics=self._metrics,
                 catch_up=self._catch_up,
+                terms=self.terms,
             )
+
+    async def unit_terms(
+        self, period_id: str, unit_id: str
+    ) -> tuple[Document | None, Document | None]:
+        """The unit's approved extension and filing exception for the period."""
+        if self.terms is None:
+            raise not_ready()
+        return (
+            await self.terms.extension(period_id, unit_id),
+            await self.terms.exception(period_id, unit_id),
+        )
 
     async def run(self) -> None:
         """Scan now, then every interval; a failed scan is retried at the next tick."""
@@ -74,11 +98,22 @@ def build_app(
         async def submitted(event: SubmissionReceived) -> None:
             await on_submission_received(event, store=store)
 
+        terms = MongoTermsStore(rt.db)
+
+        async def extension_decided(event: ExtensionDecided) -> None:
+            await on_extension_decided(event, terms=terms)
+
+        async def exception_granted(event: FilingExceptionGranted) -> None:
+            await on_filing_exception_granted(event, terms=terms)
+
         rt.subscribe(SUBMISSION_RECEIVED, "submitted", submitted)
+        rt.subscribe(EXTENSION_DECIDED, "extension-decided", extension_decided)
+        rt.subscribe(FILING_EXCEPTION_GRANTED, "exception-granted", exception_granted)
         scheduler.store = store
+        scheduler.terms = terms
         rt.loop(scheduler.run)
 
     app = rt.app(wire, title="baocao deadlines")
     app.state.scheduler = scheduler
-    app.include_router(build_router(rt.catalog, rt.clock, scheduler.scan))
+    app.include_router(build_router(rt.catalog, rt.clock, scheduler.scan, scheduler.unit_terms))
     return app

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TypeVar
 
@@ -44,6 +44,23 @@ class Emission:
     event: Event
 
 
+@dataclass(frozen=True)
+class UnitDue:
+    """An extension office staff approved: the unit's own due and lock instants."""
+
+    due_at: dt.datetime
+    closes_at: dt.datetime
+
+
+def unit_period(period: Period, extension: UnitDue | None) -> Period:
+    """The period as one unit lives it: with its extension's due and lock, if it has one."""
+    if extension is None:
+        return period
+    return replace(
+        period, due_at=extension.due_at, closes_at=max(extension.closes_at, period.closes_at)
+    )
+
+
 def period_correlation_id(period_id: str) -> uuid.UUID:
     """The correlation id every event of one period's lifecycle shares."""
     return uuid.uuid5(_IDS, f"period:{period_id}")
@@ -67,10 +84,13 @@ def due_emissions(
     now: dt.datetime,
     *,
     catch_up: dt.timedelta,
+    extended: Mapping[str, Mapping[str, UnitDue]] | None = None,
 ) -> list[Emission]:
     """Every announcement due at ``now``, oldest first (the order they should be published).
 
-    ``submitted`` maps a period id to the units that have reported for it.
+    ``submitted`` maps a period id to the units that have reported for it; ``extended`` a
+    period id to the units with an approved extension: their reminders count down to their own
+    due instant, and their overdue notice waits for it.
     """
     unit_ids = [u.id for u in plan.reporting_units()]
     found: list[Emission] = []
@@ -79,14 +99,16 @@ def due_emissions(
             continue
         found.append(_opened(period, unit_ids))
         reported = submitted.get(period.id, frozenset())
-        reminder = latest_reminder(period, now)
+        moved = (extended or {}).get(period.id, {})
         for unit_id in unit_ids:
             if unit_id in reported:
                 continue
+            own = unit_period(period, moved.get(unit_id))
+            reminder = latest_reminder(own, now)
             if reminder is not None:
-                found.append(_reminder(period, unit_id, reminder))
-            elif period.due_at <= now < period.closes_at:
-                found.append(_overdue(period, unit_id))
+                found.append(_reminder(own, unit_id, reminder, moved=unit_id in moved))
+            elif own.due_at <= now < own.closes_at:
+                found.append(_overdue(own, unit_id, moved=unit_id in moved))
         if now >= period.closes_at:
             found.append(_closed(period))
     return sorted(found, key=lambda e: (e.event.occurred_at, e.key))
@@ -153,8 +175,14 @@ def _opened(period: Period, unit_ids: list[str]) -> Emission:
     return Emission(key, EmissionKind.OPENED, period.id, None, event)
 
 
-def _reminder(period: Period, unit_id: str, days_before: int) -> Emission:
-    key = f"reminder|{period.id}|{unit_id}|{days_before}"
+def _moved(period: Period, moved: bool) -> str:
+    """A key suffix for a unit's extended due: its announcements are new ones, not repeats of
+    what it got for the period's due (keys without it are the ones recorded so far)."""
+    return f"|due={period.due_at:%Y%m%dT%H%M}" if moved else ""
+
+
+def _reminder(period: Period, unit_id: str, days_before: int, *, moved: bool = False) -> Emission:
+    key = f"reminder|{period.id}|{unit_id}|{days_before}{_moved(period, moved)}"
     moment = reminder_at(period, days_before)
     event = _event(
         DeadlineApproaching,
@@ -170,8 +198,8 @@ def _reminder(period: Period, unit_id: str, days_before: int) -> Emission:
     return Emission(key, EmissionKind.REMINDER, period.id, unit_id, event)
 
 
-def _overdue(period: Period, unit_id: str) -> Emission:
-    key = f"overdue|{period.id}|{unit_id}"
+def _overdue(period: Period, unit_id: str, *, moved: bool = False) -> Emission:
+    key = f"overdue|{period.id}|{unit_id}{_moved(period, moved)}"
     event = _event(DeadlineOverdue, key, period, period.due_at, {"unit_id": unit_id})
     return Emission(key, EmissionKind.OVERDUE, period.id, unit_id, event)
 

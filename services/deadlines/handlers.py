@@ -6,14 +6,14 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from contracts.events import SubmissionReceived
+from contracts.events import ExtensionDecided, FilingExceptionGranted, SubmissionReceived
 from services.common.clock import Clock
 from services.common.periods import periods_around
 from services.common.reference import Catalog
 from services.deadlines.coverage import Coverage, open_coverage
 from services.deadlines.domain import due_emissions, is_relevant
 from services.deadlines.metrics import DeadlinesMetrics
-from services.deadlines.store import DeadlinesStore
+from services.deadlines.store import DeadlinesStore, TermsStore
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,16 @@ async def on_submission_received(event: SubmissionReceived, *, store: DeadlinesS
     await store.record_submission(p.period_id, p.unit_id, p.received_at)
 
 
+async def on_extension_decided(event: ExtensionDecided, *, terms: TermsStore) -> None:
+    # Approved: the unit's reminders and overdue notice follow its new due instant from the
+    # next scan on. Refused: nothing changes.
+    await terms.record_extension(event.payload)
+
+
+async def on_filing_exception_granted(event: FilingExceptionGranted, *, terms: TermsStore) -> None:
+    await terms.record_exception(event.payload)
+
+
 async def scan(
     *,
     catalog: Catalog,
@@ -32,6 +42,7 @@ async def scan(
     wake: Callable[[], None],
     metrics: DeadlinesMetrics,
     catch_up: dt.timedelta,
+    terms: TermsStore | None = None,
 ) -> int:
     """Record every announcement that is due and not yet recorded; returns how many."""
     now = clock.now()
@@ -43,7 +54,10 @@ async def scan(
             continue
         submitted = await store.submitted_units(p.id for p in periods)
         coverage += open_coverage(plan, periods, submitted, now)
-        for emission in due_emissions(plan, periods, submitted, now, catch_up=catch_up):
+        extended = await terms.extended(p.id for p in periods) if terms else {}
+        for emission in due_emissions(
+            plan, periods, submitted, now, catch_up=catch_up, extended=extended
+        ):
             if store.known_decided(emission.key):
                 continue
             # Recorded before it is published: a crash after this line publishes it later,

@@ -5,11 +5,17 @@ period (``submitted.<period_id>``, one document per unit), read whole at each sc
 (``emissions``) grow with every reminder ever sent, so they are only inserted into, and the
 unique ``_id`` (the emission key) is what makes a decision happen once across restarts and
 replicas. Keys this process has seen decided are remembered, so a scan does not insert again.
+
+What office staff granted units (``TermsStore``) is kept per period as well, one document per
+unit (``_id`` = unit id): ``extensions.<period_id>`` (approved extensions, read at each scan)
+and ``exceptions.<period_id>`` (filing exceptions, shown on request). A grant replaces an
+earlier one only if it was decided later, so a redelivered old event changes nothing.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as dt
 from collections.abc import Iterable
 
@@ -17,11 +23,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from contracts.events import ExtensionDecidedPayload, FilingExceptionGrantedPayload
 from services.common.mongo import Document, to_millis
 from services.common.outbox import Outbox, Ref
-from services.deadlines.domain import Emission
+from services.deadlines.domain import Emission, UnitDue
 
 EMISSIONS, SUBMITTED = "emissions", "submitted."
+EXTENSIONS, EXCEPTIONS = "extensions.", "exceptions."
 
 
 class DeadlinesStore(abc.ABC):
@@ -106,3 +114,83 @@ class MongoDeadlinesStore(DeadlinesStore):
         await self._outbox.commit(entry)
         self._decided.add(emission.key)
         return True
+
+
+class TermsStore(abc.ABC):
+    """Extensions and filing exceptions office staff granted, as their events told us."""
+
+    @abc.abstractmethod
+    async def record_extension(self, decided: ExtensionDecidedPayload) -> None:
+        """Keep an approved extension (a later decision replaces an earlier one)."""
+
+    @abc.abstractmethod
+    async def record_exception(self, granted: FilingExceptionGrantedPayload) -> None: ...
+
+    @abc.abstractmethod
+    async def extended(self, period_ids: Iterable[str]) -> dict[str, dict[str, UnitDue]]:
+        """The units with an approved extension, by period id (periods without are absent)."""
+
+    @abc.abstractmethod
+    async def extension(self, period_id: str, unit_id: str) -> Document | None: ...
+
+    @abc.abstractmethod
+    async def exception(self, period_id: str, unit_id: str) -> Document | None: ...
+
+
+class MongoTermsStore(TermsStore):
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._db = db
+
+    async def _keep_latest(self, collection: str, unit_id: str, document: Document) -> None:
+        """Upsert ``document`` unless a grant decided later is there (``decided_at``)."""
+        # DuplicateKeyError: the unit has a later grant, which stays.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._db[collection].update_one(
+                {"_id": unit_id, "decided_at": {"$lt": document["decided_at"]}},
+                {"$set": document},
+                upsert=True,
+            )
+
+    async def record_extension(self, decided: ExtensionDecidedPayload) -> None:
+        if decided.decision != "approved" or decided.new_due_at is None:
+            return
+        await self._keep_latest(
+            EXTENSIONS + decided.period_id,
+            decided.unit_id,
+            {
+                "request_id": decided.request_id,
+                "due_at": to_millis(decided.new_due_at),
+                "closes_at": to_millis(decided.new_closes_at or decided.new_due_at),
+                "reason": decided.reason,
+                "decided_at": to_millis(decided.decided_at),
+            },
+        )
+
+    async def record_exception(self, granted: FilingExceptionGrantedPayload) -> None:
+        await self._keep_latest(
+            EXCEPTIONS + granted.period_id,
+            granted.unit_id,
+            {
+                "exception_id": granted.exception_id,
+                "until": to_millis(granted.until),
+                "reason": granted.reason,
+                "decided_at": to_millis(granted.granted_at),
+            },
+        )
+
+    async def extended(self, period_ids: Iterable[str]) -> dict[str, dict[str, UnitDue]]:
+        found: dict[str, dict[str, UnitDue]] = {}
+        for period_id in period_ids:
+            units = {
+                doc["_id"]: UnitDue(due_at=doc["due_at"], closes_at=doc["closes_at"])
+                async for doc in self._db[EXTENSIONS + period_id].find({})
+            }
+            if units:
+                found[period_id] = units
+        return found
+
+    async def extension(self, period_id: str, unit_id: str) -> Document | None:
+        return await self._db[EXTENSIONS + period_id].find_one({"_id": unit_id})
+
+    async def exception(self, period_id: str, unit_id: str) -> Document | None:
+        return await self._db[EXCEPTIONS + period_id].find_one({"_id": unit_id})

@@ -13,7 +13,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from contracts.topics import DEADLINE_APPROACHING, DEADLINE_OVERDUE, SUBMISSION_RECEIVED
+from contracts.topics import (
+    DEADLINE_APPROACHING,
+    DEADLINE_OVERDUE,
+    EXTENSION_DECIDED,
+    REPORT_REVIEWED,
+    SUBMISSION_RECEIVED,
+)
 from services.common.auth import Staff
 from services.common.clock import Clock
 from services.common.errors import not_ready
@@ -71,6 +77,8 @@ def build_app(
         rt.subscribe(SUBMISSION_RECEIVED, "receipt", handler)
         rt.subscribe(DEADLINE_APPROACHING, "reminder", handler)
         rt.subscribe(DEADLINE_OVERDUE, "overdue", handler)
+        rt.subscribe(REPORT_REVIEWED, "returned", handler)
+        rt.subscribe(EXTENSION_DECIDED, "extension", handler)
 
         async def retrier() -> None:
             # Pauses grow while nothing is due; an entry is due at the earliest a second

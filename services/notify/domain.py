@@ -17,6 +17,8 @@ from contracts.events import (
     Channel,
     DeadlineApproaching,
     DeadlineOverdue,
+    ExtensionDecided,
+    ReportReviewed,
     SubmissionReceived,
 )
 from contracts.plan import Plan, Unit
@@ -90,6 +92,8 @@ def messages_for(event: Event, plan: Plan) -> list[Outgoing]:
     period = find_period(plan, payload.period_id)
     if unit is None or period is None:
         return []
+    if isinstance(event, ReportReviewed) and event.payload.decision != "returned":
+        return []  # an accepted report needs no message; the unit sees it on its page
     template = _TEMPLATE_OF[type(event)]
     consolidating = plan.unit(plan.consolidating_unit_id)
     context: dict[str, Any] = {
@@ -97,7 +101,10 @@ def messages_for(event: Event, plan: Plan) -> list[Outgoing]:
         "plan": plan,
         "unit": unit,
         "period_title": period.title,
-        "due_local": _local(period.due_at, plan).strftime("%d/%m/%Y"),
+        # The unit's own due instant where the event carries it (an extension's, if any).
+        "due_local": _local(getattr(payload, "due_at", None) or period.due_at, plan).strftime(
+            "%d/%m/%Y"
+        ),
         "consolidating_unit": consolidating.name if consolidating else plan.issuer,
     }
     if isinstance(event, SubmissionReceived):
@@ -106,6 +113,7 @@ def messages_for(event: Event, plan: Plan) -> list[Outgoing]:
         context["received_local"] = _local(event.payload.received_at, plan).strftime(
             "%H:%M ngày %d/%m/%Y"
         )
+    context.update(_decision_context(event, plan))
     subject, text = render(template, context)
     return [
         Outgoing(
@@ -125,6 +133,31 @@ def messages_for(event: Event, plan: Plan) -> list[Outgoing]:
     ]
 
 
+def _decision_context(event: Event, plan: Plan) -> dict[str, Any]:
+    """What the messages about an office decision print, in local time."""
+
+    def when(moment: dt.datetime | None) -> str:
+        return _local(moment, plan).strftime("%H:%M ngày %d/%m/%Y") if moment else ""
+
+    if isinstance(event, ReportReviewed):
+        p = event.payload
+        return {
+            "correction": "" if p.revision == 1 else f" (bổ sung lần {p.revision - 1})",
+            "reviewed_local": when(p.reviewed_at),
+            "resubmit_by_local": when(p.resubmit_by),
+        }
+    if isinstance(event, ExtensionDecided):
+        d = event.payload
+        return {
+            "approved": d.decision == "approved",
+            "new_due_local": _local(d.new_due_at, plan).strftime("%d/%m/%Y")
+            if d.new_due_at
+            else "",
+            "new_closes_local": when(d.new_closes_at),
+        }
+    return {}
+
+
 def _email_contacts(unit: Unit) -> list[tuple[str, str]]:
     return [(c.name, c.email) for c in unit.contacts if c.email and "email" in c.receives]
 
@@ -137,4 +170,6 @@ _TEMPLATE_OF: dict[type[Event], str] = {
     SubmissionReceived: "receipt",
     DeadlineApproaching: "reminder",
     DeadlineOverdue: "overdue",
+    ReportReviewed: "returned",
+    ExtensionDecided: "extension",
 }

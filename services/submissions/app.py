@@ -14,13 +14,15 @@ from services.common.auth import TokenSigner, load_private_key
 from services.common.clock import Clock
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
-from services.submissions import attachments_api, auth_api, web
+from services.submissions import attachments_api, auth_api, review_api, web
 from services.submissions.account_store import MongoAccountStore
 from services.submissions.attachment_store import GridFSAttachmentStore
 from services.submissions.audit import AuditTrail
 from services.submissions.config import SubmissionsSettings
 from services.submissions.handlers import Intake
 from services.submissions.identity import Identity
+from services.submissions.review_handlers import Office
+from services.submissions.review_store import MongoReviewStore
 from services.submissions.store import MongoSubmissionsStore
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ def build_app(
         app.state.identity = identity
         # Sessions, account state and API tokens are checked here, not only signatures.
         app.state.authenticator = identity
+        decisions = MongoReviewStore(rt.db)
         attachments = GridFSAttachmentStore(rt.db)
         await attachments.create_indexes()
         app.state.attachments = attachments_api.AttachmentDesk(
@@ -73,7 +76,17 @@ def build_app(
                 settings.max_waiting_submissions,
                 settings.max_wait_seconds,
             ),
+            decisions=decisions,
             attachments=attachments,
+        )
+        app.state.office = Office(
+            rt.catalog,
+            store,
+            decisions,
+            rt.outbox,
+            rt.clock,
+            rt.wake_relay,
+            resubmit_grace_days=settings.resubmit_grace_days,
         )
 
         async def forget_expired_keys() -> None:
@@ -97,6 +110,7 @@ def build_app(
     )
     app.include_router(web.router)
     app.include_router(auth_api.router)
+    app.include_router(review_api.router)
     app.include_router(attachments_api.router)
 
     @app.middleware("http")

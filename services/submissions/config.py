@@ -33,6 +33,13 @@ class SubmissionsSettings(ServiceSettings):
         validation_alias="BAOCAO_SUBMISSIONS_MAX_WAIT_SECONDS",
         description="a report waiting longer is answered 503 busy, with Retry-After",
     )
+    resubmit_grace_days: int = Field(
+        5,
+        ge=0,
+        le=366,
+        description="a returned report resubmitted within this many days keeps the timeliness "
+        "of the version returned (README: Review, locks and extensions)",
+    )
     auth_private_key_file: Path = Field(
         description="PEM of the Ed25519 key that signs sign-in tokens; readable by this service "
         "only (the other services hold its public half)"

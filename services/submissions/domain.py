@@ -21,14 +21,21 @@ from services.common.errors import ApiProblem
 from services.common.periods import Period, PeriodState
 from services.common.reference import Catalog
 from services.submissions.models import IndicatorValueCreate, SubmissionCreate
+from services.submissions.review import NO_TERMS, UnitTerms
 
 
 class SubmissionRejected(ApiProblem):
     """The report cannot be accepted; ``code`` is for machines, the message for people."""
 
 
-def check(request: SubmissionCreate, catalog: Catalog, now: dt.datetime) -> tuple[Plan, Period]:
-    """The plan and period the report belongs to, or :class:`SubmissionRejected`."""
+def check(
+    request: SubmissionCreate, catalog: Catalog, now: dt.datetime, terms: UnitTerms = NO_TERMS
+) -> tuple[Plan, Period]:
+    """The plan and period the report belongs to, or :class:`SubmissionRejected`.
+
+    ``terms``: what office staff granted the unit (an extension moves its lock, an exception
+    lets it file after the lock), see ``review``.
+    """
     found = catalog.period(request.period_id)
     if found is None:
         raise SubmissionRejected(
@@ -52,12 +59,13 @@ def check(request: SubmissionCreate, catalog: Catalog, now: dt.datetime) -> tupl
             f"{period.title} chưa mở; bắt đầu nhận báo cáo từ "
             f"{period.opens_at.astimezone(plan.tz):%d/%m/%Y}.",
         )
-    if state is PeriodState.CLOSED:
+    if state is PeriodState.CLOSED and not terms.may_file(period, now):
         raise SubmissionRejected(
             409,
             "period_closed",
             f"{period.title} đã kết thúc nhận báo cáo từ "
-            f"{period.closes_at.astimezone(plan.tz):%d/%m/%Y}.",
+            f"{terms.lock(period).astimezone(plan.tz):%d/%m/%Y}; sau thời điểm khóa chỉ nhận "
+            "báo cáo khi Cơ quan tổng hợp cho phép nộp ngoại lệ.",
         )
     _check_tasks(request, plan)
     return plan, period
@@ -228,8 +236,13 @@ def accepted_event(
     revision: int,
     supersedes: str | None,
     received_at: dt.datetime,
+    due_at: dt.datetime | None = None,
+    on_time: bool | None = None,
     attachments: Sequence[AttachmentRef] = (),
 ) -> SubmissionReceived:
+    """``due_at``: the unit's due instant (an extension's, else the period's); ``on_time``:
+    as ``review.on_time`` judged it (else against ``due_at``)."""
+    due_at = due_at or period.due_at
     return SubmissionReceived(
         occurred_at=received_at,
         producer="submissions",
@@ -243,8 +256,8 @@ def accepted_event(
             revision=revision,
             supersedes=supersedes,
             received_at=received_at,
-            due_at=period.due_at,
-            on_time=period.on_time(received_at),
+            due_at=due_at,
+            on_time=received_at < due_at if on_time is None else on_time,
             submitted_by=Submitter(**request.submitted_by.model_dump())
             if request.submitted_by
             else None,

@@ -17,9 +17,12 @@ from services.common.mongo import Document, to_millis
 from services.common.outbox import Outbox, Ref, document_with_event
 from services.common.periods import Period
 from services.common.reference import Catalog
-from services.submissions import domain
+from services.submissions import domain, review
 from services.submissions.attachment_store import AttachmentStore, UnknownAttachments
 from services.submissions.models import SubmissionCreate
+from services.submissions.review import UnitTerms
+from services.submissions.review_handlers import unit_terms
+from services.submissions.review_store import ReviewStore
 from services.submissions.store import (
     KeyClaim,
     KeyState,
@@ -45,6 +48,8 @@ class Intake:
     wake_relay: Callable[[], None]
     unit_locks: KeyedLocks = field(default_factory=KeyedLocks)
     admission: Admission = field(default_factory=lambda: Admission(8, 64, 5.0))
+    decisions: ReviewStore | None = None
+    """The office's decisions (extensions, exceptions) a late report is judged by."""
     attachments: AttachmentStore | None = None
     """Files a report may attach (by id); none can be attached without it."""
 
@@ -55,8 +60,9 @@ async def submit(
     """The stored submission and whether this call created it (False: a repeated request)."""
     received_at = to_millis(intake.clock.now())
     if idempotency_key is None:
-        plan, period = domain.check(request, intake.catalog, received_at)
-        return await _store(request, plan, period, received_at, None, intake), True
+        terms = await terms_for(request, received_at, intake)
+        plan, period = domain.check(request, intake.catalog, received_at, terms)
+        return await _store(request, plan, period, terms, received_at, None, intake), True
     # The key first: a repeat of a stored report is answered with it even after the period
     # closed, and a refused request releases the key it claimed.
     key = key_id(request.unit_id, idempotency_key)
@@ -65,13 +71,22 @@ async def submit(
     if claim.state is not KeyState.NEW:
         return await _earlier(claim, key, fingerprint, request, intake), False
     try:
-        plan, period = domain.check(request, intake.catalog, received_at)
-        stored = await _store(request, plan, period, received_at, key, intake)
+        terms = await terms_for(request, received_at, intake)
+        plan, period = domain.check(request, intake.catalog, received_at, terms)
+        stored = await _store(request, plan, period, terms, received_at, key, intake)
     except domain.SubmissionRejected:
         await intake.store.release_key(key)
         raise
     await intake.store.complete_key(key, stored["_id"])
     return stored, True
+
+
+async def terms_for(request: SubmissionCreate, now: dt.datetime, intake: Intake) -> UnitTerms:
+    """What office staff granted the unit for the period (read only once it is due)."""
+    found = intake.catalog.period(request.period_id)
+    if found is None:
+        return UnitTerms()
+    return await unit_terms(intake.decisions, found[1], request.unit_id, now)
 
 
 async def _earlier(
@@ -119,6 +134,7 @@ async def _store(
     request: SubmissionCreate,
     plan: Plan,
     period: Period,
+    terms: UnitTerms,
     received_at: dt.datetime,
     key: str | None,
     intake: Intake,
@@ -130,7 +146,7 @@ async def _store(
     # remain only between replicas, and the unique index decides them (``_after_race``).
     async with intake.unit_locks.hold(f"{period.id}|{request.unit_id}"):
         return await _store_revision(
-            request, plan, period, received_at, key, receipt, intake, attached
+            request, plan, period, terms, received_at, key, receipt, intake, attached
         )
 
 
@@ -161,6 +177,7 @@ async def _store_revision(
     request: SubmissionCreate,
     plan: Plan,
     period: Period,
+    terms: UnitTerms,
     received_at: dt.datetime,
     key: str | None,
     receipt: str,
@@ -181,6 +198,9 @@ async def _store_revision(
             revision=revision,
             supersedes=previous["submission_id"] if previous else None,
             received_at=received_at,
+            due_at=terms.due(period),
+            # A resubmission of a returned version may keep its timeliness (``review``).
+            on_time=review.on_time(received_at, terms.due(period), review.previous_from(previous)),
             attachments=attached,
         )
         ref = Ref(MongoSubmissionsStore.history_name(period.id), str(submission_id))

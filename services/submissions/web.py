@@ -141,7 +141,9 @@ async def validate_submission(
 ) -> dict[str, object]:
     """Check a report as filing would, storing nothing (forms, and the intake benchmark)."""
     await ensure_files(audit, principal, request, body.unit_id, body.period_id)
-    _, period = domain.check(body, intake.catalog, intake.clock.now())
+    now = intake.clock.now()
+    terms = await handlers.terms_for(body, now, intake)
+    _, period = domain.check(body, intake.catalog, now, terms)
     return {"valid": True, "period_id": period.id, "unit_id": body.unit_id}
 
 

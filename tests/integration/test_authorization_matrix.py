@@ -98,8 +98,25 @@ POLICY: dict[tuple[str, str, str], Who] = {
     ("submissions", "POST", "/api/v1/accounts/{username}/tokens"): Who.ADMIN,
     ("submissions", "DELETE", "/api/v1/tokens/{token_id}"): Who.ADMIN,
     ("submissions", "GET", "/api/v1/audit"): Who.ADMIN,
+    # submissions: versions, review, exceptions, extensions (issue 9, parts 6-7)
+    **{
+        ("submissions", method, f"/api/v1/periods/{{period_id}}/units/{{unit_id}}/{path}"): who
+        for method, path, who in (
+            ("GET", "versions", Who.UNIT_READ),
+            ("GET", "versions/{revision}", Who.UNIT_READ),
+            ("GET", "diff", Who.UNIT_READ),
+            ("GET", "standing", Who.UNIT_READ),
+            ("POST", "review", Who.STAFF),
+            ("POST", "exception", Who.STAFF),
+            ("POST", "extension-request", Who.UNIT_FILE),
+            ("POST", "extension-request/decision", Who.STAFF),
+        )
+    },
+    ("submissions", "GET", "/api/v1/periods/{period_id}/exceptions"): Who.READERS,
+    ("submissions", "GET", "/api/v1/periods/{period_id}/extension-requests"): Who.READERS,
     # deadlines
     ("deadlines", "GET", "/api/v1/periods"): Who.ANY,
+    ("deadlines", "GET", "/api/v1/periods/{period_id}/units/{unit_id}"): Who.UNIT_READ,
     ("deadlines", "POST", "/api/v1/scan"): Who.ADMIN,
     # notify
     ("notify", "GET", "/api/v1/notifications"): Who.STAFF,
