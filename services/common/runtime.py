@@ -32,7 +32,13 @@ from services.common.auth import (
     require,
 )
 from services.common.clock import Clock, clock_from
-from services.common.consumer import Consumption, Handler, Outcome, RetryPolicy
+from services.common.consumer import (
+    OBSERVE_SECONDS,
+    Consumption,
+    Handler,
+    Outcome,
+    RetryPolicy,
+)
 from services.common.errors import (
     ApiProblem,
     install_error_handlers,
@@ -212,7 +218,7 @@ class Runtime:
         )
         await self._ensure_topics()
         await wire(self)
-        loops = [*self._loops, self._relay.run, self._consumption.observe]
+        loops = [*self._loops, self._relay.run, self._consumption.observe, self._watch_ready]
         await self.broker.start()
         self._tasks = [
             asyncio.create_task(body(), name=f"{self.service}:{body.__qualname__}")
@@ -276,6 +282,13 @@ class Runtime:
         self.metrics.ready.set(1 if all(checks.values()) else 0)
         return checks
 
+    async def _watch_ready(self) -> None:
+        """``baocao_ready`` every few seconds rather than at each scrape: a scrape does no I/O,
+        so a slow database cannot turn into a scrape timeout (a service that looks down)."""
+        while True:
+            await self.ready()
+            await asyncio.sleep(OBSERVE_SECONDS)
+
     async def _dead_letters(self, limit: int = 100) -> list[Document]:
         if self._consumption is None:
             raise not_ready()
@@ -330,7 +343,6 @@ class Runtime:
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
     async def _metrics(self) -> Response:
-        await self.ready()
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -178,10 +178,17 @@ class Monitoring:
             if a["labels"]["alertname"] == alertname and a["state"] == state
         ]
 
+    async def query(self, expr: str) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=self.prometheus, timeout=10) as client:
+            response = await client.get("/api/v1/query", params={"query": expr})
+        response.raise_for_status()
+        return list(response.json()["data"]["result"])
+
     async def targets_up(self) -> dict[str, str]:
         async with httpx.AsyncClient(base_url=self.prometheus, timeout=10) as client:
             response = await client.get("/api/v1/targets")
         response.raise_for_status()
         return {
-            t["labels"]["service"]: t["health"] for t in response.json()["data"]["activeTargets"]
+            t["labels"]["service"]: t["health"] + (f" ({t['lastError']})" if t["lastError"] else "")
+            for t in response.json()["data"]["activeTargets"]
         }

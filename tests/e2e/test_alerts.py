@@ -1,0 +1,276 @@
+"""Alerts fire and reach someone: three conditions forced on the real stack, end to end.
+
+The services run as processes (a namespace of their own), watched by a Prometheus and an
+Alertmanager of the test's own, configured from deploy/prometheus/ with only the timings
+shortened (scrape and evaluation every second, rule ``for:`` divided by 60, expressions as
+they are). Alertmanager mails through the stack's Mailpit to an address of this run's own.
+
+1. A poison record (garbage on a topic three services consume) -> BaocaoDeadLetters.
+2. A period that locks within 24 hours with every unit missing (the services' clock starts
+   12 hours before the lock of the quarterly plan's Q2 2027) -> BaocaoPeriodClosingWithUnitsMissing.
+3. notify stopped while reports arrive, then back behind a slow mail server while they keep
+   arriving -> BaocaoConsumerLagGrowing.
+
+Each is seen firing in Prometheus's API and mailed, then resolved (the dead letters discarded
+by an admin, the units' reports filed, the mail server at full speed again) and mailed as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts.plan import Plan
+from services.common.auth import Role
+from services.common.periods import periods_around
+from services.common.reference import load_plan
+from tests.conftest import Servers
+from tests.e2e.conftest import SECOND_PLAN, System
+from tests.e2e.flow import report_body
+from tests.support import mailpit
+from tests.support.auth import bearer
+from tests.support.monitoring import SCRAPE_SECONDS, Monitoring
+from tests.support.smtp_relay import SlowSmtpRelay
+from tests.support.waiting import eventually
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+log = logging.getLogger(__name__)
+
+DEAD_LETTERS = "BaocaoDeadLetters"
+PERIOD = "BaocaoPeriodClosingWithUnitsMissing"
+LAG = "BaocaoConsumerLagGrowing"
+MEASURED_EVERY = 5.0
+"""The services measure lag and waiting dead letters every 5 s (services.common.consumer)."""
+SLOW_MAIL_SECONDS = 4.0
+
+
+def q2_lock(plan: Plan) -> dt.datetime:
+    """When the plan's Q2 2027 period locks (its first lock after 1 July 2027)."""
+    after = dt.datetime(2027, 7, 1, tzinfo=dt.UTC)
+    return min(p.closes_at for p in periods_around(plan, after) if p.closes_at > after)
+
+
+def q2_period_id(plan: Plan) -> str:
+    lock = q2_lock(plan)
+    after = dt.datetime(2027, 7, 1, tzinfo=dt.UTC)
+    return next(p.id for p in periods_around(plan, after) if p.closes_at == lock)
+
+
+@pytest.fixture
+async def relay(servers: Servers) -> AsyncIterator[SlowSmtpRelay]:
+    relay = SlowSmtpRelay(servers.smtp_host, servers.smtp_port)
+    await relay.start()
+    yield relay
+    await relay.stop()
+
+
+@pytest.fixture
+async def watched(
+    servers: Servers, relay: SlowSmtpRelay, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[System, Monitoring]]:
+    plan = load_plan(SECOND_PLAN)
+    clock_start = (q2_lock(plan) - dt.timedelta(hours=12)).isoformat()
+    tmp = tmp_path_factory.mktemp("alerts")
+    namespace = "e2e" + uuid.uuid4().hex[:10]
+    system = System(servers, namespace, [SECOND_PLAN], clock_start, tmp / namespace)
+    # notify mails through the relay, so that the test can slow the mail server down.
+    system.launch("submissions")
+    system.launch("deadlines")
+    system.launch("consolidate")
+    system.launch("notify", BAOCAO_SMTP_HOST="127.0.0.1", BAOCAO_SMTP_PORT=str(relay.port))
+    for service in system.processes:
+        await asyncio.to_thread(system.wait_ready, service)
+    monitoring = Monitoring(
+        work=tmp / "monitoring",
+        targets=system.ports,
+        smarthost=f"{servers.smtp_host}:{servers.smtp_port}",
+        operators=f"{system.namespace}@van-hanh.example",
+    )
+    try:
+        await asyncio.to_thread(monitoring.start)
+        yield system, monitoring
+    finally:
+        monitoring.stop()
+        system.stop()
+
+
+async def alert_mail(
+    system: System, monitoring: Monitoring, status: str, alertname: str, service: str
+) -> dict[str, Any]:
+    """The mail Alertmanager sent about ``alertname`` of ``service`` (FIRING or RESOLVED)."""
+    prefix = f"[baocao] {status} {alertname} · {service} "
+
+    async def found() -> dict[str, Any] | None:
+        messages = await mailpit.search(
+            system.servers.mailpit_api, f"to:{monitoring.operators} subject:{alertname}"
+        )
+        return next((m for m in messages if m["Subject"].startswith(prefix)), None)
+
+    return await eventually(found, timeout=60, interval=0.5, what=f"mail {prefix!r}")
+
+
+async def firing(monitoring: Monitoring, alertname: str, timeout: float, **labels: str) -> float:
+    """Seconds until Prometheus's API shows the alert firing with those labels."""
+    started = time.monotonic()
+
+    async def fires() -> list[dict[str, Any]] | None:
+        alerts = await monitoring.alerts(alertname)
+        return [a for a in alerts if labels.items() <= a["labels"].items()] or None
+
+    try:
+        await eventually(fires, timeout=timeout, interval=0.5, what=f"{alertname} {labels}")
+    except AssertionError as error:
+        expr = EXPLAIN[alertname]
+        raise AssertionError(f"{error}\n{expr} = {await monitoring.query(expr)}") from None
+    return time.monotonic() - started
+
+
+EXPLAIN = {
+    DEAD_LETTERS: "baocao_dead_letters_waiting",
+    PERIOD: "baocao_period_units_missing / baocao_period_units_expected",
+    LAG: "baocao_consumer_lag",
+}
+"""What to show when an alert did not fire: the series its rule reads."""
+
+
+async def resolved(monitoring: Monitoring, alertname: str, timeout: float, **labels: str) -> None:
+    async def gone() -> bool:
+        alerts = await monitoring.alerts(alertname) + await monitoring.alerts(alertname, "pending")
+        return not [a for a in alerts if labels.items() <= a["labels"].items()]
+
+    await eventually(gone, timeout=timeout, interval=0.5, what=f"{alertname} {labels} resolved")
+
+
+def budget(monitoring: Monitoring, alertname: str, *, measured: float = 0.0) -> float:
+    """The rule's (shortened) for: plus two scrape intervals, plus how stale the service's
+    own measurement may be, plus ten evaluations of slack for a busy machine."""
+    return monitoring.rule_for(alertname) + 2 * SCRAPE_SECONDS + measured + 10 * SCRAPE_SECONDS
+
+
+async def file(system: System, plan: Plan, period_id: str, unit_id: str) -> None:
+    async with httpx.AsyncClient(base_url=system.url("submissions"), timeout=60) as client:
+        response = await client.post(
+            "/api/v1/submissions",
+            json=report_body(plan, period_id, unit_id),
+            headers=bearer(Role.OFFICER, unit_id),
+        )
+    assert response.status_code == 201, response.text
+
+
+async def poison(system: System) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=system.servers.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            system.topic("baocao.submission-received.v1"), b"\x00not an event{", key=b"poison"
+        )
+    finally:
+        await producer.stop()
+
+
+async def discard_dead_letters(system: System, service: str) -> int:
+    async with httpx.AsyncClient(
+        base_url=system.url(service), timeout=30, headers=bearer(Role.ADMIN)
+    ) as client:
+        letters = (await client.get("/api/v1/dead-letters")).json()
+        for letter in letters:
+            letter_id = urllib.parse.quote(letter["_id"], safe="")
+            response = await client.post(
+                f"/api/v1/dead-letters/{letter_id}/discard",
+                json={"reason": "rác do bài kiểm thử ghi vào, không phải sự kiện"},
+            )
+            assert response.status_code == 200, response.text
+    return len(letters)
+
+
+async def test_three_forced_conditions_fire_reach_the_operators_and_resolve(
+    watched: tuple[System, Monitoring], relay: SlowSmtpRelay
+) -> None:
+    system, monitoring = watched
+    plan = load_plan(SECOND_PLAN)
+    period_id = q2_period_id(plan)
+    units = [u.id for u in plan.reporting_units()]
+
+    try:
+        await eventually(lambda: _all_up(monitoring), timeout=30, what="every target up")
+    except AssertionError as error:
+        raise AssertionError(f"{error}: {await monitoring.targets_up()}") from None
+
+    # 1 and 2: garbage on a topic; a period 12 h from its lock with all of its units missing.
+    await poison(system)
+    waited = await firing(
+        monitoring,
+        DEAD_LETTERS,
+        budget(monitoring, DEAD_LETTERS, measured=MEASURED_EVERY),
+        service="notify",
+    )
+    log.info("%s firing after %.1f s", DEAD_LETTERS, waited)
+    waited = await firing(
+        monitoring, PERIOD, budget(monitoring, PERIOD, measured=1.0), period=period_id
+    )
+    log.info("%s firing after %.1f s", PERIOD, waited)
+    for alertname, service in ((DEAD_LETTERS, "notify"), (PERIOD, "deadlines")):
+        mail = await alert_mail(system, monitoring, "FIRING", alertname, service)
+        log.info("mail: %s", mail["Subject"])
+
+    # 3: notify stopped while reports arrive (every unit but one files: the period resolves)...
+    system.halt("notify")
+    for unit_id in units[:-1]:
+        await file(system, plan, period_id, unit_id)
+    # ...then back, behind a mail server slower than the reports keep coming.
+    relay.delay = SLOW_MAIL_SECONDS
+    system.launch("notify", BAOCAO_SMTP_HOST="127.0.0.1", BAOCAO_SMTP_PORT=str(relay.port))
+    await asyncio.to_thread(system.wait_ready, "notify")
+    keep_filing = asyncio.create_task(_file_again_and_again(system, plan, period_id, units))
+    try:
+        waited = await firing(
+            monitoring, LAG, budget(monitoring, LAG, measured=MEASURED_EVERY) + 30, service="notify"
+        )
+        log.info("%s firing after %.1f s", LAG, waited)
+        mail = await alert_mail(system, monitoring, "FIRING", LAG, "notify")
+        log.info("mail: %s", mail["Subject"])
+    finally:
+        keep_filing.cancel()
+        await asyncio.gather(keep_filing, return_exceptions=True)
+
+    # Resolve all three: the mail server at full speed, the dead letters discarded.
+    relay.delay = 0.0
+    for service in ("deadlines", "notify", "consolidate"):
+        await discard_dead_letters(system, service)
+    await resolved(monitoring, PERIOD, 60, period=period_id)
+    await resolved(monitoring, DEAD_LETTERS, 60)
+    await resolved(monitoring, LAG, 180, service="notify")
+    for alertname, service in ((DEAD_LETTERS, "notify"), (PERIOD, "deadlines"), (LAG, "notify")):
+        mail = await alert_mail(system, monitoring, "RESOLVED", alertname, service)
+        log.info("mail: %s", mail["Subject"])
+        body = await mailpit.message(system.servers.mailpit_api, mail["ID"])
+        assert "RUNBOOK.md#" + alertname.lower() in body["Text"]
+        assert "ĐÃ HẾT / RESOLVED" in body["Text"]
+
+
+async def _all_up(monitoring: Monitoring) -> dict[str, str] | None:
+    targets = await monitoring.targets_up()
+    return targets if len(targets) == 4 and set(targets.values()) == {"up"} else None
+
+
+async def _file_again_and_again(
+    system: System, plan: Plan, period_id: str, units: list[str]
+) -> None:
+    """Corrections from every unit, two at a time, until cancelled: faster than slow mail."""
+    n = 0
+    while True:
+        await asyncio.gather(
+            file(system, plan, period_id, units[n % len(units)]),
+            file(system, plan, period_id, units[(n + 1) % len(units)]),
+        )
+        n += 2
