@@ -113,7 +113,7 @@ def periods_around(plan: Plan, now: dt.datetime) -> list[Period]:
 
 def find_period(plan: Plan, period_id_: str) -> Period | None:
     parts = period_id_.split(".")
-    if len(parts) not in (3, 4) or parts[0] != plan.id or not parts[1].isdigit():
+    if len(parts) not in (3, 4) or parts[0] != plan.id or not _year(parts[1]):
         return None
     kind = next((k for k in plan.schedule if k.code == parts[2]), None)
     if kind is None:
@@ -122,6 +122,12 @@ def find_period(plan: Plan, period_id_: str) -> Period | None:
         if period.id == period_id_ and _in_force(plan, period):
             return period
     return None
+
+
+def _year(text: str) -> bool:
+    """A year a period can be computed for (its data may start the year before and its due
+    fall the year after): an id from a URL is not trusted to be one ('²', '0', '99999')."""
+    return text.isascii() and text.isdigit() and dt.MINYEAR < int(text) < dt.MAXYEAR
 
 
 def _in_force(plan: Plan, period: Period) -> bool:

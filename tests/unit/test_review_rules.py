@@ -27,6 +27,7 @@ from services.submissions.review import (
     previous_from,
     resubmit_by,
 )
+from services.submissions.review_handlers import resolve
 from services.submissions.versions import diff
 from tests.support.plans import three_units_plan
 
@@ -122,6 +123,13 @@ def test_an_extension_never_locks_before_the_period_nor_is_due_earlier() -> None
     with pytest.raises(Invalid) as refused:
         extension_instants(PLAN, PERIOD, dt.date(2027, 6, 15))
     assert refused.value.code == "extension_not_later"
+
+
+def test_a_period_id_naming_no_computable_year_is_unknown_not_an_error() -> None:
+    catalog = Catalog({PLAN.id: PLAN})
+    for year in ("0", "99999", "²³", "1"):
+        with pytest.raises(Missing):
+            resolve(catalog, f"kh-xet.{year}.6-thang", "xa-a")
 
 
 def body(unit_id: str = "xa-a") -> SubmissionCreate:
