@@ -246,14 +246,36 @@ class TaskResults(Payload):
     entries: list[TaskEntry]
 
 
+class DocumentFile(Payload):
+    """One more file of the same report version (the XLSX annex, the PDF)."""
+
+    filename: str
+    media_type: str
+    sha256: str
+    size: int = Field(ge=0, description="bytes")
+    url: str | None = None
+
+
 class DocumentRef(Payload):
-    """The rendered official report, when the consolidate service has produced one."""
+    """The rendered official report, when the consolidate service has produced one.
+
+    The fields at the top describe the DOCX; ``files`` the other files of the same version.
+    """
 
     document_id: Id
     media_type: str
     filename: str
     sha256: str
     url: str | None = None
+    size: int | None = Field(None, ge=0, description="bytes (added in November 2026)")
+    files: list[DocumentFile] = Field(
+        default_factory=list, description="the version's other files, e.g. the XLSX annex, PDF"
+    )
+    missing: list[str] = Field(
+        default_factory=list,
+        description="files that could not be made, each with why (e.g. the PDF without "
+        "LibreOffice); the DOCX and XLSX are always made",
+    )
 
 
 class ReportConsolidatedPayload(Payload):
