@@ -1076,8 +1076,9 @@ def everything(layout: Layout, *, every_backend: bool = False) -> dict[str, Proc
     return {
         **servers(layout, every_backend=every_backend),
         **{s: service_process(layout, s) for s in SERVICES},
-        "prometheus": prometheus_process(layout),
+        # Alertmanager first: Prometheus sends it alerts from its first evaluation on.
         "alertmanager": alertmanager_process(layout),
+        "prometheus": prometheus_process(layout),
     }
 
 

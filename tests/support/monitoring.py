@@ -44,10 +44,13 @@ def seconds(duration: str) -> float:
 
 
 def shortened_rules(document: dict[str, Any]) -> dict[str, Any]:
-    """The real rules with every ``for:`` divided by SHRINK; expressions untouched."""
+    """The real rules with every ``for:`` and ``keep_firing_for:`` divided by SHRINK;
+    expressions untouched."""
     for group in document["groups"]:
         for rule in group["rules"]:
-            rule["for"] = f"{seconds(str(rule['for'])) / SHRINK:g}s"
+            for key in ("for", "keep_firing_for"):
+                if key in rule:
+                    rule[key] = f"{seconds(str(rule[key])) / SHRINK:g}s"
     return document
 
 
