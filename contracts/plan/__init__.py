@@ -26,6 +26,7 @@ from contracts.plan.model import (
     Unit,
     UnitGroup,
     UnitKind,
+    WorkingCalendarChanges,
 )
 
 __all__ = [
@@ -50,4 +51,5 @@ __all__ = [
     "Unit",
     "UnitGroup",
     "UnitKind",
+    "WorkingCalendarChanges",
 ]

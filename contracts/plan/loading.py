@@ -6,6 +6,7 @@ A clerk who writes a plan file gets every problem at once, each as
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from pydantic import ValidationError
 
 from contracts.plan import v1
 from contracts.plan.model import Plan
+from contracts.plan.schedule import occurrences
+from contracts.plan.workdays import CalendarDataError, plan_calendar, working_days_after_cutoff
 
 Lines = dict[tuple[str, ...], int]
 
@@ -107,9 +110,56 @@ def load(path: Path) -> Plan:
         raise PlanFileError(_problems(name, lines, error)) from error
 
 
-def warnings(path: Path, plan: Plan) -> list[Problem]:
-    """What is allowed but probably unintended: reporting units nobody can be told about."""
+YEARS_CHECKED = 3
+"""How many years of a plan's schedule the working-day check looks at, from this one."""
+
+
+def warnings(path: Path, plan: Plan, *, today: dt.date | None = None) -> list[Problem]:
+    """What is allowed but probably unintended: reporting units nobody can be told about, a
+    schedule leaving no working day between the data cut-off and the due day."""
     _, lines = read(path)
+    found = _contact_warnings(path, plan, lines)
+    try:
+        found += _cutoff_warnings(path, plan, lines, today or dt.datetime.now(plan.tz).date())
+    except CalendarDataError as error:
+        found.append(Problem(str(path), None, "working_calendar", str(error), warning=True))
+    return found
+
+
+def _checked_years(plan: Plan, today: dt.date) -> range:
+    first = max(today.year, plan.effective_from.year if plan.effective_from else today.year)
+    last = first + YEARS_CHECKED - 1
+    if plan.effective_until is not None:
+        last = min(last, plan.effective_until.year)
+    return range(first, last + 1)
+
+
+def _cutoff_warnings(path: Path, plan: Plan, lines: Lines, today: dt.date) -> list[Problem]:
+    calendar = plan_calendar(plan)
+    found = []
+    for n, kind in enumerate(plan.schedule):
+        short = [
+            o
+            for year in _checked_years(plan, today)
+            for o in occurrences(kind, year)
+            if working_days_after_cutoff(calendar, o) < 1
+        ]
+        if short:
+            days = ", ".join(f"{o.due_day:%d/%m/%Y}" for o in short)
+            found.append(
+                Problem(
+                    str(path),
+                    line_of(lines, ("schedule", str(n))),
+                    f"schedule.{n}",
+                    f"{kind.title}: không có ngày làm việc nào từ sau ngày chốt số liệu đến hạn "
+                    f"nộp {days} (Nghị định 09/2019/NĐ-CP: ít nhất một ngày làm việc)",
+                    warning=True,
+                )
+            )
+    return found
+
+
+def _contact_warnings(path: Path, plan: Plan, lines: Lines) -> list[Problem]:
     found = []
     for n, unit in enumerate(plan.units):
         if unit in plan.reporting_units() and not unit.contacts:

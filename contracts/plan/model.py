@@ -452,6 +452,22 @@ class Signer(ReferenceModel):
     """Left empty when the plan text does not print it; the signer writes it."""
 
 
+class WorkingCalendarChanges(ReferenceModel):
+    """Days this plan's offices work or do not, beyond the national calendar and its yearly
+    swaps (``contracts.plan.workdays``): e.g. a province's own day off."""
+
+    days_off: list[dt.date] = Field(default_factory=list)
+    working_days: list[dt.date] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_both(self) -> WorkingCalendarChanges:
+        both = sorted(set(self.days_off) & set(self.working_days))
+        if both:
+            days = ", ".join(f"{d:%d/%m/%Y}" for d in both)
+            raise ValueError(f"ngày vừa là ngày nghỉ vừa là ngày làm việc: {days}")
+        return self
+
+
 class Plan(ReferenceModel):
     format: Literal[2] = FORMAT
     id: Slug
@@ -473,6 +489,7 @@ class Plan(ReferenceModel):
     indicators: list[Indicator] = Field(default_factory=list)
     tasks: list[Task] = Field(min_length=1)
     schedule: list[ReportKind] = Field(min_length=1)
+    working_calendar: WorkingCalendarChanges = Field(default_factory=WorkingCalendarChanges)
 
     _assignments: dict[str, list[ResolvedAssignment]] = PrivateAttr(default_factory=dict)
     _members: dict[str, list[str]] = PrivateAttr(default_factory=dict)

@@ -90,12 +90,13 @@ BASE = textwrap.dedent(
         rule: quarterly
         due_day: 15
         occurrences: [1, 2, 3]
+        cutoff_day: 12
       - code: nam
         title: Báo cáo năm
         due_before: "12-15"
         data_from: "12-15"
         data_from_previous_year: true
-        data_to: "12-14"
+        data_to: "12-12"
     """
 )
 
@@ -362,7 +363,7 @@ def test_an_unknown_parent_is_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize("field", ["due_before", "data_from", "data_to"])
 def test_an_impossible_day_is_refused_at_load(tmp_path: Path, field: str, day: str) -> None:
     old = {"due_before": 'due_before: "12-15"', "data_from": 'data_from: "12-15"'}
-    old["data_to"] = 'data_to: "12-14"'
+    old["data_to"] = 'data_to: "12-12"'
     text = _edit(BASE, old[field], f'{field}: "{day}"')
     problem = _only(_write(tmp_path, text))
     assert problem.path == f"schedule.1.{field}"
@@ -390,7 +391,7 @@ def test_a_monthly_report_with_a_cut_off_on_the_28th_loads(tmp_path: Path) -> No
     """The day after a 28 February cut-off is 1 March, not 29 February."""
     text = _edit(
         BASE,
-        "rule: quarterly\n    due_day: 15\n    occurrences: [1, 2, 3]",
+        "rule: quarterly\n    due_day: 15\n    occurrences: [1, 2, 3]\n    cutoff_day: 12",
         "rule: monthly\n    due_day: 5\n    due_month: following\n    cutoff_day: 28",
     )
     plan = load(_write(tmp_path, text))
@@ -447,7 +448,7 @@ def test_an_impossible_calendar_date_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_yearly_window_ending_after_its_due_day_is_refused(tmp_path: Path) -> None:
-    text = _edit(BASE, 'data_to: "12-14"', 'data_to: "12-20"')
+    text = _edit(BASE, 'data_to: "12-12"', 'data_to: "12-20"')
     problem = _only(_write(tmp_path, text))
     assert problem.path == "schedule.1"
     assert problem.line == _line(text, "- code: nam")
