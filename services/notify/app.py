@@ -17,6 +17,8 @@ from contracts.topics import (
     DEADLINE_APPROACHING,
     DEADLINE_OVERDUE,
     EXTENSION_DECIDED,
+    FILING_EXCEPTION_GRANTED,
+    REPORT_CONSOLIDATED,
     REPORT_REVIEWED,
     SUBMISSION_RECEIVED,
 )
@@ -71,6 +73,7 @@ def build_app(
             attempts=settings.send_attempts,
             first_delay=settings.send_retry_seconds,
             lease=dt.timedelta(seconds=settings.lease_seconds),
+            portal_url=settings.portal_url,
         )
         app.state.delivery = delivery
         handler = partial(on_event, delivery=delivery)
@@ -79,6 +82,8 @@ def build_app(
         rt.subscribe(DEADLINE_OVERDUE, "overdue", handler)
         rt.subscribe(REPORT_REVIEWED, "returned", handler)
         rt.subscribe(EXTENSION_DECIDED, "extension", handler)
+        rt.subscribe(FILING_EXCEPTION_GRANTED, "exception", handler)
+        rt.subscribe(REPORT_CONSOLIDATED, "consolidated", handler)
 
         async def retrier() -> None:
             # Pauses grow while nothing is due; an entry is due at the earliest a second

@@ -18,6 +18,8 @@ from contracts.events import (
     DeadlineApproaching,
     DeadlineOverdue,
     ExtensionDecided,
+    FilingExceptionGranted,
+    ReportConsolidated,
     ReportReviewed,
     SubmissionReceived,
 )
@@ -42,6 +44,9 @@ class Outgoing:
     plan_id: str
     period_id: str
     cause: Event
+    reply_to: str = ""
+    """The consolidating office's address, so that a reply reaches people (plan data)."""
+    reply_to_name: str = ""
 
 
 _LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -85,17 +90,59 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def messages_for(event: Event, plan: Plan) -> list[Outgoing]:
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+@cache
+def _html_environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+    )
+
+
+def html_of(subject: str, text: str) -> str:
+    """The HTML part of a message: the text its template rendered, as paragraphs with links,
+    in ``_layout.html`` (inline CSS only: mail clients drop style sheets)."""
+    paragraphs = []
+    for block in text.strip("\n").split("\n\n"):
+        lines = [line.strip() for line in block.split("\n") if line.strip()]
+        paragraphs.append(
+            {
+                "indented": block.startswith("  "),
+                "lines": [_linked(line) for line in lines],
+            }
+        )
+    return (
+        _html_environment()
+        .get_template("_layout.html")
+        .render(subject=subject, paragraphs=paragraphs)
+    )
+
+
+def _linked(line: str) -> list[tuple[str, str]]:
+    """``line`` as (text, url) pieces: url empty for plain text."""
+    pieces: list[tuple[str, str]] = []
+    at = 0
+    for found in _URL.finditer(line):
+        pieces.append((line[at : found.start()], ""))
+        pieces.append((found.group(), found.group()))
+        at = found.end()
+    pieces.append((line[at:], ""))
+    return [piece for piece in pieces if piece[0]]
+
+
+def messages_for(event: Event, plan: Plan, portal_url: str = "") -> list[Outgoing]:
     """The e-mails an event calls for (none if the unit or period is unknown to this plan)."""
     payload = event.payload
-    unit = plan.unit(payload.unit_id)
+    unit = _addressee(event, plan)
     period = find_period(plan, payload.period_id)
     if unit is None or period is None:
         return []
-    if isinstance(event, ReportReviewed) and event.payload.decision != "returned":
-        return []  # an accepted report needs no message; the unit sees it on its page
-    template = _TEMPLATE_OF[type(event)]
+    template = _template_of(event)
     consolidating = plan.unit(plan.consolidating_unit_id)
+    portal = portal_url.rstrip("/")
     context: dict[str, Any] = {
         "p": payload,
         "plan": plan,
@@ -106,6 +153,8 @@ def messages_for(event: Event, plan: Plan) -> list[Outgoing]:
             "%d/%m/%Y"
         ),
         "consolidating_unit": consolidating.name if consolidating else plan.issuer,
+        # The unit's intake page: where it files, reads a decision, corrects a report.
+        "link": f"{portal}/periods/{period.id}/report",
     }
     if isinstance(event, SubmissionReceived):
         revision = event.payload.revision
@@ -113,8 +162,9 @@ def messages_for(event: Event, plan: Plan) -> list[Outgoing]:
         context["received_local"] = _local(event.payload.received_at, plan).strftime(
             "%H:%M ngày %d/%m/%Y"
         )
-    context.update(_decision_context(event, plan))
+    context.update(_decision_context(event, plan, portal))
     subject, text = render(template, context)
+    reply_name, reply_address = _office_address(plan)
     return [
         Outgoing(
             notification_id=f"{event.event_id}|{template}|email|{address}",
@@ -128,12 +178,40 @@ def messages_for(event: Event, plan: Plan) -> list[Outgoing]:
             plan_id=plan.id,
             period_id=period.id,
             cause=event,
+            reply_to=reply_address,
+            reply_to_name=reply_name,
         )
         for name, address in _email_contacts(unit)
     ]
 
 
-def _decision_context(event: Event, plan: Plan) -> dict[str, Any]:
+def _addressee(event: Event, plan: Plan) -> Unit | None:
+    """The unit an event is about; a consolidated report goes to the district leadership:
+    the body above the consolidating office in the plan's tree (its contacts are the data)."""
+    if isinstance(event, ReportConsolidated):
+        office = plan.unit(plan.consolidating_unit_id)
+        return plan.unit(office.parent_id) if office and office.parent_id else None
+    return plan.unit(event.payload.unit_id)
+
+
+def _template_of(event: Event) -> str:
+    if isinstance(event, ReportReviewed):
+        return "returned" if event.payload.decision == "returned" else "accepted"
+    return _TEMPLATE_OF[type(event)]
+
+
+def _office_address(plan: Plan) -> tuple[str, str]:
+    """(name, address) of the consolidating office's first e-mail contact, or blanks."""
+    office = plan.unit(plan.consolidating_unit_id)
+    if office is None:
+        return "", ""
+    for contact in office.contacts:
+        if contact.email:
+            return _nfc(" ".join(one_line(office.name).split())), contact.email
+    return "", ""
+
+
+def _decision_context(event: Event, plan: Plan, portal: str) -> dict[str, Any]:
     """What the messages about an office decision print, in local time."""
 
     def when(moment: dt.datetime | None) -> str:
@@ -155,6 +233,16 @@ def _decision_context(event: Event, plan: Plan) -> dict[str, Any]:
             else "",
             "new_closes_local": when(d.new_closes_at),
         }
+    if isinstance(event, FilingExceptionGranted):
+        g = event.payload
+        return {"until_local": when(g.until), "granted_local": when(g.granted_at)}
+    if isinstance(event, ReportConsolidated):
+        r = event.payload
+        document = r.document.url if r.document and r.document.url else None
+        return {
+            "consolidated_local": when(r.consolidated_at),
+            "document_link": document or f"{portal}/periods/{r.period_id}/status",
+        }
     return {}
 
 
@@ -170,6 +258,7 @@ _TEMPLATE_OF: dict[type[Event], str] = {
     SubmissionReceived: "receipt",
     DeadlineApproaching: "reminder",
     DeadlineOverdue: "overdue",
-    ReportReviewed: "returned",
     ExtensionDecided: "extension",
+    FilingExceptionGranted: "exception",
+    ReportConsolidated: "consolidated",
 }

@@ -50,14 +50,16 @@ class Delivery:
     first_delay: float = 2.0
     lease: dt.timedelta = dt.timedelta(seconds=120)
     """Longer than one attempt can take (the mailer's timeouts), so a live holder keeps it."""
+    portal_url: str = ""
+    """Where the links in a message point (the submissions service's pages)."""
 
 
 async def on_event(event: Event, *, delivery: Delivery) -> None:
-    """Receipt, reminder or overdue notice for the unit the event is about."""
+    """The notice an event calls for, to the unit it is about (or the district leadership)."""
     plan = delivery.catalog.plan(event.payload.plan_id)
     if plan is None:
         raise PermanentError(f"plan {event.payload.plan_id!r} is not loaded here")
-    for message in messages_for(event, plan):
+    for message in messages_for(event, plan, delivery.portal_url):
         await deliver(message, delivery)
 
 

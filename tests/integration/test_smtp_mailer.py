@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import email
 import hashlib
 import socket
 import uuid
+from email import policy
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -52,6 +56,8 @@ def outgoing(token: str, notification_id: str | None = None) -> Outgoing:
         plan_id="kh-nq35-ngoc-hoi",
         period_id="kh-nq35-ngoc-hoi.2027.6-thang",
         cause=cause,
+        reply_to="vanhoa@ngochoi.example",
+        reply_to_name="Phòng Văn hóa và Thông tin",
     )
 
 
@@ -111,3 +117,47 @@ async def test_sending_to_a_closed_port_is_a_transient_failure(servers: Servers)
         await mailer(servers, closed_port).send(outgoing(uuid.uuid4().hex))
 
     assert caught.value.permanent is False
+
+
+SAMPLE = (
+    "Đã tiếp nhận Báo cáo năm 2026 – Ủy ban nhân dân xã Bờ Y; Trả lại để chỉnh sửa: Báo cáo "
+    "6 tháng năm 2027 (bổ sung lần 2) – Phòng Văn hóa và Thông tin huyện Ngọc Hồi, tỉnh Kon "
+    "Tum; Nhắc hạn: Báo cáo quý I năm 2027 – còn 3 ngày; Ủy ban nhân dân xã Đắk Xú ươ ỡ ự ặ ẫ"
+)
+
+
+async def test_subjects_of_20_to_200_characters_arrive_exact_in_mailpit_and_python(
+    servers: Servers,
+) -> None:
+    """Each length once, each folding position hit by some subject: Mailpit's decoding and
+    Python's strict parser of the raw message both give the subject sent."""
+    token = uuid.uuid4().hex[:12]
+    subjects = {}
+    for length in range(20, 201, 3):
+        subject = " ".join(SAMPLE[length % 7 : length % 7 + length].split())
+        subjects[f"{token}-{length}"] = subject
+    sender = mailer(servers)
+    for key, subject in subjects.items():
+        message = dataclasses.replace(outgoing(key), subject=subject, text=f"Mã: {key}\n")
+        await sender.send(message)
+
+    hits = await found(servers, token, len(subjects))
+    by_key = {}
+    for hit in hits:
+        full = await mailpit.message(servers.mailpit_api, hit["ID"])
+        key = full["Text"].strip().removeprefix("Mã: ")
+        parsed = email.message_from_bytes(
+            await mailpit.raw(servers.mailpit_api, hit["ID"]), policy=policy.default
+        )
+        assert isinstance(parsed, EmailMessage)
+        by_key[key] = (full["Subject"], parsed["Subject"], full["HTML"], parsed)
+    wrong = [
+        (key, subject, by_key[key][:2])
+        for key, subject in subjects.items()
+        if by_key[key][:2] != (subject, subject)
+    ]
+    assert wrong == []
+    _, _, html, parsed = by_key[next(iter(subjects))]
+    assert "Mã: " in html
+    assert parsed["Auto-Submitted"] == "auto-generated"
+    assert parsed["Reply-To"].addresses[0].display_name == "Phòng Văn hóa và Thông tin"

@@ -19,3 +19,11 @@ async def message(api: str, message_id: str) -> dict[str, Any]:
         response = await client.get(f"/api/v1/message/{message_id}")
         response.raise_for_status()
         return dict(response.json())
+
+
+async def raw(api: str, message_id: str) -> bytes:
+    """The message as Mailpit received it, for a strict parse by the test."""
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        response = await client.get(f"/api/v1/message/{message_id}/raw")
+        response.raise_for_status()
+        return response.content

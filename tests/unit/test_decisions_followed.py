@@ -319,7 +319,10 @@ def test_a_return_is_mailed_to_the_units_contacts_with_the_comment() -> None:
     assert "Bổ sung số buổi tuyên truyền. Ghi rõ địa bàn." in message.text  # on one line
     assert "trước 00:00 ngày 19/06/2027" in message.text
     accepted = event.payload.model_copy(update={"decision": "accepted", "resubmit_by": None})
-    assert messages_for(event.model_copy(update={"payload": accepted}), SEED_PLAN) == []
+    # issue 12: an accepted report is mailed too, with its own template
+    [accepted_message] = messages_for(event.model_copy(update={"payload": accepted}), SEED_PLAN)
+    assert accepted_message.template == "accepted"
+    assert accepted_message.subject.startswith("Đã chấp nhận: Báo cáo 6 tháng năm 2027")
 
 
 def test_an_extension_decision_is_mailed_either_way() -> None:

@@ -202,7 +202,7 @@ def test_an_overdue_notice_names_the_unit_and_the_local_due_date(plan: Plan) -> 
     assert nfc(message.subject)
     assert nfc(message.text)
     assert "Đã quá hạn báo cáo (trước ngày 15/06/2027)" in message.text
-    assert "báo cáo 6 tháng năm 2027" in message.text
+    assert "chưa nhận được Báo cáo 6 tháng năm 2027 của đơn vị" in message.text  # capitals kept
 
 
 def test_one_message_per_contact_that_has_an_email_and_receives_email() -> None:
