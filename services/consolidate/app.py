@@ -10,6 +10,7 @@ from services.common.clock import Clock
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
 from services.consolidate.config import ConsolidateSettings
+from services.consolidate.files import GridFSFileStore
 from services.consolidate.handlers import (
     Consolidation,
     on_extension_decided,
@@ -41,6 +42,9 @@ def build_app(
             rt.wake_relay,
             metrics,
             terms=MongoTermsStore(rt.db),
+            files=GridFSFileStore(rt.db),
+            public_url=settings.public_url,
+            render_pdf=settings.render_pdf,
         )
 
         async def project(event: SubmissionReceived) -> None:

@@ -17,6 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from contracts.envelope import Event
 from contracts.events import (
@@ -34,6 +35,7 @@ from services.common.mongo import to_millis
 from services.common.outbox import Outbox, Ref
 from services.common.periods import Period, PeriodState
 from services.common.reference import Catalog
+from services.consolidate.documents import Rendered, reference, render
 from services.consolidate.domain import (
     Trigger,
     consolidate,
@@ -43,6 +45,7 @@ from services.consolidate.domain import (
     report_id_for_decision,
     report_id_for_request,
 )
+from services.consolidate.files import FileStore
 from services.consolidate.metrics import ConsolidateMetrics
 from services.consolidate.store import (
     ConsolidateStore,
@@ -86,6 +89,11 @@ class Consolidation:
     metrics: ConsolidateMetrics
     terms: TermsStore | None = None
     """Extensions and returns; without it, every unit is judged by the period's due."""
+    files: FileStore | None = None
+    """Where each version's DOCX, XLSX and PDF go; without it, versions carry no document."""
+    public_url: str = "http://127.0.0.1:8003"
+    """How the province reaches this service: the files' URLs start with it."""
+    render_pdf: bool = True
 
 
 async def on_submission_received(event: SubmissionReceived, *, c: Consolidation) -> None:
@@ -160,9 +168,12 @@ async def on_period_closed(event: PeriodClosed, *, c: Consolidation) -> None:
 
 
 async def consolidate_now(
-    period_id: str, *, c: Consolidation, request_id: str
+    period_id: str, *, c: Consolidation, request_id: str, requested_by: str = ""
 ) -> ReportConsolidatedPayload:
-    """Consolidate on request; the same ``request_id`` again returns the same report."""
+    """A draft version on request; the same ``request_id`` again returns the same report.
+
+    Its cause records who asked (``requested by <subject>: <request id>``).
+    """
     plan, period = _resolve(c.catalog, period_id)
     if period.state(c.clock.now()) is PeriodState.UPCOMING:
         raise PeriodNotOpen(period.id)
@@ -173,7 +184,7 @@ async def consolidate_now(
         period,
         trigger="requested",
         report_id=report_id,
-        cause=request_id,
+        cause=f"requested by {requested_by}: {request_id}" if requested_by else request_id,
         correlation_id=uuid.UUID(report_id),
         causation_id=None,
     )
@@ -254,6 +265,16 @@ async def _record(
                 "supersedes": latest.payload.report_id if latest else None,
             }
         )
+        rendered = None
+        if c.files is not None:
+            # A requested version is a draft: the document says "DỰ THẢO".
+            rendered = await render(
+                payload, plan, draft=trigger == "requested", with_pdf=c.render_pdf
+            )
+            ref = reference(
+                rendered, public_url=c.public_url, period_id=period.id, report_id=report_id
+            )
+            payload = payload.model_copy(update={"document": ref})
         event = ReportConsolidated(
             occurred_at=now,
             producer=PRODUCER,
@@ -264,15 +285,19 @@ async def _record(
         entry = await c.outbox.intend(
             event, Ref(MongoConsolidateStore.reports_name(period.id), report_id)
         )
+        # The files before the report that names them, both before the commit: the event
+        # never announces a file that is not there.
         try:
+            if rendered is not None and c.files is not None:
+                await c.files.put(period.id, entry["_id"], rendered.files)
             await c.store.add_report(
                 payload, cause=cause, content_hash=digest, event_id=entry["_id"]
             )
         except VersionTaken:
-            await c.outbox.abandon(entry)
+            await _abandon(c, period.id, entry, rendered)
             continue
         except ReportExists:
-            await c.outbox.abandon(entry)
+            await _abandon(c, period.id, entry, rendered)
             stored = await c.store.report(period.id, report_id)
             if stored is None:  # only if someone deletes reports by hand
                 raise
@@ -291,3 +316,11 @@ async def _record(
         )
         return payload
     raise TooManyVersionConflicts(f"{period.id}: {MAX_VERSION_RACES} conflicts in a row")
+
+
+async def _abandon(
+    c: Consolidation, period_id: str, entry: dict[str, Any], rendered: Rendered | None
+) -> None:
+    await c.outbox.abandon(entry)
+    if rendered is not None and c.files is not None:
+        await c.files.discard(period_id, entry["_id"], [f.filename for f in rendered.files])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Request, status
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 
 from services.common.auth import ReadsAll, Staff
 from services.common.errors import ApiProblem, not_ready, problems
@@ -49,13 +50,17 @@ UNKNOWN_PERIOD = {404: "Không có kỳ báo cáo này trong các kế hoạch �
 async def consolidate_period(
     period_id: str,
     deps: ConsolidationDep,
-    _: Staff,
+    who: Staff,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> dict[str, Any]:
-    """Consolidate now; 202 because the event is published by the outbox right after."""
+    """A draft version now (its document marked "DỰ THẢO"), recorded with who asked; 202
+    because the event is published by the outbox right after."""
     try:
         payload = await consolidate_now(
-            period_id, c=deps, request_id=idempotency_key or str(uuid.uuid4())
+            period_id,
+            c=deps,
+            request_id=idempotency_key or str(uuid.uuid4()),
+            requested_by=who.subject,
         )
     except UnknownPeriod as error:
         raise _period_not_found(period_id) from error
@@ -88,3 +93,48 @@ async def list_reports(period_id: str, deps: ConsolidationDep, _: ReadsAll) -> d
         "period_id": period_id,
         "reports": [{**r.payload.model_dump(mode="json"), "cause": r.cause} for r in reports],
     }
+
+
+NO_FILE = {404: "Không có kỳ báo cáo, phiên bản báo cáo hoặc tệp này."}
+
+
+@router.get(
+    "/periods/{period_id}/reports/{report_id}/files/{name}",
+    responses={
+        **problems(404, why=NO_FILE),
+        200: {
+            "description": "the file (DOCX, XLSX or PDF)",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        },
+    },
+    response_class=Response,
+)
+async def download_file(
+    period_id: str, report_id: str, name: str, deps: ConsolidationDep, _: ReadsAll
+) -> Response:
+    """One file of a report version, as its DocumentRef names it (the ETag is its SHA-256)."""
+    if deps.catalog.period(period_id) is None:
+        raise _period_not_found(period_id)
+    stored = await deps.store.report(period_id, report_id)
+    document = stored.payload.document if stored else None
+    names = [document.filename, *(f.filename for f in document.files)] if document else []
+    found = None
+    if stored is not None and deps.files is not None and name in names:
+        found = await deps.files.get(period_id, stored.event_id, name)
+    if found is None:
+        raise ApiProblem(
+            status.HTTP_404_NOT_FOUND,
+            "file_not_found",
+            f"Không có tệp “{name}” của báo cáo này.",
+        )
+    return Response(
+        found.data,
+        media_type=found.media_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.filename)}",
+            "ETag": f'"{found.sha256}"',
+            "Cache-Control": "private, max-age=0",
+        },
+    )

@@ -124,6 +124,9 @@ POLICY: dict[tuple[str, str, str], Who] = {
     ("consolidate", "POST", "/api/v1/periods/{period_id}/consolidate"): Who.STAFF,
     ("consolidate", "GET", "/api/v1/periods/{period_id}/preview"): Who.READERS,
     ("consolidate", "GET", "/api/v1/periods/{period_id}/reports"): Who.READERS,
+    ("consolidate", "GET", "/api/v1/periods/{period_id}/reports/{report_id}/files/{name}"): (
+        Who.READERS
+    ),
     # every service: operations
     **{
         (service, method, path): Who.ADMIN

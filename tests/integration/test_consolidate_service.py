@@ -7,6 +7,7 @@ aiokafka producer and reads ``ReportConsolidated`` back with a plain consumer.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from services.consolidate.handlers import (
     on_submission_received,
 )
 from services.consolidate.metrics import ConsolidateMetrics
+from services.consolidate.pdf import soffice
 from services.consolidate.store import ConsolidateStore, MongoConsolidateStore
 from tests.conftest import Servers
 from tests.support.auth import bearer
@@ -433,3 +435,38 @@ async def test_a_period_that_has_not_opened_cannot_be_consolidated(handlers: Han
 
     assert await handlers.c.store.reports(PERIOD_ID) == []
     assert await handlers.c.outbox.waiting(10) == []
+
+
+async def test_each_version_files_are_stored_and_downloadable(service: Service) -> None:
+    """DOCX, XLSX and (where LibreOffice is) PDF in GridFS; the event names them by URL."""
+    await feed_submissions(service)
+    response = await service.http.post(f"/api/v1/periods/{PERIOD_ID}/consolidate")
+    assert response.status_code == 202, response.text
+    (event,) = await service.reports_on_kafka(1)
+    document = event.payload.document
+    assert document is not None and document.url is not None
+    assert document.url.startswith(
+        f"http://127.0.0.1:8003/api/v1/periods/{PERIOD_ID}/reports/{event.payload.report_id}/"
+    )
+    expected = [(document.filename, document.sha256, document.size)] + [
+        (f.filename, f.sha256, f.size) for f in document.files
+    ]
+    if soffice() is not None:
+        assert [f.media_type for f in document.files][-1] == "application/pdf"
+        assert document.missing == []
+    else:
+        assert document.missing and "pdf" in document.missing[0]
+    for filename, sha256, size in expected:
+        path = f"/api/v1/periods/{PERIOD_ID}/reports/{event.payload.report_id}/files/{filename}"
+        got = await service.http.get(path)
+        assert got.status_code == 200, got.text
+        assert hashlib.sha256(got.content).hexdigest() == sha256
+        assert len(got.content) == size
+        assert got.headers["etag"] == f'"{sha256}"'
+        assert got.headers["content-disposition"] == f"attachment; filename*=UTF-8''{filename}"
+    base = f"/api/v1/periods/{PERIOD_ID}/reports/{event.payload.report_id}/files/"
+    assert (await service.http.get(base + "other.docx")).status_code == 404
+    missing_report = f"/api/v1/periods/{PERIOD_ID}/reports/nope/files/{document.filename}"
+    assert (await service.http.get(missing_report)).status_code == 404
+    signed_out = await service.http.get(base + document.filename, headers={"Authorization": ""})
+    assert signed_out.status_code == 401
