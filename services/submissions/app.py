@@ -14,11 +14,12 @@ from services.common.auth import TokenSigner, load_private_key
 from services.common.clock import Clock
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
-from services.submissions import attachments_api, auth_api, review_api, web
+from services.submissions import attachments_api, auth_api, pages, review_api, web
 from services.submissions.account_store import MongoAccountStore
 from services.submissions.attachment_store import GridFSAttachmentStore
 from services.submissions.audit import AuditTrail
 from services.submissions.config import SubmissionsSettings
+from services.submissions.drafts import MongoDraftStore
 from services.submissions.handlers import Intake
 from services.submissions.identity import Identity
 from services.submissions.review_handlers import Office
@@ -53,6 +54,7 @@ def build_app(
         )
         app.state.audit = audit
         app.state.identity = identity
+        app.state.drafts = MongoDraftStore(rt.db)
         # Sessions, account state and API tokens are checked here, not only signatures.
         app.state.authenticator = identity
         decisions = MongoReviewStore(rt.db)
@@ -106,12 +108,16 @@ def build_app(
         wire,
         title="baocao: tiếp nhận báo cáo",
         max_body_bytes=settings.max_body_bytes,
-        streamed=[attachments_api.upload_route(settings.max_attachment_bytes)],
+        streamed=[
+            attachments_api.upload_route(settings.max_attachment_bytes),
+            pages.form_route(settings.max_body_bytes),
+        ],
     )
     app.include_router(web.router)
     app.include_router(auth_api.router)
     app.include_router(review_api.router)
     app.include_router(attachments_api.router)
+    pages.install(app)
 
     @app.middleware("http")
     async def renew_session(request: Request, call_next: RequestResponseEndpoint) -> Response:

@@ -55,3 +55,8 @@ class SubmissionsSettings(ServiceSettings):
     session_idle_minutes: float = Field(
         30.0, gt=0, description="a sign-in with no request for this long ends"
     )
+    consolidate_url: str = Field(
+        "http://127.0.0.1:8003",
+        description="where the consolidate service answers, for the pages' links to the "
+        "consolidated reports",
+    )

@@ -35,6 +35,7 @@ from services.notify.app import build_app as notify_app
 from services.notify.config import NotifySettings
 from services.submissions.app import build_app as submissions_app
 from services.submissions.config import SubmissionsSettings
+from services.submissions.pages.base import PageRoute
 from tests.conftest import Servers
 from tests.support.auth import bearer
 from tests.support.submissions import SEED, SEED_OPEN_AT, SEED_PERIOD, report
@@ -127,6 +128,8 @@ POLICY: dict[tuple[str, str, str], Who] = {
     ("consolidate", "GET", "/api/v1/periods/{period_id}/reports/{report_id}/files/{name}"): (
         Who.READERS
     ),
+    ("consolidate", "GET", "/api/v1/periods/{period_id}/status"): Who.READERS,
+    ("consolidate", "GET", "/periods/{period_id}/status"): Who.STAFF,
     # every service: operations
     **{
         (service, method, path): Who.ADMIN
@@ -232,6 +235,8 @@ def routes(app: FastAPI) -> list[tuple[str, str]]:
     for route in iter_route_contexts(app.routes):
         if not isinstance(route.original_route, APIRoute) or route.path in OPEN:
             continue
+        if isinstance(route.original_route, PageRoute):
+            continue  # HTML pages redirect to sign-in: their own matrix is in test_pages.py
         assert route.path is not None and route.methods is not None
         found += [(method, route.path) for method in sorted(route.methods - {"HEAD"})]
     return found

@@ -1,0 +1,33 @@
+"""The pages people use (HTML, Vietnamese, working without JavaScript), served by submissions.
+
+``/`` leads to the sign-in page or to the dashboard; from there every page meant for the
+signed-in person is a link away. Routes are left out of the OpenAPI document: the JSON API
+is described there, and these pages are built on it.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from services.common.http import StreamedRoute
+from services.submissions.pages import admin, dashboard, office, report, review, sign_in
+from services.submissions.pages.base import STATIC_DIR
+
+router = APIRouter(include_in_schema=False)
+for module in (sign_in, dashboard, report, office, review, admin):
+    router.include_router(module.router)
+
+FORM_POSTS = r"/(?!api/).*"
+"""Every POST outside the API is a page's form."""
+
+
+def form_route(max_bytes: int) -> StreamedRoute:
+    """Pages' forms are posted as forms, not JSON: exempt from the API's JSON-only rule (the
+    pages read them as forms), with the same size limit as the API's bodies."""
+    return StreamedRoute(FORM_POSTS, max_bytes)
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
