@@ -30,7 +30,7 @@ from services.common.reference import Catalog
 from services.common.runtime import Runtime
 from services.notify.config import NotifySettings
 from services.notify.handlers import Delivery, on_event, retry_due
-from services.notify.mailer import Mailer, SmtpMailer
+from services.notify.mailer import Mailer, SmtpConfig, SmtpMailer
 from services.notify.metrics import NotifyMetrics
 from services.notify.store import MongoLedger
 
@@ -49,13 +49,21 @@ def build_app(
     rt = Runtime("notify", settings, clock=clock, catalog=catalog)
     metrics = NotifyMetrics(rt.registry)
     the_mailer = mailer or SmtpMailer(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
+        SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            implicit_tls=settings.smtp_implicit_tls,
+            validate_certs=settings.smtp_validate_certs,
+            cert_bundle=settings.smtp_cert_bundle,
+            timeout=settings.smtp_timeout_seconds,
+        ),
         sender=settings.mail_from,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        starttls=settings.smtp_starttls,
-        timeout=settings.smtp_timeout_seconds,
+        pool_size=settings.smtp_pool_size,
+        per_session=settings.smtp_messages_per_session,
+        on_session=metrics.smtp_session,
     )
 
     async def wire(rt: Runtime) -> None:

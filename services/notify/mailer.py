@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 import base64
 import datetime as dt
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -139,41 +142,121 @@ def wire_bytes(email: EmailMessage) -> bytes:
     return email.as_bytes(policy=WIRE)
 
 
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    implicit_tls: bool = False
+    validate_certs: bool = True
+    cert_bundle: str | None = None
+    timeout: float = 20.0
+
+
+@dataclass
+class _Session:
+    client: aiosmtplib.SMTP
+    sent: int = 0
+
+
 class SmtpMailer(Mailer):
+    """A bounded pool of reused SMTP sessions: reconnecting per message costs a TCP (and TLS)
+    handshake each time. A session is retired after ``per_session`` messages, on any error
+    (a 421/452 answer, a broken connection, a timeout), and a send that failed on a reused
+    session is tried once more on a fresh one: a poisoned session fails no other send."""
+
     def __init__(
         self,
+        config: SmtpConfig,
         *,
-        host: str,
-        port: int,
         sender: str,
-        username: str | None = None,
-        password: str | None = None,
-        starttls: bool = False,
-        timeout: float = 20.0,
+        pool_size: int = 4,
+        per_session: int = 100,
+        on_session: Callable[[str], None] | None = None,
     ) -> None:
-        self._host, self._port, self._sender = host, port, sender
-        self._username, self._password = username, password
-        self._starttls, self._timeout = starttls, timeout
+        self._config, self._sender = config, sender
+        self._envelope_from = parseaddr(sender)[1]
+        self._per_session = per_session
+        self._slots = asyncio.Semaphore(pool_size)
+        self._idle: list[_Session] = []
+        self._on_session = on_session or (lambda _event: None)
 
     async def send(self, message: Outgoing) -> None:
+        raw = wire_bytes(build_email(message, self._sender))
+        async with self._slots:
+            session = self._idle.pop() if self._idle else None
+            if session is not None:
+                try:
+                    await self._send_on(session, message.recipient, raw)
+                    return
+                except SendFailed as error:
+                    if error.permanent:
+                        raise
+                    # A reused session may have gone stale or hit its server's per-session
+                    # limit: the message deserves one fresh connection before it waits.
+                    self._on_session("rotated")
+            session = await self._connect()
+            await self._send_on(session, message.recipient, raw)
+
+    async def close(self) -> None:
+        """Say QUIT on every idle session (at shutdown)."""
+        sessions, self._idle = self._idle, []
+        await asyncio.gather(*(self._retire(s) for s in sessions))
+
+    async def _connect(self) -> _Session:
+        c = self._config
+        client = aiosmtplib.SMTP(
+            hostname=c.host,
+            port=c.port,
+            username=c.username,
+            password=c.password,
+            use_tls=c.implicit_tls,
+            start_tls=c.starttls and not c.implicit_tls,
+            validate_certs=c.validate_certs,
+            cert_bundle=c.cert_bundle,
+            timeout=c.timeout,
+        )
         try:
-            await aiosmtplib.send(
-                wire_bytes(build_email(message, self._sender)),
-                sender=parseaddr(self._sender)[1],
-                recipients=[message.recipient],
-                hostname=self._host,
-                port=self._port,
-                username=self._username,
-                password=self._password,
-                start_tls=self._starttls,
-                timeout=self._timeout,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as error:
-            raise SendFailed(f"recipient refused: {error}", permanent=True) from error
-        except aiosmtplib.SMTPResponseException as error:
-            # 5xx is the server's final word; 4xx (and anything else) may pass later.
-            raise SendFailed(
-                f"{error.code} {error.message}", permanent=500 <= error.code < 600
-            ) from error
+            await client.connect()
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            raise SendFailed(f"{type(error).__name__}: {error}", permanent=False) from error
+            client.close()
+            raise _classified(error) from error
+        self._on_session("opened")
+        return _Session(client)
+
+    async def _send_on(self, session: _Session, recipient: str, raw: bytes) -> None:
+        try:
+            await session.client.sendmail(
+                self._envelope_from, [recipient], raw, timeout=self._config.timeout
+            )
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            await self._retire(session)
+            raise _classified(error) from error
+        session.sent += 1
+        if session.sent >= self._per_session:
+            await self._retire(session)
+        else:
+            self._idle.append(session)
+
+    async def _retire(self, session: _Session) -> None:
+        self._on_session("closed")
+        try:
+            if session.client.is_connected:
+                await asyncio.wait_for(session.client.quit(), self._config.timeout)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            pass  # leaving anyway: the session is dropped whatever the server says
+        finally:
+            session.client.close()
+
+
+def _classified(error: Exception) -> SendFailed:
+    """5xx is the server's final word; 4xx, timeouts and lost connections may pass later."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in error.recipients]
+        permanent = bool(codes) and all(500 <= code < 600 for code in codes)
+        return SendFailed(f"recipient refused: {error}", permanent=permanent)
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return SendFailed(f"{error.code} {error.message}", permanent=500 <= error.code < 600)
+    return SendFailed(f"{type(error).__name__}: {error}", permanent=False)

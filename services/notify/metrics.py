@@ -19,5 +19,17 @@ class NotifyMetrics:
             for outcome in ("sent", "failed", "retried"):
                 self._outcomes.labels(channel, outcome)
 
+        self._sessions = Counter(
+            "baocao_notify_smtp_sessions",
+            "SMTP sessions of the pool: opened, closed, rotated (a send retried on a new one)",
+            ["event"],
+            registry=registry,
+        )
+        for event in ("opened", "closed", "rotated"):
+            self._sessions.labels(event)
+
+    def smtp_session(self, event: str) -> None:
+        self._sessions.labels(event).inc()
+
     def outcome(self, channel: str, outcome: str) -> None:
         self._outcomes.labels(channel, outcome).inc()

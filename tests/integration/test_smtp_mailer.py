@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import email
@@ -16,9 +17,10 @@ import pytest
 
 from contracts.events import DeadlineOverdue, DeadlineOverduePayload
 from services.notify.domain import Outgoing
-from services.notify.mailer import SendFailed, SmtpMailer
+from services.notify.mailer import SendFailed, SmtpConfig, SmtpMailer
 from tests.conftest import Servers
 from tests.support import mailpit
+from tests.support.smtp_server import ScriptedSmtpServer
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -62,8 +64,13 @@ def outgoing(token: str, notification_id: str | None = None) -> Outgoing:
 
 
 def mailer(servers: Servers, port: int | None = None) -> SmtpMailer:
+    config = SmtpConfig(host=servers.smtp_host, port=port or servers.smtp_port, timeout=5)
+    return SmtpMailer(config, sender=SENDER)
+
+
+def scripted_mailer(server: ScriptedSmtpServer, **pool: Any) -> SmtpMailer:
     return SmtpMailer(
-        host=servers.smtp_host, port=port or servers.smtp_port, sender=SENDER, timeout=5
+        SmtpConfig(host="127.0.0.1", port=server.port, timeout=5), sender=SENDER, **pool
     )
 
 
@@ -161,3 +168,86 @@ async def test_subjects_of_20_to_200_characters_arrive_exact_in_mailpit_and_pyth
     assert "Mã: " in html
     assert parsed["Auto-Submitted"] == "auto-generated"
     assert parsed["Reply-To"].addresses[0].display_name == "Phòng Văn hóa và Thông tin"
+
+
+async def test_one_session_carries_many_messages() -> None:
+    server = ScriptedSmtpServer()
+    await server.start()
+    try:
+        sender = scripted_mailer(server, pool_size=2, per_session=100)
+        for _ in range(20):
+            await sender.send(outgoing(uuid.uuid4().hex))
+        await sender.close()
+    finally:
+        await server.stop()
+
+    assert len(server.messages) == 20
+    assert server.connections == 1
+
+
+async def test_sessions_are_replaced_after_the_configured_count() -> None:
+    server = ScriptedSmtpServer()
+    await server.start()
+    try:
+        sender = scripted_mailer(server, pool_size=1, per_session=5)
+        for _ in range(12):
+            await sender.send(outgoing(uuid.uuid4().hex))
+    finally:
+        await server.stop()
+
+    assert len(server.messages) == 12
+    assert server.connections == 3
+
+
+async def test_a_server_that_answers_452_after_n_per_session_still_gets_every_message() -> None:
+    server = ScriptedSmtpServer(per_session=3)
+    await server.start()
+    try:
+        sender = scripted_mailer(server, pool_size=4, per_session=100)
+        results = await asyncio.gather(
+            *(sender.send(outgoing(uuid.uuid4().hex)) for _ in range(40)), return_exceptions=True
+        )
+    finally:
+        await server.stop()
+
+    assert [r for r in results if r is not None] == []
+    assert len(server.messages) == 40
+    assert server.refused > 0  # the limit was hit, and each refusal moved to a new session
+
+
+async def test_a_dropped_connection_fails_no_other_send() -> None:
+    server = ScriptedSmtpServer(drop_every=4)
+    await server.start()
+    outcomes: list[str] = []
+    try:
+        sender = scripted_mailer(server, pool_size=1, per_session=100)
+        for _ in range(30):
+            try:
+                await sender.send(outgoing(uuid.uuid4().hex))
+                outcomes.append("sent")
+            except SendFailed as error:
+                outcomes.append("permanent" if error.permanent else "failed")
+    finally:
+        await server.stop()
+
+    assert server.dropped >= 7
+    assert "permanent" not in outcomes
+    assert outcomes.count("sent") == len(server.messages)
+    # A broken session is replaced: a failure is never followed by another one.
+    assert "failed,failed" not in ",".join(outcomes)
+    assert outcomes.count("sent") >= 30 - server.dropped
+
+
+async def test_the_pool_delivers_to_mailpit(servers: Servers) -> None:
+    token = uuid.uuid4().hex
+    sender = SmtpMailer(
+        SmtpConfig(host=servers.smtp_host, port=servers.smtp_port, timeout=5),
+        sender=SENDER,
+        pool_size=3,
+        per_session=4,
+    )
+
+    await asyncio.gather(*(sender.send(outgoing(f"{token} {i}")) for i in range(10)))
+    await sender.close()
+
+    assert len(await found(servers, token, 10)) == 10
