@@ -20,7 +20,7 @@ from services.consolidate.handlers import (
 )
 from services.consolidate.metrics import ConsolidateMetrics
 from services.consolidate.store import MongoConsolidateStore, MongoTermsStore
-from services.consolidate.web import router
+from services.consolidate.web import pages, router
 
 
 def build_app(
@@ -67,4 +67,5 @@ def build_app(
 
     app = rt.app(wire, title="baocao consolidate")
     app.include_router(router)
+    app.include_router(pages)
     return app

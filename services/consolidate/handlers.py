@@ -47,6 +47,7 @@ from services.consolidate.domain import (
 )
 from services.consolidate.files import FileStore
 from services.consolidate.metrics import ConsolidateMetrics
+from services.consolidate.status import PeriodStatus, period_status
 from services.consolidate.store import (
     ConsolidateStore,
     MongoConsolidateStore,
@@ -205,6 +206,13 @@ async def preview(period_id: str, *, c: Consolidation) -> ReportConsolidatedPayl
         terms=await c.terms.terms(period.id) if c.terms else None,
     )
     return payload.model_copy(update={"content_hash": content_hash(payload)})
+
+
+async def live_status(period_id: str, *, c: Consolidation) -> PeriodStatus:
+    """Who is expected, who reported (on time, late), who is missing or returned, now."""
+    plan, _ = _resolve(c.catalog, period_id)
+    payload = await preview(period_id, c=c)
+    return period_status(payload, plan, await c.terms.terms(period_id) if c.terms else {})
 
 
 def _resolve(catalog: Catalog, period_id: str) -> tuple[Plan, Period]:

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
 
 from services.common.auth import ReadsAll, Staff
 from services.common.errors import ApiProblem, not_ready, problems
+from services.consolidate.content import STATUS_LABELS
 from services.consolidate.handlers import (
     Consolidation,
     PeriodNotOpen,
     UnknownPeriod,
     consolidate_now,
+    live_status,
     preview,
 )
+from services.consolidate.status import STATE_LABELS, PeriodStatus
 
 
 def _consolidation(request: Request) -> Consolidation:
@@ -29,6 +36,8 @@ def _consolidation(request: Request) -> Consolidation:
 ConsolidationDep = Annotated[Consolidation, Depends(_consolidation)]
 
 router = APIRouter(prefix="/api/v1")
+pages = APIRouter()
+TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
 
 def _period_not_found(period_id: str) -> ApiProblem:
@@ -136,5 +145,44 @@ async def download_file(
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.filename)}",
             "ETag": f'"{found.sha256}"',
             "Cache-Control": "private, max-age=0",
+        },
+    )
+
+
+async def _status(period_id: str, deps: Consolidation) -> PeriodStatus:
+    try:
+        return await live_status(period_id, c=deps)
+    except UnknownPeriod as error:
+        raise _period_not_found(period_id) from error
+
+
+@router.get("/periods/{period_id}/status", responses=problems(404, why=UNKNOWN_PERIOD))
+async def period_status(period_id: str, deps: ConsolidationDep, _: ReadsAll) -> PeriodStatus:
+    """Live: expected, received, on time, late, missing, returned; per unit; per task."""
+    return await _status(period_id, deps)
+
+
+@pages.get(
+    "/periods/{period_id}/status",
+    response_class=HTMLResponse,
+    responses=problems(404, why=UNKNOWN_PERIOD),
+)
+async def period_status_page(
+    period_id: str, request: Request, deps: ConsolidationDep, _: Staff
+) -> HTMLResponse:
+    """The same for office staff, as a page."""
+    found = await _status(period_id, deps)
+    plan = deps.catalog.period(period_id)
+    tz = plan[0].tz if plan else dt.UTC
+    return TEMPLATES.TemplateResponse(
+        request,
+        "period_status.html",
+        {
+            "s": found,
+            "labels": STATE_LABELS,
+            "task_labels": STATUS_LABELS,
+            "local": lambda at: f"{at.astimezone(tz):%H:%M ngày %d/%m/%Y}",
+            "portal_url": request.app.state.runtime.settings.portal_url.rstrip("/"),
+            "json_url": f"/api/v1/periods/{period_id}/status",
         },
     )

@@ -470,3 +470,38 @@ async def test_each_version_files_are_stored_and_downloadable(service: Service) 
     assert (await service.http.get(missing_report)).status_code == 404
     signed_out = await service.http.get(base + document.filename, headers={"Authorization": ""})
     assert signed_out.status_code == 401
+
+
+async def test_the_live_status_as_json_and_as_a_page_for_office_staff(service: Service) -> None:
+    await feed_submissions(service)
+    got = await service.http.get(f"/api/v1/periods/{PERIOD_ID}/status")
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert [body[k] for k in ("expected", "received", "on_time", "late", "missing")] == [
+        3,
+        2,
+        1,
+        1,
+        1,
+    ]
+    assert body["returned"] == 0
+    assert [(u["unit_id"], u["state"]) for u in body["units"]] == [
+        ("phong-vhtt", "on_time"),
+        ("xa-a", "late"),
+        ("xa-b", "missing"),
+    ]
+    assert [(t["task_id"], t["reported"], t["expected"]) for t in body["tasks"]] == [
+        ("tuyen-truyen", 2, 3)
+    ]
+    page = await service.http.get(
+        f"/periods/{PERIOD_ID}/status", headers=bearer(Role.OFFICE, "phong-vhtt")
+    )
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<html lang="vi">' in page.text
+    assert "Chưa báo cáo" in page.text and "UBND xã B" in page.text
+    assert (await service.http.get("/periods/nope/status")).status_code == 404
+    officer = bearer(Role.OFFICER, "xa-a")
+    assert (
+        await service.http.get(f"/periods/{PERIOD_ID}/status", headers=officer)
+    ).status_code == 403
