@@ -130,11 +130,6 @@ POLICY: dict[tuple[str, str, str], Who] = {
     ),
     ("consolidate", "GET", "/api/v1/periods/{period_id}/status"): Who.READERS,
     ("consolidate", "GET", "/periods/{period_id}/status"): Who.STAFF,
-    ("consolidate", "GET", "/api/v1/periods/{period_id}/reports/{report_id}/files/{name}"): (
-        Who.READERS
-    ),
-    ("consolidate", "GET", "/api/v1/periods/{period_id}/status"): Who.READERS,
-    ("consolidate", "GET", "/periods/{period_id}/status"): Who.STAFF,
     # every service: operations
     **{
         (service, method, path): Who.ADMIN
