@@ -98,10 +98,23 @@ class PeriodRef(Payload):
     due_at: AwareDatetime
 
 
+Audience = Literal["officer", "unit_head", "office", "leadership"]
+"""Whom a reminder reaches (a plan's reminder ladder says so per rung)."""
+
+
+def _officer() -> list[Audience]:
+    return ["officer"]
+
+
 class DeadlineApproachingPayload(PeriodRef):
     unit_id: Id
     days_before: int = Field(ge=1)
     reminder_at: AwareDatetime
+    # Added within v1 by the working-day reminder ladder; absent from older events.
+    rung: str | None = None
+    """The ladder's rung ('b14' … 'b0': working days before the due day, 0 on it)."""
+    working_days_before: int | None = Field(None, ge=0)
+    reaches: list[Audience] = Field(default_factory=_officer)
 
 
 class DeadlineApproaching(Event):
@@ -114,6 +127,11 @@ class DeadlineApproaching(Event):
 
 class DeadlineOverduePayload(PeriodRef):
     unit_id: Id
+    # Added within v1 by the working-day reminder ladder; absent from older events.
+    rung: str | None = None
+    """The ladder's rung ('a1': working days after the due day, 'a1+7d' for its repeats)."""
+    working_days_after: int | None = Field(None, ge=1)
+    reaches: list[Audience] = Field(default_factory=_officer)
 
 
 class DeadlineOverdue(Event):

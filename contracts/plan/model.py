@@ -334,6 +334,81 @@ MONTHS_PER_OCCURRENCE = {
 }
 
 
+class Audience(StrEnum):
+    """Whom a reminder reaches, by role; the contacts come from the unit and the plan."""
+
+    OFFICER = "officer"
+    """The reporting unit's contacts (the officer who files)."""
+    UNIT_HEAD = "unit_head"
+    """The head of the reporting unit."""
+    OFFICE = "office"
+    """The consolidating office."""
+    LEADERSHIP = "leadership"
+    """The district's leadership."""
+
+
+class Rung(ReferenceModel):
+    """One reminder: a number of working days before the due day (0: on the due day) or,
+    for an overdue notice, after it; and whom it reaches."""
+
+    working_days_before_due: int | None = Field(None, ge=0, le=100)
+    working_days_after_due: int | None = Field(None, ge=1, le=100)
+    reaches: list[Audience] = Field(default_factory=lambda: [Audience.OFFICER], min_length=1)
+
+    @model_validator(mode="after")
+    def _one_side(self) -> Rung:
+        if (self.working_days_before_due is None) == (self.working_days_after_due is None):
+            raise ValueError(
+                "mỗi bậc nhắc cần đúng một trong working_days_before_due, working_days_after_due"
+            )
+        return self
+
+    @property
+    def overdue(self) -> bool:
+        return self.working_days_after_due is not None
+
+    @property
+    def id(self) -> str:
+        """What names the rung in emission keys and events ('b14', 'b0', 'a1')."""
+        if self.working_days_after_due is not None:
+            return f"a{self.working_days_after_due}"
+        return f"b{self.working_days_before_due}"
+
+
+def _default_rungs() -> list[Rung]:
+    officer, head = Audience.OFFICER, Audience.UNIT_HEAD
+    escalation = [officer, head, Audience.OFFICE, Audience.LEADERSHIP]
+    return [
+        Rung(working_days_before_due=14, reaches=[officer]),
+        Rung(working_days_before_due=7, reaches=[officer]),
+        Rung(working_days_before_due=3, reaches=[officer, head]),
+        Rung(working_days_before_due=1, reaches=[officer, head]),
+        Rung(working_days_before_due=0, reaches=[officer, head]),
+        Rung(working_days_after_due=1, reaches=escalation),
+    ]
+
+
+class ReminderLadder(ReferenceModel):
+    """The reminders of a report kind, counted in working days (``contracts.plan.workdays``).
+
+    The due day is the last local day a report is on time (the day before ``due_before``).
+    Every rung is sent at ``send_at`` local time on a working day: a rung that would fall on
+    a day off moves to the working day before it. After the last overdue rung, an overdue
+    notice repeats every ``overdue_every_days`` days (0: never) until the period locks.
+    """
+
+    rungs: list[Rung] = Field(default_factory=_default_rungs, min_length=1)
+    overdue_every_days: int = Field(7, ge=0, le=366)
+    send_at: dt.time = dt.time(8, 0)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ReminderLadder:
+        ids = [r.id for r in self.rungs]
+        if len(set(ids)) != len(ids):
+            raise ValueError("các bậc nhắc không được trùng nhau")
+        return self
+
+
 class ReportKind(ReferenceModel):
     """One recurring report and the rule that places its periods in time.
 
@@ -369,6 +444,9 @@ class ReportKind(ReferenceModel):
     opens_days_before_due: int = Field(30, ge=0, le=366)
     closes_days_after_due: int = Field(15, ge=0, le=366)
     reminder_days_before_due: list[int] = Field(default_factory=lambda: [7, 3, 1])
+    """Calendar days; used when the kind has no ``reminders`` ladder (format 2's first form)."""
+    reminders: ReminderLadder | None = None
+    """Reminders in working days, with escalation (``{}`` for the default ladder)."""
 
     @field_validator("reminder_days_before_due")
     @classmethod

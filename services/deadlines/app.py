@@ -9,6 +9,7 @@ import logging
 from fastapi import FastAPI
 
 from contracts.events import ExtensionDecided, FilingExceptionGranted, SubmissionReceived
+from contracts.plan.workdays import load_day_changes
 from contracts.topics import EXTENSION_DECIDED, FILING_EXCEPTION_GRANTED, SUBMISSION_RECEIVED
 from services.common.clock import Clock
 from services.common.errors import not_ready
@@ -42,6 +43,8 @@ class Scheduler:
         self._interval = settings.scan_interval_seconds
         self._catch_up = dt.timedelta(days=settings.catch_up_days)
         self._metrics = metrics
+        # Read once: the swaps change a few times a year, with a deployment.
+        self._day_changes = load_day_changes(settings.calendar_file)
         self._lock = asyncio.Lock()
         self.store: DeadlinesStore | None = None
         self.terms: TermsStore | None = None
@@ -58,6 +61,7 @@ class Scheduler:
                 metrics=self._metrics,
                 catch_up=self._catch_up,
                 terms=self.terms,
+                day_changes=self._day_changes,
             )
 
     async def unit_terms(

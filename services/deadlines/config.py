@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
+from contracts.plan.workdays import DEFAULT_FILE
 from services.common.settings import ServiceSettings
 
 
@@ -17,3 +20,5 @@ class DeadlinesSettings(ServiceSettings):
     alert_missing_share: float = Field(0.2, ge=0, le=1)
     """The office is alerted when a period locks within 24 hours with more than this share of
     its units yet to report (exported for the alert rule, which compares against it)."""
+    calendar_file: Path = DEFAULT_FILE
+    """The government's yearly swaps of working days (``contracts.plan.workdays``)."""

@@ -11,14 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Set
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TypeVar
 
 from contracts.envelope import Event
 from contracts.events import DeadlineApproaching, DeadlineOverdue, PeriodClosed, PeriodOpened
 from contracts.plan import Plan
+from contracts.plan.workdays import WorkingCalendar
 from services.common.periods import Period
+from services.deadlines.ladder import RungAt, rungs
 
 PRODUCER = "deadlines"
 E = TypeVar("E", bound=Event)
@@ -50,6 +52,8 @@ class UnitDue:
 
     due_at: dt.datetime
     closes_at: dt.datetime
+    decided_at: dt.datetime | None = field(default=None, compare=False)
+    """When it was approved: the moved ladder's rungs before it are not sent."""
 
 
 def unit_period(period: Period, extension: UnitDue | None) -> Period:
@@ -85,13 +89,16 @@ def due_emissions(
     *,
     catch_up: dt.timedelta,
     extended: Mapping[str, Mapping[str, UnitDue]] | None = None,
+    calendar: WorkingCalendar | None = None,
 ) -> list[Emission]:
     """Every announcement due at ``now``, oldest first (the order they should be published).
 
     ``submitted`` maps a period id to the units that have reported for it; ``extended`` a
     period id to the units with an approved extension: their reminders count down to their own
-    due instant, and their overdue notice waits for it.
+    due instant, and their overdue notice waits for it. A kind with a ``reminders`` ladder
+    counts in working days on ``calendar`` (the plan's, ``contracts.plan.workdays``).
     """
+    calendar = calendar or WorkingCalendar()
     unit_ids = [u.id for u in plan.reporting_units()]
     found: list[Emission] = []
     for period in periods:
@@ -104,6 +111,13 @@ def due_emissions(
             if unit_id in reported:
                 continue
             own = unit_period(period, moved.get(unit_id))
+            if period.kind.reminders is not None:
+                extension = moved.get(unit_id)
+                since = extension.decided_at if extension else None
+                rung = latest_rung(own, plan, calendar, now, since=since)
+                if rung is not None:
+                    found.append(_rung(own, unit_id, rung, moved=unit_id in moved))
+                continue
             reminder = latest_reminder(own, now)
             if reminder is not None:
                 found.append(_reminder(own, unit_id, reminder, moved=unit_id in moved))
@@ -129,6 +143,34 @@ def latest_reminder(period: Period, now: dt.datetime) -> int | None:
         if period.opens_at <= reminder_at(period, days) <= now
     ]
     return min(passed, default=None)
+
+
+def latest_rung(
+    period: Period,
+    plan: Plan,
+    calendar: WorkingCalendar,
+    now: dt.datetime,
+    *,
+    since: dt.datetime | None = None,
+) -> RungAt | None:
+    """The latest rung of the unit's ladder whose moment has passed, while it still means
+    something: a reminder only before the due instant, any rung only before the lock.
+
+    Earlier rungs whose moment also passed are stale (the service was down): one reminder that
+    says where the unit stands beats several at once. Rungs before the period opened are left
+    to the opening announcement, and rungs of an extended ladder before the extension
+    (``since``) are not sent late.
+    """
+    ladder = period.kind.reminders
+    if ladder is None or now >= period.closes_at:
+        return None
+    passed = [
+        r
+        for r in rungs(period, ladder, calendar, plan.tz)
+        if max(period.opens_at, since or period.opens_at) <= r.at <= now
+        and (r.overdue or now < period.due_at)
+    ]
+    return passed[-1] if passed else None
 
 
 def reminder_at(period: Period, days_before: int) -> dt.datetime:
@@ -193,6 +235,42 @@ def _reminder(period: Period, unit_id: str, days_before: int, *, moved: bool = F
             "unit_id": unit_id,
             "days_before": days_before,
             "reminder_at": moment,
+        },
+    )
+    return Emission(key, EmissionKind.REMINDER, period.id, unit_id, event)
+
+
+def _rung(period: Period, unit_id: str, rung: RungAt, *, moved: bool = False) -> Emission:
+    key = f"rung|{period.id}|{unit_id}|{rung.rung_id}{_moved(period, moved)}"
+    reaches = [a.value for a in rung.reaches]
+    if rung.overdue:
+        event: Event = _event(
+            DeadlineOverdue,
+            key,
+            period,
+            rung.at,
+            {
+                "unit_id": unit_id,
+                "rung": rung.rung_id,
+                "working_days_after": rung.working_days,
+                "reaches": reaches,
+            },
+        )
+        return Emission(key, EmissionKind.OVERDUE, period.id, unit_id, event)
+    # Whole days (rounded up) from the rung to the due instant, as the field always meant.
+    days_before = max(1, -((rung.at - period.due_at) // dt.timedelta(days=1)))
+    event = _event(
+        DeadlineApproaching,
+        key,
+        period,
+        rung.at,
+        {
+            "unit_id": unit_id,
+            "days_before": days_before,
+            "reminder_at": rung.at,
+            "rung": rung.rung_id,
+            "working_days_before": rung.working_days,
+            "reaches": reaches,
         },
     )
     return Emission(key, EmissionKind.REMINDER, period.id, unit_id, event)

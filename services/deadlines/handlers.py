@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from contracts.events import ExtensionDecided, FilingExceptionGranted, SubmissionReceived
+from contracts.plan.workdays import DayChanges, plan_calendar
 from services.common.clock import Clock
 from services.common.periods import periods_around
 from services.common.reference import Catalog
@@ -43,6 +44,7 @@ async def scan(
     metrics: DeadlinesMetrics,
     catch_up: dt.timedelta,
     terms: TermsStore | None = None,
+    day_changes: DayChanges | None = None,
 ) -> int:
     """Record every announcement that is due and not yet recorded; returns how many."""
     now = clock.now()
@@ -55,8 +57,9 @@ async def scan(
         submitted = await store.submitted_units(p.id for p in periods)
         coverage += open_coverage(plan, periods, submitted, now)
         extended = await terms.extended(p.id for p in periods) if terms else {}
+        calendar = plan_calendar(plan, day_changes or DayChanges())
         for emission in due_emissions(
-            plan, periods, submitted, now, catch_up=catch_up, extended=extended
+            plan, periods, submitted, now, catch_up=catch_up, extended=extended, calendar=calendar
         ):
             if store.known_decided(emission.key):
                 continue

@@ -182,7 +182,9 @@ class MongoTermsStore(TermsStore):
         found: dict[str, dict[str, UnitDue]] = {}
         for period_id in period_ids:
             units = {
-                doc["_id"]: UnitDue(due_at=doc["due_at"], closes_at=doc["closes_at"])
+                doc["_id"]: UnitDue(
+                    due_at=doc["due_at"], closes_at=doc["closes_at"], decided_at=doc["decided_at"]
+                )
                 async for doc in self._db[EXTENSIONS + period_id].find({})
             }
             if units:
