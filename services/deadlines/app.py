@@ -8,9 +8,19 @@ import logging
 
 from fastapi import FastAPI
 
-from contracts.events import ExtensionDecided, FilingExceptionGranted, SubmissionReceived
+from contracts.events import (
+    ExtensionDecided,
+    FilingExceptionGranted,
+    ReportReviewed,
+    SubmissionReceived,
+)
 from contracts.plan.workdays import load_day_changes
-from contracts.topics import EXTENSION_DECIDED, FILING_EXCEPTION_GRANTED, SUBMISSION_RECEIVED
+from contracts.topics import (
+    EXTENSION_DECIDED,
+    FILING_EXCEPTION_GRANTED,
+    REPORT_REVIEWED,
+    SUBMISSION_RECEIVED,
+)
 from services.common.clock import Clock
 from services.common.errors import not_ready
 from services.common.mongo import Document
@@ -20,6 +30,7 @@ from services.deadlines.config import DeadlinesSettings
 from services.deadlines.handlers import (
     on_extension_decided,
     on_filing_exception_granted,
+    on_report_reviewed,
     on_submission_received,
     scan,
 )
@@ -102,6 +113,9 @@ def build_app(
         async def submitted(event: SubmissionReceived) -> None:
             await on_submission_received(event, store=store)
 
+        async def reviewed(event: ReportReviewed) -> None:
+            await on_report_reviewed(event, store=store)
+
         terms = MongoTermsStore(rt.db)
 
         async def extension_decided(event: ExtensionDecided) -> None:
@@ -111,6 +125,7 @@ def build_app(
             await on_filing_exception_granted(event, terms=terms)
 
         rt.subscribe(SUBMISSION_RECEIVED, "submitted", submitted)
+        rt.subscribe(REPORT_REVIEWED, "report-reviewed", reviewed)
         rt.subscribe(EXTENSION_DECIDED, "extension-decided", extension_decided)
         rt.subscribe(FILING_EXCEPTION_GRANTED, "exception-granted", exception_granted)
         scheduler.store = store

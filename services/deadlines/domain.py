@@ -90,13 +90,16 @@ def due_emissions(
     catch_up: dt.timedelta,
     extended: Mapping[str, Mapping[str, UnitDue]] | None = None,
     calendar: WorkingCalendar | None = None,
+    returned: Mapping[str, Mapping[str, dt.datetime]] | None = None,
 ) -> list[Emission]:
     """Every announcement due at ``now``, oldest first (the order they should be published).
 
     ``submitted`` maps a period id to the units that have reported for it; ``extended`` a
     period id to the units with an approved extension: their reminders count down to their own
     due instant, and their overdue notice waits for it. A kind with a ``reminders`` ladder
-    counts in working days on ``calendar`` (the plan's, ``contracts.plan.workdays``).
+    counts in working days on ``calendar`` (the plan's, ``contracts.plan.workdays``), and a
+    unit in ``returned`` (period id → unit → when its report was returned, not sent again
+    since) re-enters that ladder from the return on.
     """
     calendar = calendar or WorkingCalendar()
     unit_ids = [u.id for u in plan.reporting_units()]
@@ -107,16 +110,20 @@ def due_emissions(
         found.append(_opened(period, unit_ids))
         reported = submitted.get(period.id, frozenset())
         moved = (extended or {}).get(period.id, {})
+        back = (returned or {}).get(period.id, {}) if period.kind.reminders else {}
         for unit_id in unit_ids:
-            if unit_id in reported:
+            returned_at = back.get(unit_id)
+            if unit_id in reported and returned_at is None:
                 continue
             own = unit_period(period, moved.get(unit_id))
             if period.kind.reminders is not None:
                 extension = moved.get(unit_id)
-                since = extension.decided_at if extension else None
-                rung = latest_rung(own, plan, calendar, now, since=since)
+                since = [t for t in (extension and extension.decided_at, returned_at) if t]
+                rung = latest_rung(own, plan, calendar, now, since=max(since, default=None))
                 if rung is not None:
-                    found.append(_rung(own, unit_id, rung, moved=unit_id in moved))
+                    found.append(
+                        _rung(own, unit_id, rung, moved=unit_id in moved, returned_at=returned_at)
+                    )
                 continue
             reminder = latest_reminder(own, now)
             if reminder is not None:
@@ -240,8 +247,17 @@ def _reminder(period: Period, unit_id: str, days_before: int, *, moved: bool = F
     return Emission(key, EmissionKind.REMINDER, period.id, unit_id, event)
 
 
-def _rung(period: Period, unit_id: str, rung: RungAt, *, moved: bool = False) -> Emission:
-    key = f"rung|{period.id}|{unit_id}|{rung.rung_id}{_moved(period, moved)}"
+def _rung(
+    period: Period,
+    unit_id: str,
+    rung: RungAt,
+    *,
+    moved: bool = False,
+    returned_at: dt.datetime | None = None,
+) -> Emission:
+    # A returned report's rungs are new ones: the unit owes again since that return.
+    back = f"|returned={returned_at:%Y%m%dT%H%M%S}" if returned_at else ""
+    key = f"rung|{period.id}|{unit_id}|{rung.rung_id}{_moved(period, moved)}{back}"
     reaches = [a.value for a in rung.reaches]
     if rung.overdue:
         event: Event = _event(

@@ -6,7 +6,12 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from contracts.events import ExtensionDecided, FilingExceptionGranted, SubmissionReceived
+from contracts.events import (
+    ExtensionDecided,
+    FilingExceptionGranted,
+    ReportReviewed,
+    SubmissionReceived,
+)
 from contracts.plan.workdays import DayChanges, plan_calendar
 from services.common.clock import Clock
 from services.common.periods import periods_around
@@ -23,6 +28,14 @@ async def on_submission_received(event: SubmissionReceived, *, store: DeadlinesS
     # Any revision stops the reminders for that unit; the first one received is kept.
     p = event.payload
     await store.record_submission(p.period_id, p.unit_id, p.received_at)
+
+
+async def on_report_reviewed(event: ReportReviewed, *, store: DeadlinesStore) -> None:
+    # Returned for revision: the unit owes a report again and re-enters the reminder ladder
+    # until a new version arrives. Accepted: nothing changes (it had reported).
+    p = event.payload
+    if p.decision == "returned":
+        await store.record_return(p.period_id, p.unit_id, p.reviewed_at)
 
 
 async def on_extension_decided(event: ExtensionDecided, *, terms: TermsStore) -> None:
@@ -57,9 +70,17 @@ async def scan(
         submitted = await store.submitted_units(p.id for p in periods)
         coverage += open_coverage(plan, periods, submitted, now)
         extended = await terms.extended(p.id for p in periods) if terms else {}
+        returned = await store.returned_units(p.id for p in periods)
         calendar = plan_calendar(plan, day_changes or DayChanges())
         for emission in due_emissions(
-            plan, periods, submitted, now, catch_up=catch_up, extended=extended, calendar=calendar
+            plan,
+            periods,
+            submitted,
+            now,
+            catch_up=catch_up,
+            extended=extended,
+            calendar=calendar,
+            returned=returned,
         ):
             if store.known_decided(emission.key):
                 continue

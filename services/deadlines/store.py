@@ -28,7 +28,7 @@ from services.common.mongo import Document, to_millis
 from services.common.outbox import Outbox, Ref
 from services.deadlines.domain import Emission, UnitDue
 
-EMISSIONS, SUBMITTED = "emissions", "submitted."
+EMISSIONS, SUBMITTED, RETURNED = "emissions", "submitted.", "returned."
 EXTENSIONS, EXCEPTIONS = "extensions.", "exceptions."
 
 
@@ -42,6 +42,15 @@ class DeadlinesStore(abc.ABC):
     @abc.abstractmethod
     async def submitted_units(self, period_ids: Iterable[str]) -> dict[str, set[str]]:
         """The units that have reported, by period id (periods without reports are absent)."""
+
+    @abc.abstractmethod
+    async def record_return(self, period_id: str, unit_id: str, returned_at: dt.datetime) -> None:
+        """Remember that the unit's report was returned for revision (a later return wins)."""
+
+    @abc.abstractmethod
+    async def returned_units(self, period_ids: Iterable[str]) -> dict[str, dict[str, dt.datetime]]:
+        """The units whose report was returned and not sent again since, with when, by period
+        id (periods without such units are absent)."""
 
     @abc.abstractmethod
     def known_decided(self, key: str) -> bool:
@@ -68,6 +77,11 @@ class MongoDeadlinesStore(DeadlinesStore):
     async def record_submission(
         self, period_id: str, unit_id: str, received_at: dt.datetime
     ) -> bool:
+        # A version received after a return settles it (the unit owes nothing again).
+        await self._db[RETURNED + period_id].update_one(
+            {"_id": unit_id, "returned_at": {"$lt": to_millis(received_at)}},
+            {"$set": {"resubmitted_at": to_millis(received_at)}},
+        )
         try:
             await self._submitted(period_id).insert_one(
                 {"_id": unit_id, "first_received_at": to_millis(received_at)}
@@ -75,6 +89,27 @@ class MongoDeadlinesStore(DeadlinesStore):
         except DuplicateKeyError:
             return False
         return True
+
+    async def record_return(self, period_id: str, unit_id: str, returned_at: dt.datetime) -> None:
+        # DuplicateKeyError: a later return is there, which stays.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._db[RETURNED + period_id].update_one(
+                {"_id": unit_id, "returned_at": {"$lt": to_millis(returned_at)}},
+                {"$set": {"returned_at": to_millis(returned_at), "resubmitted_at": None}},
+                upsert=True,
+            )
+
+    async def returned_units(self, period_ids: Iterable[str]) -> dict[str, dict[str, dt.datetime]]:
+        found: dict[str, dict[str, dt.datetime]] = {}
+        for period_id in period_ids:
+            units = {
+                doc["_id"]: doc["returned_at"]
+                async for doc in self._db[RETURNED + period_id].find({})
+                if doc.get("resubmitted_at") is None
+            }
+            if units:
+                found[period_id] = units
+        return found
 
     async def submitted_units(self, period_ids: Iterable[str]) -> dict[str, set[str]]:
         found: dict[str, set[str]] = {}

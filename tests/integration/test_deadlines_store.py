@@ -96,3 +96,29 @@ async def test_submissions_are_projected_idempotently(db: AsyncDatabase[Document
     first = await db["submitted.p.2027.a"].find_one({"_id": "xa-a"})
     assert first is not None
     assert first["first_received_at"] == at.replace(microsecond=456_000)
+
+
+async def test_a_returned_report_is_owed_until_a_later_version_arrives(
+    db: AsyncDatabase[Document],
+) -> None:
+    store = a_store(db)
+    period_id = f"{PLAN.id}.2027.6-thang"
+    t0 = dt.datetime(2027, 6, 10, 3, tzinfo=dt.UTC)
+    await store.record_submission(period_id, "xa-a", t0)
+    assert await store.returned_units([period_id]) == {}
+
+    await store.record_return(period_id, "xa-a", t0 + dt.timedelta(days=1))
+    await store.record_return(period_id, "xa-a", t0 + dt.timedelta(hours=1))  # older: ignored
+    assert await store.returned_units([period_id]) == {
+        period_id: {"xa-a": t0 + dt.timedelta(days=1)}
+    }
+    # A version received before the return does not settle it; one after does.
+    await store.record_submission(period_id, "xa-a", t0 + dt.timedelta(hours=2))
+    assert period_id in await store.returned_units([period_id])
+    await store.record_submission(period_id, "xa-a", t0 + dt.timedelta(days=2))
+    assert await store.returned_units([period_id]) == {}
+    # Returned again later: owed again.
+    await store.record_return(period_id, "xa-a", t0 + dt.timedelta(days=3))
+    assert await store.returned_units([period_id, "other"]) == {
+        period_id: {"xa-a": t0 + dt.timedelta(days=3)}
+    }

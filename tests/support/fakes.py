@@ -332,6 +332,7 @@ class FakeDeadlinesStore(DeadlinesStore):
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
         self.submitted: dict[str, dict[str, dt.datetime]] = {}
+        self.returned: dict[str, dict[str, tuple[dt.datetime, dt.datetime | None]]] = {}
         self.emissions: dict[str, Document] = {}
         self._decided: set[str] = set()
 
@@ -339,11 +340,27 @@ class FakeDeadlinesStore(DeadlinesStore):
         """The same stored data seen by a new process (which remembers nothing yet)."""
         again = FakeDeadlinesStore(self.outbox)
         again.submitted, again.emissions = self.submitted, self.emissions
+        again.returned = self.returned
         return again
+
+    async def record_return(self, period_id: str, unit_id: str, returned_at: dt.datetime) -> None:
+        units = self.returned.setdefault(period_id, {})
+        if unit_id not in units or units[unit_id][0] < to_millis(returned_at):
+            units[unit_id] = (to_millis(returned_at), None)
+
+    async def returned_units(self, period_ids: Iterable[str]) -> dict[str, dict[str, dt.datetime]]:
+        found = {
+            p: {u: at for u, (at, again) in self.returned.get(p, {}).items() if again is None}
+            for p in period_ids
+        }
+        return {p: units for p, units in found.items() if units}
 
     async def record_submission(
         self, period_id: str, unit_id: str, received_at: dt.datetime
     ) -> bool:
+        returned = self.returned.get(period_id, {})
+        if unit_id in returned and returned[unit_id][0] < to_millis(received_at):
+            returned[unit_id] = (returned[unit_id][0], to_millis(received_at))
         units = self.submitted.setdefault(period_id, {})
         if unit_id in units:
             return False

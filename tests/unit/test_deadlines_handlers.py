@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from contracts.events import ReportReviewed
 from services.common.clock import FixedClock
 from services.common.outbox import READY
 from services.common.periods import Period, find_period
 from services.common.reference import Catalog
-from services.deadlines.handlers import on_submission_received, scan
+from services.deadlines.handlers import on_report_reviewed, on_submission_received, scan
 from services.deadlines.metrics import DeadlinesMetrics
 from tests.support.events import submission_received
 from tests.support.fakes import FakeDeadlinesStore, MemoryOutbox
@@ -123,3 +125,60 @@ async def test_a_reported_unit_is_neither_reminded_nor_overdue() -> None:
         f"reminder|{period.id}|xa-b|7",
     ]
     assert len(scanner.outbox.all()) == 3
+
+
+def reviewed(period: Period, decision: str, at: dt.datetime) -> ReportReviewed:
+    return ReportReviewed.model_validate(
+        {
+            "occurred_at": at,
+            "producer": "submissions",
+            "correlation_id": uuid.uuid4(),
+            "payload": {
+                "plan_id": period.plan_id,
+                "period_id": period.id,
+                "unit_id": "xa-a",
+                "review_id": "r-1",
+                "submission_id": "s-1",
+                "revision": 1,
+                "decision": decision,
+                "reviewer": "kiem-tra",
+                "reviewed_at": at,
+            },
+        }
+    )
+
+
+async def test_a_returned_report_reenters_the_ladder_and_a_new_version_leaves_it() -> None:
+    plan = small_plan(reminders={})
+    period = find_period(plan, f"{plan.id}.2027.6-thang")
+    assert period is not None
+    scanner = Scanner(period.due_at - dt.timedelta(days=20))
+    scanner.plan, scanner.catalog = plan, Catalog({plan.id: plan})
+    store = scanner.store
+    await on_submission_received(
+        submission_received(period, "xa-a", period.due_at - dt.timedelta(days=20)), store=store
+    )
+    await on_report_reviewed(
+        reviewed(period, "accepted", period.due_at - dt.timedelta(days=19)), store=store
+    )
+    assert await store.returned_units([period.id]) == {}
+    await on_report_reviewed(
+        reviewed(period, "returned", period.due_at - dt.timedelta(days=5)), store=store
+    )
+
+    # On the due day (the last day on time), the unit gets that day's rung again.
+    scanner.clock = FixedClock(period.due_at - dt.timedelta(hours=1))
+    await scanner()
+    mine = [k for k in store.emissions if k.startswith(f"rung|{period.id}|xa-a|")]
+    assert len(mine) == 1
+    assert mine[0].startswith(f"rung|{period.id}|xa-a|b0|returned=")
+
+    # A new version: no overdue rung for it, while the unit that never reported gets one.
+    await on_submission_received(
+        submission_received(period, "xa-a", period.due_at - dt.timedelta(minutes=30)),
+        store=store,
+    )
+    scanner.clock = FixedClock(period.due_at + dt.timedelta(days=3))
+    await scanner()
+    assert [k for k in store.emissions if k.startswith(f"rung|{period.id}|xa-a|")] == mine
+    assert any(k.startswith(f"rung|{period.id}|xa-b|a1") for k in store.emissions)

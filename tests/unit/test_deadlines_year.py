@@ -2,7 +2,7 @@
 
 Every emitted event is compared with a list written out by hand from the calendar (units,
 rungs, instants), not computed by the code under test: Tết 2027, a due date on a Saturday, an
-extension, a unit that reports part-way, and a unit that never reports.
+extension, a unit that reports part-way, a returned report, and a unit that never reports.
 """
 
 from __future__ import annotations
@@ -113,12 +113,19 @@ MOVED = {"b7": "2027-06-14", "b3": "2027-06-18", "b0": "2027-06-22", "a1": "2027
 MOVED |= {"a1+7d": "2027-07-01"}
 
 
+# xa-b files the annual report on 17/11 11:00 (after b3), which is returned for revision on
+# 25/11 14:00 (after a1) and never sent again: it re-enters the ladder at the next rung, a1+7d
+# on 29/11; a1+14d would be 6/12, after the lock.
+
+
 def expected() -> list[tuple[str, str, str, dt.datetime]]:
     rows = []
-    for kind, period_id, days in (("tet", "tet", TET), ("hang-nam", "hang-nam", NOVEMBER)):
-        for unit_id in UNITS:
-            rows += [(f"{P}.2027.{period_id}", unit_id, r, vn(d)) for r, d in days.items()]
-        del kind
+    for unit_id in UNITS:
+        rows += [(f"{P}.2027.tet", unit_id, r, vn(d)) for r, d in TET.items()]
+    for unit_id in ("van-phong", "xa-a"):
+        rows += [(f"{P}.2027.hang-nam", unit_id, r, vn(d)) for r, d in NOVEMBER.items()]
+    back = ("b14", "b7", "b3", "a1+7d")
+    rows += [(f"{P}.2027.hang-nam", "xa-b", r, vn(NOVEMBER[r])) for r in back]
     june = f"{P}.2027.6-thang"
     rows += [(june, "xa-b", r, vn(d)) for r, d in JUNE.items()]
     rows += [(june, "xa-a", r, vn(JUNE[r])) for r in ("b14", "b7", "b3")]
@@ -130,8 +137,9 @@ def expected() -> list[tuple[str, str, str, dt.datetime]]:
 def test_a_year_of_rungs_matches_the_hand_written_list() -> None:
     plan = year_plan()
     calendar = WorkingCalendar(load_day_changes())
-    june = f"{P}.2027.6-thang"
+    june, year = f"{P}.2027.6-thang", f"{P}.2027.hang-nam"
     submitted: dict[str, set[str]] = {}
+    returned: dict[str, dict[str, dt.datetime]] = {}
     extended: dict[str, dict[str, UnitDue]] = {}
     decided: set[str] = set()
     emitted: list[tuple[str, str, str, dt.datetime]] = []
@@ -145,6 +153,10 @@ def test_a_year_of_rungs_matches_the_hand_written_list() -> None:
                     EXTENDED_DUE, EXTENDED_DUE + dt.timedelta(days=12), decided_at=now
                 )
             }
+        if now == vn("2027-11-17", "11:00"):
+            submitted[year] = {"xa-b"}
+        if now == vn("2027-11-25", "14:00"):
+            returned[year] = {"xa-b": now}
         clock = FixedClock(now)
         for e in due_emissions(
             plan,
@@ -154,6 +166,7 @@ def test_a_year_of_rungs_matches_the_hand_written_list() -> None:
             catch_up=dt.timedelta(days=30),
             extended=extended,
             calendar=calendar,
+            returned=returned,
         ):
             if e.key in decided or e.kind not in (EmissionKind.REMINDER, EmissionKind.OVERDUE):
                 decided.add(e.key)
