@@ -32,6 +32,7 @@ from services.notify.config import NotifySettings
 from services.notify.handlers import Delivery, on_event, retry_due
 from services.notify.mailer import Mailer, SmtpConfig, SmtpMailer
 from services.notify.metrics import NotifyMetrics
+from services.notify.sms import ByChannel, HttpSmsGateway, LogSmsProvider, SmsProvider, SmsSender
 from services.notify.store import MongoLedger
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def build_app(
     clock: Clock | None = None,
     catalog: Catalog | None = None,
     mailer: Mailer | None = None,
+    sms_sender: Mailer | None = None,
 ) -> FastAPI:
     rt = Runtime("notify", settings, clock=clock, catalog=catalog)
     metrics = NotifyMetrics(rt.registry)
@@ -66,6 +68,12 @@ def build_app(
         on_session=metrics.smtp_session,
     )
 
+    sms = sms_sender or _sms_sender(settings, metrics)
+    channels = ("email", "sms") if sms is not None else ("email",)
+    senders: dict[str, Mailer] = {"email": the_mailer}
+    if sms is not None:
+        senders["sms"] = sms
+
     async def wire(rt: Runtime) -> None:
         ledger = MongoLedger(rt.db)
         await ledger.create_indexes()
@@ -73,7 +81,7 @@ def build_app(
             rt.catalog,
             ledger,
             rt.outbox,
-            the_mailer,
+            ByChannel(senders),
             rt.clock,
             metrics,
             rt.wake_relay,
@@ -82,6 +90,8 @@ def build_app(
             first_delay=settings.send_retry_seconds,
             lease=dt.timedelta(seconds=settings.lease_seconds),
             portal_url=settings.portal_url,
+            channels=channels,
+            quiet_hours=(settings.sms_quiet_start, settings.sms_quiet_end),
         )
         app.state.delivery = delivery
         handler = partial(on_event, delivery=delivery)
@@ -123,3 +133,24 @@ def build_app(
         return await ledger.list(min(max(limit, 1), 1000))
 
     return app
+
+
+def _sms_sender(settings: NotifySettings, metrics: NotifyMetrics) -> SmsSender | None:
+    provider: SmsProvider
+    if settings.sms_provider == "none":
+        return None
+    if settings.sms_provider == "log":
+        provider = LogSmsProvider()
+    else:
+        assert settings.sms_gateway_url is not None  # the settings' validator says so
+        token = settings.sms_gateway_token
+        provider = HttpSmsGateway(
+            settings.sms_gateway_url,
+            headers={settings.sms_gateway_auth_header: token.get_secret_value()} if token else {},
+            body_template=settings.sms_gateway_body,
+            content_type=settings.sms_gateway_content_type,
+            timeout=settings.sms_timeout_seconds,
+        )
+    return SmsSender(
+        provider, without_diacritics=settings.sms_unaccented, on_segments=metrics.sms_segments
+    )

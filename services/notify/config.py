@@ -1,4 +1,9 @@
-from pydantic import Field
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 
 from services.common.settings import ServiceSettings
 
@@ -30,3 +35,28 @@ class NotifySettings(ServiceSettings):
         description="how long a notice in flight belongs to the process trying it; longer than "
         "one attempt can take (SMTP timeouts), or a live holder would lose it",
     )
+    sms_provider: Literal["none", "log", "http"] = Field(
+        "none", description="none: no SMS; log: a log line each (development); http: gateway"
+    )
+    sms_gateway_url: str | None = None
+    sms_gateway_auth_header: str = "Authorization"
+    sms_gateway_token: SecretStr | None = Field(
+        None, description="sent as the value of sms_gateway_auth_header (e.g. 'Bearer …')"
+    )
+    sms_gateway_body: str = Field(
+        '{"to": {{ to | tojson }}, "text": {{ text | tojson }}}',
+        description="Jinja2 template of the request body, with the number and the text",
+    )
+    sms_gateway_content_type: str = "application/json"
+    sms_timeout_seconds: float = Field(10.0, gt=0)
+    sms_unaccented: bool = Field(
+        False, description="send Vietnamese without diacritics: GSM-7, fewer segments"
+    )
+    sms_quiet_start: dt.time = Field(dt.time(21, 0), description="local time SMS stop")
+    sms_quiet_end: dt.time = Field(dt.time(7, 0), description="local time SMS resume")
+
+    @model_validator(mode="after")
+    def _gateway_has_an_address(self) -> NotifySettings:
+        if self.sms_provider == "http" and not self.sms_gateway_url:
+            raise ValueError("BAOCAO_SMS_PROVIDER=http needs BAOCAO_SMS_GATEWAY_URL")
+        return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -133,8 +134,11 @@ def _linked(line: str) -> list[tuple[str, str]]:
     return [piece for piece in pieces if piece[0]]
 
 
-def messages_for(event: Event, plan: Plan, portal_url: str = "") -> list[Outgoing]:
-    """The e-mails an event calls for (none if the unit or period is unknown to this plan)."""
+def messages_for(
+    event: Event, plan: Plan, portal_url: str = "", channels: Collection[str] = ("email",)
+) -> list[Outgoing]:
+    """The messages an event calls for on ``channels``, one per contact who receives that
+    channel (none if the unit or period is unknown to this plan)."""
     payload = event.payload
     unit = _addressee(event, plan)
     period = find_period(plan, payload.period_id)
@@ -164,8 +168,9 @@ def messages_for(event: Event, plan: Plan, portal_url: str = "") -> list[Outgoin
         )
     context.update(_decision_context(event, plan, portal))
     subject, text = render(template, context)
+    sms = render_sms(template, context)
     reply_name, reply_address = _office_address(plan)
-    return [
+    texts = [
         Outgoing(
             notification_id=f"{event.event_id}|{template}|email|{address}",
             channel="email",
@@ -182,6 +187,39 @@ def messages_for(event: Event, plan: Plan, portal_url: str = "") -> list[Outgoin
             reply_to_name=reply_name,
         )
         for name, address in _email_contacts(unit)
+        if "email" in channels
+    ]
+    return texts + [
+        Outgoing(
+            notification_id=f"{event.event_id}|{template}|sms|{phone}",
+            channel="sms",
+            template=template,
+            recipient=phone,
+            recipient_name=_nfc(" ".join(one_line(name).split())),
+            subject="",
+            text=sms,
+            unit_id=unit.id,
+            plan_id=plan.id,
+            period_id=period.id,
+            cause=event,
+        )
+        for name, phone in _sms_contacts(unit)
+        if "sms" in channels
+    ]
+
+
+def render_sms(template: str, context: dict[str, Any]) -> str:
+    """The SMS of a notice (``<template>.sms``): one line, NFC."""
+    text = _environment().get_template(f"{template}.sms").render(context)
+    return _nfc(" ".join(one_line(text).split()))
+
+
+def _sms_contacts(unit: Unit) -> list[tuple[str, str]]:
+    """(name, number as digits with its +) of the contacts who asked for SMS."""
+    return [
+        (c.name, re.sub(r"[ .-]", "", c.phone))
+        for c in unit.contacts
+        if c.phone and "sms" in c.receives
     ]
 
 

@@ -15,6 +15,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from contracts.envelope import Event
 from contracts.events import (
@@ -30,6 +31,7 @@ from services.common.reference import Catalog
 from services.notify.domain import Outgoing, messages_for
 from services.notify.mailer import Mailer, SendFailed
 from services.notify.metrics import NotifyMetrics
+from services.notify.sms_rules import quiet_until
 from services.notify.store import FAILED, OUTCOMES, SENT, Ledger, message_from
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,10 @@ class Delivery:
     """Longer than one attempt can take (the mailer's timeouts), so a live holder keeps it."""
     portal_url: str = ""
     """Where the links in a message point (the submissions service's pages)."""
+    channels: tuple[str, ...] = ("email",)
+    """The channels this deployment sends on (SMS needs a provider)."""
+    quiet_hours: tuple[dt.time, dt.time] | None = (dt.time(21), dt.time(7))
+    """Local hours (the plan's time zone) when no SMS goes out: it waits for their end."""
 
 
 async def on_event(event: Event, *, delivery: Delivery) -> None:
@@ -59,7 +65,7 @@ async def on_event(event: Event, *, delivery: Delivery) -> None:
     plan = delivery.catalog.plan(event.payload.plan_id)
     if plan is None:
         raise PermanentError(f"plan {event.payload.plan_id!r} is not loaded here")
-    for message in messages_for(event, plan, delivery.portal_url):
+    for message in messages_for(event, plan, delivery.portal_url, delivery.channels):
         await deliver(message, delivery)
 
 
@@ -81,6 +87,13 @@ async def retry_due(d: Delivery, limit: int = 100) -> int:
 
 
 async def attempt(message: Outgoing, failed_before: int, d: Delivery) -> None:
+    if message.channel == "sms" and (until := _quiet_until(message, d)) is not None:
+        # Deferred, not failed: the retrier takes it up when the quiet hours end.
+        await d.ledger.attempted(
+            message.notification_id, failed_before, "deferred: quiet hours", until
+        )
+        d.metrics.outcome(message.channel, "deferred")
+        return
     try:
         await d.mailer.send(message)
     except SendFailed as error:
@@ -101,6 +114,14 @@ async def attempt(message: Outgoing, failed_before: int, d: Delivery) -> None:
         return
     attempts = failed_before + 1
     await _finish(message, SENT, attempts, d, _sent(message, attempts, d.clock))
+
+
+def _quiet_until(message: Outgoing, d: Delivery) -> dt.datetime | None:
+    if d.quiet_hours is None:
+        return None
+    plan = d.catalog.plan(message.plan_id)
+    tz = plan.tz if plan is not None else ZoneInfo("Asia/Ho_Chi_Minh")
+    return quiet_until(d.clock.now(), tz, *d.quiet_hours)
 
 
 async def _finish(message: Outgoing, status: str, attempts: int, d: Delivery, event: Event) -> None:

@@ -3,6 +3,7 @@ from typing import get_args
 from prometheus_client import CollectorRegistry, Counter
 
 from contracts.events import Channel
+from services.notify.sms_rules import Segments
 
 
 class NotifyMetrics:
@@ -16,7 +17,7 @@ class NotifyMetrics:
         # Every series exists from the start: increase() over a series born at 1 is 0, and the
         # alert on failed notices would miss the first failure.
         for channel in get_args(Channel):
-            for outcome in ("sent", "failed", "retried"):
+            for outcome in ("sent", "failed", "retried", "deferred"):
                 self._outcomes.labels(channel, outcome)
 
         self._sessions = Counter(
@@ -27,6 +28,17 @@ class NotifyMetrics:
         )
         for event in ("opened", "closed", "rotated"):
             self._sessions.labels(event)
+        self._segments = Counter(
+            "baocao_notify_sms_segments",
+            "SMS segments handed to the provider, by encoding (gsm7: 160/153, ucs2: 70/67)",
+            ["encoding"],
+            registry=registry,
+        )
+        for encoding in ("gsm7", "ucs2"):
+            self._segments.labels(encoding)
+
+    def sms_segments(self, segments: Segments) -> None:
+        self._segments.labels(segments.encoding).inc(segments.count)
 
     def smtp_session(self, event: str) -> None:
         self._sessions.labels(event).inc()

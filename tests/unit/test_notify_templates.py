@@ -221,7 +221,9 @@ def golden(name: str, rendered: str) -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_notice_renders_as_its_golden_file(case: str, plan: Plan) -> None:
-    messages = messages_for(CASES[case], plan, PORTAL + "/")
+    everything = messages_for(CASES[case], plan, PORTAL + "/", ("email", "sms"))
+    messages = [m for m in everything if m.channel == "email"]
+    texts = [m for m in everything if m.channel == "sms"]
 
     assert messages, f"{case}: nobody to tell"
     first = messages[0]
@@ -231,6 +233,8 @@ def test_every_notice_renders_as_its_golden_file(case: str, plan: Plan) -> None:
         f"To: {', '.join(f'{m.recipient_name} <{m.recipient}>' for m in messages)}\n"
         f"Reply-To: {first.reply_to_name} <{first.reply_to}>\n"
         f"Subject: {first.subject}\n\n{first.text}"
+        f"\n--- SMS to {', '.join(m.recipient for m in texts) or 'nobody'}\n"
+        f"{texts[0].text if texts else ''}\n"
     )
     golden(f"{case}.txt", rendered)
 
