@@ -24,7 +24,7 @@ from contracts.topics import (
 )
 from services.common.auth import Staff
 from services.common.clock import Clock
-from services.common.errors import not_ready
+from services.common.errors import not_ready, problems
 from services.common.mongo import Document
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
@@ -123,14 +123,22 @@ def build_app(
 
     app = rt.app(wire, title="baocao: thông báo")
 
-    @app.get("/api/v1/notifications")
-    async def notifications(request: Request, _: Staff, limit: int = 100) -> list[Document]:
-        """The delivery ledger: notices in flight, then finished ones, newest first."""
+    @app.get("/api/v1/notifications", responses=problems())
+    async def notifications(
+        request: Request,
+        _: Staff,
+        unit: str | None = None,
+        period: str | None = None,
+        limit: int = 100,
+    ) -> list[Document]:
+        """What was sent to whom: notices in flight (status ``pending``, with the last error
+        and the next attempt), then finished ones (``sent`` or ``failed``), newest first;
+        ``unit`` and ``period`` narrow it to one unit's and/or one period's notices."""
         delivery: Any = getattr(request.app.state, "delivery", None)
         if delivery is None:
             raise not_ready()
         ledger: MongoLedger = delivery.ledger
-        return await ledger.list(min(max(limit, 1), 1000))
+        return await ledger.list(min(max(limit, 1), 1000), unit_id=unit, period_id=period)
 
     return app
 

@@ -71,7 +71,7 @@ async def on_event(event: Event, *, delivery: Delivery) -> None:
 
 async def deliver(message: Outgoing, d: Delivery) -> None:
     if not await d.ledger.claim(message, d.owner, d.clock.now(), d.lease):
-        d.metrics.outcome(message.channel, "duplicate")
+        d.metrics.outcome(message.channel, "duplicate", message.template)
         return
     await attempt(message, 0, d)
 
@@ -92,7 +92,7 @@ async def attempt(message: Outgoing, failed_before: int, d: Delivery) -> None:
         await d.ledger.attempted(
             message.notification_id, failed_before, "deferred: quiet hours", until
         )
-        d.metrics.outcome(message.channel, "deferred")
+        d.metrics.outcome(message.channel, "deferred", message.template)
         return
     try:
         await d.mailer.send(message)
@@ -110,7 +110,7 @@ async def attempt(message: Outgoing, failed_before: int, d: Delivery) -> None:
         delay = d.first_delay * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
         next_at = d.clock.now() + dt.timedelta(seconds=delay)
         await d.ledger.attempted(message.notification_id, attempts, str(error), next_at)
-        d.metrics.outcome(message.channel, "retried")
+        d.metrics.outcome(message.channel, "retried", message.template)
         return
     attempts = failed_before + 1
     await _finish(message, SENT, attempts, d, _sent(message, attempts, d.clock))
@@ -158,7 +158,7 @@ async def _record_outcome(
         await d.outbox.abandon(entry)  # the other holder's outcome is the one announced
         return
     await d.outbox.commit(entry)
-    d.metrics.outcome(message.channel, status)
+    d.metrics.outcome(message.channel, status, message.template)
     d.wake_relay()
 
 

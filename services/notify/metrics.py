@@ -5,6 +5,17 @@ from prometheus_client import CollectorRegistry, Counter
 from contracts.events import Channel
 from services.notify.sms_rules import Segments
 
+NOTICE_TYPES = (
+    "receipt",
+    "reminder",
+    "overdue",
+    "returned",
+    "accepted",
+    "extension",
+    "exception",
+    "consolidated",
+)
+
 
 class NotifyMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -20,6 +31,16 @@ class NotifyMetrics:
             for outcome in ("sent", "failed", "retried", "deferred"):
                 self._outcomes.labels(channel, outcome)
 
+        self._notices = Counter(
+            "baocao_notices",
+            "notifications by channel, notice type (template) and outcome",
+            ["channel", "template", "outcome"],
+            registry=registry,
+        )
+        for channel in get_args(Channel):
+            for template in NOTICE_TYPES:
+                for outcome in ("sent", "failed", "retried", "deferred"):
+                    self._notices.labels(channel, template, outcome)
         self._sessions = Counter(
             "baocao_notify_smtp_sessions",
             "SMTP sessions of the pool: opened, closed, rotated (a send retried on a new one)",
@@ -43,5 +64,7 @@ class NotifyMetrics:
     def smtp_session(self, event: str) -> None:
         self._sessions.labels(event).inc()
 
-    def outcome(self, channel: str, outcome: str) -> None:
+    def outcome(self, channel: str, outcome: str, template: str | None = None) -> None:
         self._outcomes.labels(channel, outcome).inc()
+        if template is not None:
+            self._notices.labels(channel, template, outcome).inc()

@@ -65,7 +65,10 @@ class Ledger(abc.ABC):
         False if another lease holder recorded it first."""
 
     @abc.abstractmethod
-    async def list(self, limit: int) -> list[Document]: ...
+    async def list(
+        self, limit: int, *, unit_id: str | None = None, period_id: str | None = None
+    ) -> list[Document]:
+        """Notices in flight, then finished ones newest first; of one unit and/or period."""
 
 
 def message_document(message: Outgoing) -> dict[str, Any]:
@@ -77,7 +80,9 @@ def message_document(message: Outgoing) -> dict[str, Any]:
 
 
 def message_from(document: Document) -> Outgoing:
-    fields = {k: document[k] for k in Outgoing.__dataclass_fields__ if k != "cause"}
+    # Fields added later have defaults: an entry stored before them still reads.
+    fields = {k: document[k] for k in Outgoing.__dataclass_fields__ if k in document}
+    fields.pop("cause", None)
     cause = _EVENT_CLASSES[document["cause_event_type"]].model_validate_json(document["cause_json"])
     return Outgoing(**fields, cause=cause)
 
@@ -200,9 +205,12 @@ class MongoLedger(Ledger):
         await self.inflight.delete_one({"_id": message.notification_id})
         return recorded
 
-    async def list(self, limit: int) -> list[Document]:
-        pending = await self.inflight.find({}, {"cause_json": 0, "text": 0}).to_list()
+    async def list(
+        self, limit: int, *, unit_id: str | None = None, period_id: str | None = None
+    ) -> list[Document]:
+        query = {k: v for k, v in (("unit_id", unit_id), ("period_id", period_id)) if v is not None}
+        pending = await self.inflight.find(query, {"cause_json": 0, "text": 0}).to_list()
         for entry in pending:
             entry["status"] = "pending"
-        finished = await self.outcomes.find({}).sort("finished_at", -1).limit(limit).to_list()
+        finished = await self.outcomes.find(query).sort("finished_at", -1).limit(limit).to_list()
         return (pending + finished)[:limit]

@@ -479,9 +479,20 @@ class FakeLedger(Ledger):
         self.inflight.pop(message.notification_id, None)
         return recorded
 
-    async def list(self, limit: int) -> list[Document]:
-        pending = [{**copy.deepcopy(e), "status": "pending"} for e in self.inflight.values()]
-        finished = sorted(self.outcomes.values(), key=lambda o: o["finished_at"], reverse=True)
+    async def list(
+        self, limit: int, *, unit_id: str | None = None, period_id: str | None = None
+    ) -> list[Document]:
+        def wanted(d: Document) -> bool:
+            return unit_id in (None, d["unit_id"]) and period_id in (None, d["period_id"])
+
+        pending = [
+            {**copy.deepcopy(e), "status": "pending"} for e in self.inflight.values() if wanted(e)
+        ]
+        finished = sorted(
+            (o for o in self.outcomes.values() if wanted(o)),
+            key=lambda o: o["finished_at"],
+            reverse=True,
+        )
         return (pending + [copy.deepcopy(o) for o in finished])[:limit]
 
 

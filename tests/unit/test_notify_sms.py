@@ -153,6 +153,8 @@ async def test_an_sms_due_in_quiet_hours_waits_for_seven_in_the_morning() -> Non
     assert waiting["channel"] == "sms"
     assert waiting["attempts"] == 0
     assert s.metric("baocao_notifications_total", {"channel": "sms", "outcome": "deferred"}) == 1
+    by_type = {"channel": "sms", "template": "reminder", "outcome": "deferred"}
+    assert s.metric("baocao_notices_total", by_type) == 1
 
     s.clock.at = local(6, 59, day=15).astimezone(dt.UTC)
     assert await retry_due(s.delivery) == 0
@@ -163,6 +165,8 @@ async def test_an_sms_due_in_quiet_hours_waits_for_seven_in_the_morning() -> Non
     assert number == "+84900000028"
     assert text.startswith("UBND xã Bờ Y: chưa nhận được Báo cáo 6 tháng năm 2027")
     assert s.ledger.inflight == {}
+    by_type = {"channel": "sms", "template": "reminder", "outcome": "sent"}
+    assert s.metric("baocao_notices_total", by_type) == 1
     sent = [e for e in s.outbox.events() if isinstance(e, NotificationSent)]
     assert sorted(e.payload.channel for e in sent) == ["email", "sms"]
 
