@@ -44,6 +44,9 @@ class Emission:
     period_id: str
     unit_id: str | None
     event: Event
+    skipped: tuple[str, ...] = ()
+    """Keys of earlier rungs this one supersedes (passed while no scan ran): recorded as
+    skipped, never sent, if they were not decided before."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +122,17 @@ def due_emissions(
             if period.kind.reminders is not None:
                 extension = moved.get(unit_id)
                 since = [t for t in (extension and extension.decided_at, returned_at) if t]
-                rung = latest_rung(own, plan, calendar, now, since=max(since, default=None))
-                if rung is not None:
-                    found.append(
-                        _rung(own, unit_id, rung, moved=unit_id in moved, returned_at=returned_at)
+                passed = passed_rungs(own, plan, calendar, now, since=max(since, default=None))
+                if passed and meaningful(passed[-1], own, now):
+                    was_moved = unit_id in moved
+                    superseded = tuple(
+                        _rung_key(own, unit_id, r, moved=was_moved, returned_at=returned_at)
+                        for r in passed[:-1]
                     )
+                    emission = _rung(
+                        own, unit_id, passed[-1], moved=was_moved, returned_at=returned_at
+                    )
+                    found.append(replace(emission, skipped=superseded))
                 continue
             reminder = latest_reminder(own, now)
             if reminder is not None:
@@ -160,8 +169,27 @@ def latest_rung(
     *,
     since: dt.datetime | None = None,
 ) -> RungAt | None:
-    """The latest rung of the unit's ladder whose moment has passed, while it still means
-    something: a reminder only before the due instant, any rung only before the lock.
+    """The rung to send now, if any (the last of :func:`passed_rungs`)."""
+    passed = passed_rungs(period, plan, calendar, now, since=since)
+    return passed[-1] if passed and meaningful(passed[-1], period, now) else None
+
+
+def meaningful(rung: RungAt, period: Period, now: dt.datetime) -> bool:
+    """A reminder only before the due instant; an overdue notice until the lock."""
+    return (rung.overdue or now < period.due_at) and now < period.closes_at
+
+
+def passed_rungs(
+    period: Period,
+    plan: Plan,
+    calendar: WorkingCalendar,
+    now: dt.datetime,
+    *,
+    since: dt.datetime | None = None,
+) -> list[RungAt]:
+    """The rungs of the unit's ladder whose moment has passed, oldest first. Only the latest
+    is sent, and only if it still means something (:func:`meaningful`); the others are
+    recorded as skipped.
 
     Earlier rungs whose moment also passed are stale (the service was down): one reminder that
     says where the unit stands beats several at once. Rungs before the period opened are left
@@ -170,14 +198,12 @@ def latest_rung(
     """
     ladder = period.kind.reminders
     if ladder is None or now >= period.closes_at:
-        return None
-    passed = [
+        return []
+    return [
         r
         for r in rungs(period, ladder, calendar, plan.tz)
         if max(period.opens_at, since or period.opens_at) <= r.at <= now
-        and (r.overdue or now < period.due_at)
     ]
-    return passed[-1] if passed else None
 
 
 def reminder_at(period: Period, days_before: int) -> dt.datetime:
@@ -247,6 +273,19 @@ def _reminder(period: Period, unit_id: str, days_before: int, *, moved: bool = F
     return Emission(key, EmissionKind.REMINDER, period.id, unit_id, event)
 
 
+def _rung_key(
+    period: Period,
+    unit_id: str,
+    rung: RungAt,
+    *,
+    moved: bool = False,
+    returned_at: dt.datetime | None = None,
+) -> str:
+    # A returned report's rungs are new ones: the unit owes again since that return.
+    back = f"|returned={returned_at:%Y%m%dT%H%M%S}" if returned_at else ""
+    return f"rung|{period.id}|{unit_id}|{rung.rung_id}{_moved(period, moved)}{back}"
+
+
 def _rung(
     period: Period,
     unit_id: str,
@@ -255,9 +294,7 @@ def _rung(
     moved: bool = False,
     returned_at: dt.datetime | None = None,
 ) -> Emission:
-    # A returned report's rungs are new ones: the unit owes again since that return.
-    back = f"|returned={returned_at:%Y%m%dT%H%M%S}" if returned_at else ""
-    key = f"rung|{period.id}|{unit_id}|{rung.rung_id}{_moved(period, moved)}{back}"
+    key = _rung_key(period, unit_id, rung, moved=moved, returned_at=returned_at)
     reaches = [a.value for a in rung.reaches]
     if rung.overdue:
         event: Event = _event(

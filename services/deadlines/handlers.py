@@ -90,6 +90,9 @@ async def scan(
                 metrics.emitted(emission.kind)
                 recorded += 1
                 log.debug("recorded %s", emission.key)
+            if emission.skipped:
+                # Also when it was decided before: a crash may have come between the two.
+                metrics.skipped(await store.record_skipped(emission, recorded_at=now))
     if recorded:
         log.info("scan at %s recorded %d announcement(s)", now.isoformat(), recorded)
         wake()

@@ -18,6 +18,11 @@ class DeadlinesMetrics:
         )
         for kind in EmissionKind:  # every series exists from the start, so rate() sees a 0
             self._emitted.labels(kind.value)
+        self._skipped = Counter(
+            "baocao_deadline_rungs_skipped",
+            "reminder rungs not sent because a later one superseded them (after downtime)",
+            registry=registry,
+        )
         self._scan_failures = Counter(
             "baocao_deadline_scan_failures",
             "scans that failed and will be retried",
@@ -68,6 +73,9 @@ class DeadlinesMetrics:
 
     def emitted(self, kind: EmissionKind) -> None:
         self._emitted.labels(kind.value).inc()
+
+    def skipped(self, count: int) -> None:
+        self._skipped.inc(count)
 
     def scan_failed(self) -> None:
         self._scan_failures.inc()

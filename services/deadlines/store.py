@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from contracts.events import ExtensionDecidedPayload, FilingExceptionGrantedPayload
 from services.common.mongo import Document, to_millis
@@ -59,6 +59,11 @@ class DeadlinesStore(abc.ABC):
     @abc.abstractmethod
     async def record_emission(self, emission: Emission, *, recorded_at: dt.datetime) -> bool:
         """Record the decision and queue its event; False if the key was already decided."""
+
+    @abc.abstractmethod
+    async def record_skipped(self, emission: Emission, *, recorded_at: dt.datetime) -> int:
+        """Record the rungs ``emission`` supersedes as skipped (no event) unless they were
+        decided already; returns how many were newly recorded."""
 
 
 class MongoDeadlinesStore(DeadlinesStore):
@@ -149,6 +154,31 @@ class MongoDeadlinesStore(DeadlinesStore):
         await self._outbox.commit(entry)
         self._decided.add(emission.key)
         return True
+
+    async def record_skipped(self, emission: Emission, *, recorded_at: dt.datetime) -> int:
+        keys = [k for k in emission.skipped if k not in self._decided]
+        if not keys:
+            return 0
+        documents = [skipped_document(k, emission, recorded_at) for k in keys]
+        try:
+            result = await self.emissions.insert_many(documents, ordered=False)
+            recorded = len(result.inserted_ids)
+        except BulkWriteError as error:  # the ones sent (or skipped) before stay as they are
+            recorded = error.details.get("nInserted", 0)
+        self._decided.update(keys)
+        return recorded
+
+
+def skipped_document(key: str, emission: Emission, recorded_at: dt.datetime) -> Document:
+    """A rung not sent because a later one superseded it while no scan ran."""
+    return {
+        "_id": key,
+        "kind": "skipped",
+        "period_id": emission.period_id,
+        "unit_id": emission.unit_id,
+        "superseded_by": emission.key,
+        "recorded_at": to_millis(recorded_at),
+    }
 
 
 class TermsStore(abc.ABC):

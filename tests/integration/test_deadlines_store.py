@@ -122,3 +122,24 @@ async def test_a_returned_report_is_owed_until_a_later_version_arrives(
     assert await store.returned_units([period_id, "other"]) == {
         period_id: {"xa-a": t0 + dt.timedelta(days=3)}
     }
+
+
+async def test_superseded_rungs_are_recorded_as_skipped_unless_decided_before(
+    db: AsyncDatabase[Document],
+) -> None:
+    from dataclasses import replace
+
+    store = a_store(db)
+    emissions, reminder = reminders()
+    sent_before = next(e for e in emissions if e.key != reminder.key)
+    assert await store.record_emission(sent_before, recorded_at=dt.datetime.now(dt.UTC))
+    superseding = replace(reminder, skipped=(sent_before.key, "rung|p|u|b14", "rung|p|u|b7"))
+    assert await store.record_emission(superseding, recorded_at=dt.datetime.now(dt.UTC))
+
+    # A fresh process (nothing remembered): the one decided before stays as it was.
+    again = a_store(db)
+    assert await again.record_skipped(superseding, recorded_at=dt.datetime.now(dt.UTC)) == 2
+    kinds = {d["_id"]: d["kind"] async for d in db[EMISSIONS].find({})}
+    assert kinds[sent_before.key] == sent_before.kind.value
+    assert kinds["rung|p|u|b14"] == kinds["rung|p|u|b7"] == "skipped"
+    assert await a_store(db).record_skipped(superseding, recorded_at=dt.datetime.now(dt.UTC)) == 0

@@ -28,7 +28,7 @@ from services.common.outbox import INTENT, READY, Outbox, Ref
 from services.consolidate.domain import SubmissionRow
 from services.consolidate.store import ConsolidateStore, ReportExists, StoredReport, VersionTaken
 from services.deadlines.domain import Emission
-from services.deadlines.store import EMISSIONS, DeadlinesStore
+from services.deadlines.store import EMISSIONS, DeadlinesStore, skipped_document
 from services.notify.domain import Outgoing
 from services.notify.store import Ledger, message_document
 from services.submissions.store import (
@@ -354,6 +354,13 @@ class FakeDeadlinesStore(DeadlinesStore):
             for p in period_ids
         }
         return {p: units for p, units in found.items() if units}
+
+    async def record_skipped(self, emission: Emission, *, recorded_at: dt.datetime) -> int:
+        keys = [k for k in emission.skipped if k not in self.emissions]
+        for key in keys:
+            self.emissions[key] = skipped_document(key, emission, recorded_at)
+        self._decided.update(emission.skipped)
+        return len(keys)
 
     async def record_submission(
         self, period_id: str, unit_id: str, received_at: dt.datetime

@@ -169,7 +169,11 @@ async def test_a_returned_report_reenters_the_ladder_and_a_new_version_leaves_it
     # On the due day (the last day on time), the unit gets that day's rung again.
     scanner.clock = FixedClock(period.due_at - dt.timedelta(hours=1))
     await scanner()
-    mine = [k for k in store.emissions if k.startswith(f"rung|{period.id}|xa-a|")]
+    mine = [
+        k
+        for k, d in store.emissions.items()
+        if k.startswith(f"rung|{period.id}|xa-a|") and d["kind"] != "skipped"
+    ]
     assert len(mine) == 1
     assert mine[0].startswith(f"rung|{period.id}|xa-a|b0|returned=")
 
@@ -180,5 +184,39 @@ async def test_a_returned_report_reenters_the_ladder_and_a_new_version_leaves_it
     )
     scanner.clock = FixedClock(period.due_at + dt.timedelta(days=3))
     await scanner()
-    assert [k for k in store.emissions if k.startswith(f"rung|{period.id}|xa-a|")] == mine
+    assert [
+        k
+        for k, d in store.emissions.items()
+        if k.startswith(f"rung|{period.id}|xa-a|") and d["kind"] != "skipped"
+    ] == mine
     assert any(k.startswith(f"rung|{period.id}|xa-b|a1") for k in store.emissions)
+
+
+async def test_after_downtime_only_the_latest_rung_is_sent_and_the_others_are_skipped() -> None:
+    plan = small_plan(reminders={})
+    period = find_period(plan, f"{plan.id}.2027.6-thang")
+    assert period is not None
+    # Down from before b14 (25/5) to Wednesday 16/6, after a1 (Tuesday 15/6 08:00).
+    scanner = Scanner(period.due_at + dt.timedelta(days=1, hours=12))
+    scanner.plan, scanner.catalog = plan, Catalog({plan.id: plan})
+    await scanner()
+    store = scanner.store
+    for unit_id in ("xa-a", "xa-b"):
+        mine = {k: d["kind"] for k, d in store.emissions.items() if f"|{unit_id}|" in k}
+        prefix = f"rung|{period.id}|{unit_id}|"
+        assert mine == {
+            prefix + "a1": "overdue",
+            **{prefix + r: "skipped" for r in ("b14", "b7", "b3", "b1", "b0")},
+        }
+        assert store.emissions[prefix + "b0"]["superseded_by"] == prefix + "a1"
+    assert scanner.registry.get_sample_value("baocao_deadline_rungs_skipped_total") == 10
+    events = [e for e in scanner.outbox.all() if e["event_type"] == "deadline.overdue"]
+    assert len(events) == 2
+
+    # Back to normal: the next rung is sent at its time, nothing more is skipped.
+    scanner.clock = FixedClock(period.due_at + dt.timedelta(days=8))
+    restarted = store.restarted()
+    scanner.store = restarted
+    await scanner()
+    assert scanner.registry.get_sample_value("baocao_deadline_rungs_skipped_total") == 10
+    assert f"rung|{period.id}|xa-a|a1+7d" in store.emissions
