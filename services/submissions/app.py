@@ -110,7 +110,7 @@ def build_app(
         max_body_bytes=settings.max_body_bytes,
         streamed=[
             attachments_api.upload_route(settings.max_attachment_bytes),
-            pages.form_route(settings.max_body_bytes),
+            *pages.form_routes(settings.max_body_bytes, settings.max_attachment_bytes),
         ],
     )
     app.include_router(web.router)

@@ -283,6 +283,8 @@ def _field_of(loc: tuple[int | str, ...], converted: Converted) -> tuple[str, st
     if loc[:1] == ("submitted_by",):
         part = str(loc[1]) if len(loc) > 1 else "name"
         return (SUBMITTER_EMAIL if part == "email" else SUBMITTER_NAME), part
+    if loc[:1] == ("attachments",):
+        return "attach", "attachments"
     if loc[:1] != ("tasks",) or len(loc) < 3 or not isinstance(loc[1], int):
         return FORM_LEVEL, ""
     if loc[1] >= len(converted.reported):

@@ -2,7 +2,8 @@
 
 An officer opens the one address, signs in, picks the open period, fills two tasks with their
 indicators, sees a mistake explained in Vietnamese next to its field, fixes it, saves a draft,
-files and gets the receipt; office staff then see the unit on time. Every page is
+attaches a PDF, files and gets the receipt; office staff see the unit on time and return the
+report with a comment; the unit resubmits; office staff compare the two versions. Every page is
 photographed under ``.stack/screenshots/`` (the form also 360 px wide), and the form and the
 dashboards are checked with axe: no serious or critical accessibility violation.
 """
@@ -25,6 +26,7 @@ from services.submissions.account_store import MongoAccountStore
 from services.submissions.accounts import Account, hash_password
 from tests.conftest import Servers
 from tests.e2e.conftest import ROOT, SEED_PLAN, System
+from tests.support.attachments import pdf
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +47,8 @@ PERIOD_TITLE = "Báo cáo 6 tháng năm 2027"
 UNIT = "xa-bo-y"
 PASSWORD = "mật-khẩu-trình-duyệt-2027"
 FIRST, SECOND = "ii-1-1-tuyen-truyen-giao-duc", "ii-1-2-cap-nhat-van-ban-trang-ttdt"
+UNIT_NAME = "Ủy ban nhân dân xã Bờ Y"
+RETURN_COMMENT = "Đề nghị cập nhật số tin bài đến hết ngày 31/5."
 
 
 def field(name: str) -> str:
@@ -219,6 +223,19 @@ async def test_an_officer_files_through_the_form_and_office_staff_see_it(
     await expect(page.get_by_text("có bản nháp lưu lúc")).to_be_visible()
     await page.get_by_role("link", name=f"Tiếp tục bản nháp – {PERIOD_TITLE}").click()
     await expect(page.locator(wrong)).to_have_value("250")
+
+    # A signed minute attached with the form; what was typed stays.
+    await page.fill(field(f"{FIRST}.proposals"), "Đề nghị hỗ trợ tài liệu tuyên truyền.")
+    await page.set_input_files(
+        "#f-file",
+        files=[{"name": "Biên bản họp.pdf", "mimeType": "application/pdf", "buffer": pdf()}],
+    )
+    await page.get_by_role("button", name="Tải tệp lên").click()
+    await expect(page.get_by_text("Đã tải tệp lên")).to_be_visible()
+    await expect(page.get_by_label("Gửi kèm: Biên bản họp.pdf")).to_be_checked()
+    await expect(page.locator(field(f"{FIRST}.proposals"))).to_have_value(
+        "Đề nghị hỗ trợ tài liệu tuyên truyền."
+    )
     await page.get_by_role("button", name="Gửi báo cáo").click()
 
     # The receipt: number, server time in local time, on time, the tasks reported.
@@ -230,6 +247,7 @@ async def test_an_officer_files_through_the_form_and_office_staff_see_it(
     await expect(reported).to_have_count(2)
     await expect(reported.nth(0)).to_contain_text("Số lượt người tham dự: 250")
     await expect(reported.nth(1)).to_contain_text("Đang thực hiện")
+    await expect(page.locator("ul.attached")).to_contain_text("Biên bản họp.pdf")
     receipt_no = (await page.locator(".receipt-no strong").inner_text()).strip()
     await shoot(page, "06-receipt")
     await accessible(page, "the receipt")
@@ -251,14 +269,50 @@ async def test_an_officer_files_through_the_form_and_office_staff_see_it(
     )
     await shoot(page, "08-period-status")
     await accessible(page, "the period's status")
+
+    # Office staff return the report with a comment.
+    await row.get_by_role("link", name=UNIT_NAME).click()
+    await expect(page.get_by_role("heading", name=UNIT_NAME)).to_be_visible()
+    await page.get_by_label("Trả lại để chỉnh sửa").check()
+    await page.get_by_label("Ý kiến (bắt buộc khi trả lại)").fill(RETURN_COMMENT)
+    await page.get_by_role("button", name="Ghi nhận").click()
+    await expect(page.get_by_text("Đã ghi nhận kết quả xem xét")).to_be_visible()
+    await expect(page.locator("#version-1")).to_contain_text(RETURN_COMMENT)
+    await shoot(page, "09-unit-returned")
+    await accessible(page, "the unit's versions")
+    await sign_out(page)
+
+    # The unit sees why, corrects and resubmits.
+    await sign_in(page, system, people["officer"])
+    await expect(page.get_by_text("Trả lại để chỉnh sửa")).to_be_visible()
+    await page.get_by_role("link", name=f"Sửa và gửi lại – {PERIOD_TITLE}").click()
+    await expect(page.locator(field(f"{SECOND}.ind.so-tin-bai"))).to_have_value("12")
+    await page.fill(field(f"{SECOND}.ind.so-tin-bai"), "15")
+    await page.fill(
+        field(f"{SECOND}.results"), "Đăng 15 tin bài trên trang thông tin điện tử của xã."
+    )
+    await page.get_by_role("button", name="Gửi báo cáo").click()
+    await expect(page.get_by_text("Bổ sung lần 1 (phiên bản 2)")).to_be_visible()
+    await sign_out(page)
+
+    # Office staff compare the two versions.
+    await sign_in(page, system, people["office"])
+    await page.goto(f"{system.url('submissions')}/periods/{PERIOD}/units/{UNIT}")
+    await page.get_by_role("link", name="So với lần 1").click()
+    await expect(page.get_by_role("heading", name="Thay đổi từ lần 1 đến lần 2")).to_be_visible()
+    await expect(page.locator("main")).to_contain_text("12 tin/bài")
+    await expect(page.locator("main ins").first).to_be_visible()
+    await expect(page.locator("main")).to_contain_text("15 tin/bài")
+    await shoot(page, "10-version-diff")
+    await accessible(page, "the version diff")
     await sign_out(page)
 
     # An admin reaches the accounts, tokens and audit pages from the dashboard.
     await sign_in(page, system, people["admin"])
     for name, shot in (
-        ("Tài khoản", "09-admin-accounts"),
-        ("Mã truy cập API", "10-admin-tokens"),
-        ("Nhật ký truy cập", "11-admin-audit"),
+        ("Tài khoản", "11-admin-accounts"),
+        ("Mã truy cập API", "12-admin-tokens"),
+        ("Nhật ký truy cập", "13-admin-audit"),
     ):
         await page.get_by_role("navigation").get_by_role("link", name=name).click()
         await expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()

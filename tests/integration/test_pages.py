@@ -23,6 +23,7 @@ from services.submissions.app import build_app
 from services.submissions.config import SubmissionsSettings
 from services.submissions.pages.base import PageRoute
 from tests.conftest import Servers
+from tests.support import attachments
 from tests.support.submissions import SEED, SEED_OPEN_AT, SEED_PERIOD, report
 
 pytestmark = pytest.mark.integration
@@ -500,3 +501,59 @@ async def test_an_extension_asked_by_the_unit_and_decided_by_the_office(portal: 
     assert "trước ngày 25/06/2027 (đã gia hạn)" in after.text
     assert "đã được đồng ý" in after.text
     assert "Chờ số liệu của thôn." in after.text
+
+
+# --- files on the report form ---------------------------------------------------------------
+
+
+async def test_a_file_uploaded_with_the_form_keeps_what_was_typed_and_goes_with_the_report(
+    portal: Portal,
+) -> None:
+    async with portal.client() as http:
+        await portal.sign_in(http, "canbo")
+        page = await http.get(FORM)
+        fields = {
+            "csrf_token": hidden(page, "csrf_token"),
+            "idempotency_key": hidden(page, "idempotency_key"),
+            "action": "upload",
+            **form_values(results="Đã nhập trước khi tải tệp."),
+        }
+        not_a_pdf = await http.post(
+            FORM, data=fields, files={"file": ("bao-cao.pdf", b"plain text", "application/pdf")}
+        )
+        uploaded = await http.post(
+            FORM,
+            data=fields,
+            files={"file": ("Biên bản họp.pdf", attachments.pdf(), "application/pdf")},
+        )
+        resumed = await http.get(uploaded.headers["location"])
+        chosen = re.findall(r'name="attach" value="([^"]+)" checked', resumed.text)
+        forgot = await post_form(http, "submit", form_values(), file="khac.pdf", attach=chosen[0])
+        filed = await post_form(http, "submit", form_values(), attach=chosen[0])
+        receipt = await http.get(filed.headers["location"])
+        gone = await post_form(http, f"delete:{chosen[0]}", form_values())
+
+    assert not_a_pdf.status_code == 415
+    assert 'id="f-file-error"' in not_a_pdf.text
+    assert "Đã nhập trước khi tải tệp." in not_a_pdf.text  # nothing typed is lost
+    assert uploaded.headers["location"] == f"{FORM}?uploaded=1"
+    assert "Đã tải tệp lên" in resumed.text
+    assert "Đã nhập trước khi tải tệp." in resumed.text
+    assert "Gửi kèm: Biên bản họp.pdf" in resumed.text
+    assert len(chosen) == 1
+    assert forgot.status_code == 422
+    assert "đã được chọn nhưng chưa được tải lên" in forgot.text
+    assert filed.status_code == 303
+    assert "Tệp đính kèm (1)" in receipt.text
+    assert "Biên bản họp.pdf" in receipt.text
+    assert gone.status_code == 409  # filed with the report: kept as filed
+    assert "không xóa được" in gone.text
+
+
+async def test_a_form_without_a_file_keeps_the_apis_body_limit(portal: Portal) -> None:
+    async with portal.client() as http:
+        await portal.sign_in(http, "canbo")
+        huge = await post_form(http, "submit", form_values(results="x" * 1_100_000))
+
+    assert huge.status_code == 413
+    assert "quá lớn" in huge.text

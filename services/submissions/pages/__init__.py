@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.common.http import StreamedRoute
+from services.submissions.attachments_api import FORM_OVERHEAD
 from services.submissions.pages import admin, dashboard, office, report, review, sign_in
 from services.submissions.pages.base import STATIC_DIR
 
@@ -20,12 +21,19 @@ for module in (sign_in, dashboard, report, office, review, admin):
 
 FORM_POSTS = r"/(?!api/).*"
 """Every POST outside the API is a page's form."""
+REPORT_FORM = r"/periods/[^/]+/report"
+"""The report form, which may carry a file ("Tải tệp lên")."""
 
 
-def form_route(max_bytes: int) -> StreamedRoute:
+def form_routes(max_body_bytes: int, max_file_bytes: int) -> list[StreamedRoute]:
     """Pages' forms are posted as forms, not JSON: exempt from the API's JSON-only rule (the
-    pages read them as forms), with the same size limit as the API's bodies."""
-    return StreamedRoute(FORM_POSTS, max_bytes)
+    pages read them as forms), with the API's size limit; the report form's with a file's
+    more (the first route that matches applies)."""
+    with_file = max_body_bytes + max_file_bytes + FORM_OVERHEAD
+    return [
+        StreamedRoute(REPORT_FORM, with_file, stated_bytes=max_file_bytes),
+        StreamedRoute(FORM_POSTS, max_body_bytes),
+    ]
 
 
 def install(app: FastAPI) -> None:

@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 
 from services.common.auth import ROLE_LABELS, Authenticator, Principal, Role
 from services.common.errors import ApiProblem, not_ready
+from services.common.http import too_large_message
 from services.submissions.config import SubmissionsSettings
 from services.submissions.drafts import DraftStore
 from services.submissions.identity import Identity
@@ -195,7 +196,17 @@ Viewer = Annotated[Principal, Depends(viewer)]
 
 
 async def form_of(request: Request) -> dict[str, str]:
-    """The posted form's text fields (files are read by the routes that take them)."""
+    """The posted form's text fields (files are read by the routes that take them).
+
+    A form that may carry a file has a larger body limit (``pages.form_routes``); one without
+    keeps the API's, which browsers let us check up front: they always state the length.
+    """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "multipart/form-data":
+        declared = request.headers.get("content-length", "")
+        limit = settings_of(request).max_body_bytes
+        if not declared.isdigit() or int(declared) > limit:
+            raise ApiProblem(413, "payload_too_large", too_large_message(limit))
     form = await request.form()
     return {k: v for k, v in form.multi_items() if isinstance(v, str)}
 

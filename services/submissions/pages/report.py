@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 
 from contracts.plan import Plan, Unit
 from services.common.auth import Principal
@@ -26,6 +27,8 @@ from services.submissions.access import AuditDep, ensure_files, ensure_reads
 from services.submissions.audit import Action, AuditTrail
 from services.submissions.handlers import Intake
 from services.submissions.models import SubmissionCreate, SubmissionReceipt
+from services.submissions.pages import attachments as files
+from services.submissions.pages.attachments import CHOSEN_FIELD, FILE_FIELD
 from services.submissions.pages.base import (
     CSRF_FIELD,
     DraftsDep,
@@ -86,7 +89,7 @@ async def _filing(
     return found[0], found[1], unit
 
 
-def _form_page(
+async def _form_page(
     request: Request,
     intake: Intake,
     plan: Plan,
@@ -103,7 +106,12 @@ def _form_page(
 ) -> Response:
     problems = problems or {}
     found = sections(plan, unit.id)
-    labels = field_labels(found)
+    labels = {
+        **field_labels(found),
+        FILE_FIELD: "Tệp đính kèm",
+        CHOSEN_FIELD: "Tệp đính kèm",
+    }
+    desk = files.desk_of(request)
     summary = [
         (f"#{field_id(name)}" if name != FORM_LEVEL else "", labels.get(name, ""), message)
         for name, message in problems.items()
@@ -128,6 +136,8 @@ def _form_page(
         notice=notice,
         draft_at=draft_at,
         revision=revision,
+        files=await files.rows(desk, period.id, unit.id, values.get(CHOSEN_FIELD)),
+        file_hint=files.hint(desk),
         due_local=local(period.due_at, plan.tz, "%d/%m/%Y"),
         closes_local=local(period.closes_at, plan.tz, "%d/%m/%Y"),
         opens_local=local(period.opens_at, plan.tz, "%d/%m/%Y"),
@@ -143,6 +153,8 @@ async def report_form(
     drafts: DraftsDep,
     audit: AuditDep,
     saved: bool = False,
+    uploaded: bool = False,
+    removed: bool = False,
 ) -> Response:
     plan, period, unit = await _filing(request, principal, intake, audit, period_id)
     draft = await drafts.get(period.id, unit.id)
@@ -151,17 +163,26 @@ async def report_form(
     notice = ""
     if draft is not None:
         values = dict(draft.values)
-        notice = "Đã lưu nháp." if saved else "Đang tiếp tục bản nháp đã lưu."
+        if saved:
+            notice = "Đã lưu nháp."
+        elif uploaded:
+            notice = "Đã tải tệp lên; nội dung đang nhập đã được lưu nháp."
+        elif removed:
+            notice = "Đã xóa tệp; nội dung đang nhập đã được lưu nháp."
+        else:
+            notice = "Đang tiếp tục bản nháp đã lưu."
     elif head is not None:
         filed = await intake.store.get(period.id, head["submission_id"])
         values = values_of(filed["tasks"], plan) if filed else {}
+        ids = [a["attachment_id"] for a in (filed or {}).get("attachments") or []]
+        values[CHOSEN_FIELD] = ",".join(ids)
         notice = (
             f"Đơn vị đã gửi báo cáo kỳ này (lần {head['revision']}, số tiếp nhận "
             f"{head['receipt_no']}). Nội dung dưới đây là bản đã gửi; gửi lại sẽ tạo phiên bản "
             "mới."
         )
     values.setdefault(SUBMITTER_NAME, principal.name)
-    return _form_page(
+    return await _form_page(
         request,
         intake,
         plan,
@@ -188,8 +209,14 @@ async def file_report(
     plan, period, unit = await _filing(request, principal, intake, audit, period_id)
     key = form.get(KEY_FIELD, "")
     key = key if _KEY.match(key) else _new_key()
-    values = {k: v for k, v in form.items() if k not in (CSRF_FIELD, KEY_FIELD, ACTION_FIELD)}
-    if form.get(ACTION_FIELD) == "draft":
+    raw = await request.form()
+    chosen = [v for v in raw.getlist(CHOSEN_FIELD) if isinstance(v, str) and v]
+    skipped = (CSRF_FIELD, KEY_FIELD, ACTION_FIELD, FILE_FIELD, CHOSEN_FIELD)
+    values = {k: v for k, v in form.items() if k not in skipped}
+    values[CHOSEN_FIELD] = ",".join(chosen)
+    action = form.get(ACTION_FIELD, "submit")
+
+    async def save_draft() -> None:
         await drafts.save(period.id, unit.id, values, principal.subject, intake.clock.now())
         await audit.record(
             Action.DRAFT_SAVED,
@@ -198,9 +225,49 @@ async def file_report(
             unit_id=unit.id,
             period_id=period.id,
         )
+
+    async def again(problems: dict[str, str], status: int) -> Response:
+        return await _form_page(
+            request, intake, plan, period, unit, values, key=key, problems=problems, status=status
+        )
+
+    if action == "draft":
+        await save_draft()
         return redirect(f"{report_path(period.id)}?saved=1")
+    if action == "upload":
+        upload = raw.get(FILE_FIELD)
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            return await again({FILE_FIELD: "Chưa chọn tệp nào để tải lên."}, 422)
+        try:
+            stored = await files.upload(
+                request, files.desk_of(request), audit, principal, period, unit.id, upload
+            )
+        except ApiProblem as problem:
+            return await again({FILE_FIELD: problem.message}, problem.status)
+        values[CHOSEN_FIELD] = ",".join([*chosen, stored.attachment_id])
+        await save_draft()
+        return redirect(f"{report_path(period.id)}?uploaded=1")
+    if action.startswith("delete:"):
+        attachment_id = action.removeprefix("delete:")
+        try:
+            await files.remove(
+                request, files.desk_of(request), audit, principal, period.id, unit.id, attachment_id
+            )
+        except ApiProblem as problem:
+            return await again({CHOSEN_FIELD: problem.message}, problem.status)
+        values[CHOSEN_FIELD] = ",".join(i for i in chosen if i != attachment_id)
+        await save_draft()
+        return redirect(f"{report_path(period.id)}?removed=1")
     converted = to_body(plan, period.id, unit.id, values)
+    converted.body["attachments"] = chosen
     problems = dict(converted.problems)
+    pending = form.get(FILE_FIELD, "")
+    if pending:
+        # A file chosen, then "Gửi báo cáo" clicked: the form went without it.
+        problems[FILE_FIELD] = (
+            f"Tệp “{pending}” đã được chọn nhưng chưa được tải lên: bấm “Tải tệp lên” trước "
+            "khi gửi báo cáo (hoặc bỏ chọn tệp)."
+        )
     body: SubmissionCreate | None = None
     try:
         body = SubmissionCreate.model_validate(converted.body)
@@ -210,26 +277,15 @@ async def file_report(
     for name, message in indicator_problems(converted).items():
         problems.setdefault(name, message)
     if problems or body is None:
-        return _form_page(
-            request, intake, plan, period, unit, values, key=key, problems=problems, status=422
-        )
+        return await again(problems, 422)
     try:
         receipt = await _file(body, request, intake, principal, audit, key)
     except ApiProblem as problem:
         if problem.code == "idempotency_key_reused":
             # The form was sent before with other content (back button): a new version.
             key = _new_key()
-        return _form_page(
-            request,
-            intake,
-            plan,
-            period,
-            unit,
-            values,
-            key=key,
-            problems={FORM_LEVEL: problem.message},
-            status=problem.status,
-        )
+        where = CHOSEN_FIELD if problem.code == "unknown_attachment" else FORM_LEVEL
+        return await again({where: problem.message}, problem.status)
     await drafts.delete(period.id, unit.id)
     return redirect(receipt_path(period.id, str(receipt.submission_id)))
 
@@ -307,5 +363,8 @@ async def receipt(
         utc_offset=f"UTC{offset[:3]}:{offset[3:]}" if offset else "",
         due_local=local(doc["due_at"], plan.tz, "%d/%m/%Y"),
         submitter=(doc.get("submitted_by") or {}).get("name", ""),
+        attached=[
+            (a["filename"], files.size_text(int(a["size"]))) for a in doc.get("attachments") or []
+        ],
         is_officer=principal.can_file_for(doc["unit_id"]),
     )
