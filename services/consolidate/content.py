@@ -71,6 +71,8 @@ class IndicatorRow:
     """(kind label, value, reporting units)."""
     listed: list[tuple[str, str]] = field(default_factory=list)
     """Text indicators: (unit name, answer)."""
+    previous: str = ""
+    """The same indicator in the previous period's latest report ("" when there is none)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,10 @@ class ReportContent:
     signer_name: str
     version: int
     content_hash: str | None
+    previous_title: str = ""
+    """The period whose figures stand beside this one's ("" when none was consolidated)."""
+    cross_checks: list[str] = field(default_factory=list)
+    """Counts lower than the same unit's figure over a shorter window of the same year."""
 
 
 def percent(part: int, whole: int) -> str:
@@ -147,7 +153,12 @@ def build(
     plan: Plan,
     *,
     draft: bool = False,
+    previous: ReportConsolidatedPayload | None = None,
+    shorter: ReportConsolidatedPayload | None = None,
 ) -> ReportContent:
+    """``previous``: the last period's report, whose figures stand beside these. ``shorter``:
+    a report of the same year whose data window starts the same day and ends earlier (the
+    six-month report beside the annual one): a count cannot go down over a longer window."""
     tz = plan.tz
     names = {u.id: u.name for u in plan.units}
     kinds = {u.id: u.kind for u in plan.units}
@@ -176,7 +187,10 @@ def build(
         late_units=[u.unit_name for u in payload.units if u.status == "late"],
         missing_units=[u.unit_name for u in payload.units if u.status == "missing"],
         tasks=tasks,
-        indicators=[_indicator_row(i, names) for i in payload.indicator_totals],
+        indicators=[
+            _indicator_row(i, names, _previous_value(previous, i.code))
+            for i in payload.indicator_totals
+        ],
         difficulties=difficulties,
         proposals=proposals,
         units=[
@@ -200,6 +214,8 @@ def build(
         signer_name="",  # left for the person who signs: the plan's name may have changed
         version=payload.version,
         content_hash=payload.content_hash,
+        previous_title=previous.title if previous else "",
+        cross_checks=_lower_than_shorter(payload, shorter, names) if shorter else [],
     )
 
 
@@ -246,10 +262,48 @@ def _remarks(
     return difficulties, proposals
 
 
-def _indicator_row(total: IndicatorTotal, names: dict[str, str]) -> IndicatorRow:
+def _shown(total: IndicatorTotal) -> str:
     shown = "—" if total.aggregation == "list" else number(total.value)
     if total.type == "percentage" and total.value is not None:
         shown = f"{number(round(total.value, 2))} %"
+    return shown
+
+
+def _previous_value(previous: ReportConsolidatedPayload | None, code: str) -> str:
+    if previous is None:
+        return ""
+    found = next((t for t in previous.indicator_totals if t.code == code), None)
+    return _shown(found) if found else "—"
+
+
+def _lower_than_shorter(
+    payload: ReportConsolidatedPayload, shorter: ReportConsolidatedPayload, names: dict[str, str]
+) -> list[str]:
+    earlier = {
+        (t.code, v.unit_id): v.value
+        for t in shorter.indicator_totals
+        if t.type == "count"
+        for v in t.values
+        if v.value is not None
+    }
+    found = []
+    for total in payload.indicator_totals:
+        if total.type != "count":
+            continue
+        for v in total.values:
+            before = earlier.get((total.code, v.unit_id))
+            if v.value is not None and before is not None and v.value < before:
+                found.append(
+                    f"{names.get(v.unit_id, v.unit_id)} – {total.name}: {number(v.value)} "
+                    f"({payload.title}), thấp hơn {number(before)} ({shorter.title})."
+                )
+    return found
+
+
+def _indicator_row(
+    total: IndicatorTotal, names: dict[str, str], previous: str = ""
+) -> IndicatorRow:
+    shown = _shown(total)
     return IndicatorRow(
         code=total.code,
         name=total.name,
@@ -263,4 +317,5 @@ def _indicator_row(total: IndicatorTotal, names: dict[str, str]) -> IndicatorRow
             for v in total.values
             if total.aggregation == "list" and (v.text or "").strip()
         ],
+        previous=previous,
     )

@@ -43,20 +43,38 @@ def filenames(period_id: str, version: int) -> tuple[str, str, str]:
     return f"bao-cao-{stem}.docx", f"phu-luc-{stem}.xlsx", f"bao-cao-{stem}.pdf"
 
 
+@dataclass(frozen=True)
+class Beside:
+    """Other periods' reports the document compares with (see ``content.build``)."""
+
+    previous: ReportConsolidatedPayload | None = None
+    shorter: ReportConsolidatedPayload | None = None
+
+
 def _office_files(
-    payload: ReportConsolidatedPayload, plan: Plan, draft: bool
+    payload: ReportConsolidatedPayload, plan: Plan, draft: bool, beside: Beside
 ) -> tuple[bytes, bytes]:
+    built = content.build(
+        payload, plan, draft=draft, previous=beside.previous, shorter=beside.shorter
+    )
     return (
-        docx_report.render(content.build(payload, plan, draft=draft)),
+        docx_report.render(built),
         xlsx_annex.render(payload, plan),
     )
 
 
 async def render(
-    payload: ReportConsolidatedPayload, plan: Plan, *, draft: bool, with_pdf: bool = True
+    payload: ReportConsolidatedPayload,
+    plan: Plan,
+    *,
+    draft: bool,
+    with_pdf: bool = True,
+    beside: Beside | None = None,
 ) -> Rendered:
     docx_name, xlsx_name, pdf_name = filenames(payload.period_id, payload.version)
-    docx_bytes, xlsx_bytes = await asyncio.to_thread(_office_files, payload, plan, draft)
+    docx_bytes, xlsx_bytes = await asyncio.to_thread(
+        _office_files, payload, plan, draft, beside or Beside()
+    )
     files = [
         RenderedFile(docx_name, docx_report.MEDIA_TYPE, docx_bytes),
         RenderedFile(xlsx_name, xlsx_annex.MEDIA_TYPE, xlsx_bytes),

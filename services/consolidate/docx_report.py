@@ -223,22 +223,31 @@ def _indicators(document: Document, content: ReportContent) -> None:
         _body(document, "Kế hoạch không đặt chỉ tiêu cho kỳ này, hoặc chưa có số liệu.")
         return
     _body(document, "Chi tiết từng đơn vị tại Phụ lục kèm theo.")
-    table = document.add_table(rows=1, cols=5)
+    beside = bool(content.previous_title)
+    header: tuple[str, ...] = ("Chỉ tiêu", "Đơn vị tính", "Cách tổng hợp", "Kết quả", "Số đơn vị")
+    if beside:
+        header += (f"Kỳ trước ({content.previous_title})",)
+    table = document.add_table(rows=1, cols=len(header))
     table.style = "Table Grid"
-    header = ("Chỉ tiêu", "Đơn vị tính", "Cách tổng hợp", "Kết quả", "Số đơn vị")
     for cell, text in zip(table.rows[0].cells, header, strict=True):
         _text(_first_paragraph(cell), text, bold=True, size=12)
     for row in content.indicators:
         cells = table.add_row().cells
-        values = (
+        values: tuple[str, ...] = (
             row.name,
             row.unit_of_measure,
             row.aggregation,
             row.value,
             str(row.reporting_units),
         )
+        if beside:
+            values += (row.previous or "—",)
         for cell, text in zip(cells, values, strict=True):
             _text(_first_paragraph(cell), text, size=12)
+    if content.cross_checks:
+        _line(document, "Số liệu cần xem lại:", italic=True, space_after=3)
+        for check in content.cross_checks:
+            _body(document, f"- {check}")
     for row in content.indicators:
         if row.listed:
             _line(document, row.name + ":", italic=True, space_after=3)

@@ -36,7 +36,7 @@ from contracts.plan import (
     Unit,
     UnitKind,
 )
-from services.common.periods import Period
+from services.common.periods import Period, periods_of
 
 Trigger = Literal["period_closed", "requested"]
 
@@ -347,3 +347,24 @@ def _task_results(plan: Plan, latest: list[SubmissionRow]) -> list[TaskResults]:
         )
         for task in plan.tasks
     ]
+
+
+def previous_period(plan: Plan, period: Period) -> Period | None:
+    """The same kind's period due last before this one: its figures stand beside these."""
+    earlier = [
+        p
+        for p in periods_of(plan, period.year - 1, period.year)
+        if p.kind.code == period.kind.code and p.due_at < period.due_at
+    ]
+    return earlier[-1] if earlier else None
+
+
+def shorter_window(plan: Plan, period: Period) -> Period | None:
+    """A period of the same year whose data window starts the same day and ends earlier (the
+    six-month report beside the annual one): a count cannot be lower over the longer window."""
+    shorter = [
+        p
+        for p in periods_of(plan, period.year, period.year)
+        if p.id != period.id and p.data_from == period.data_from and p.data_to < period.data_to
+    ]
+    return max(shorter, key=lambda p: p.data_to) if shorter else None

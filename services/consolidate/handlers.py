@@ -35,15 +35,17 @@ from services.common.mongo import to_millis
 from services.common.outbox import Outbox, Ref
 from services.common.periods import Period, PeriodState
 from services.common.reference import Catalog
-from services.consolidate.documents import Rendered, reference, render
+from services.consolidate.documents import Beside, Rendered, reference, render
 from services.consolidate.domain import (
     Trigger,
     consolidate,
     content_hash,
+    previous_period,
     report_id_for_amendment,
     report_id_for_closing,
     report_id_for_decision,
     report_id_for_request,
+    shorter_window,
 )
 from services.consolidate.files import FileStore
 from services.consolidate.metrics import ConsolidateMetrics
@@ -277,7 +279,11 @@ async def _record(
         if c.files is not None:
             # A requested version is a draft: the document says "DỰ THẢO".
             rendered = await render(
-                payload, plan, draft=trigger == "requested", with_pdf=c.render_pdf
+                payload,
+                plan,
+                draft=trigger == "requested",
+                with_pdf=c.render_pdf,
+                beside=await _beside(c, plan, period),
             )
             ref = reference(
                 rendered, public_url=c.public_url, period_id=period.id, report_id=report_id
@@ -332,3 +338,16 @@ async def _abandon(
     await c.outbox.abandon(entry)
     if rendered is not None and c.files is not None:
         await c.files.discard(period_id, entry["_id"], [f.filename for f in rendered.files])
+
+
+async def _beside(c: Consolidation, plan: Plan, period: Period) -> Beside:
+    """The latest reports of the previous period and of a shorter window, where recorded."""
+    previous, shorter = previous_period(plan, period), shorter_window(plan, period)
+    return Beside(
+        previous=(
+            found.payload if previous and (found := await c.store.latest(previous.id)) else None
+        ),
+        shorter=(
+            found.payload if shorter and (found := await c.store.latest(shorter.id)) else None
+        ),
+    )

@@ -1,0 +1,94 @@
+"""Cross-period checks in the report: last period's figures beside these, and an annual count
+lower than the same unit's six-month figure of the same year flagged."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import docx
+import pytest
+
+from contracts.events import IndicatorValue, ReportConsolidatedPayload, TaskReport
+from services.common.periods import Period, find_period
+from services.common.reference import load_plan
+from services.consolidate import content, docx_report
+from services.consolidate.domain import (
+    SubmissionRow,
+    consolidate,
+    previous_period,
+    shorter_window,
+)
+
+pytestmark = pytest.mark.unit
+
+PLAN = load_plan(Path(__file__).resolve().parents[2] / "data" / "plans" / "kh-nq35-ngoc-hoi.yaml")
+TASK, CODE = "ii-1-1-tuyen-truyen-giao-duc", "so-buoi-tuyen-truyen"
+
+
+def period(period_id: str) -> Period:
+    found = find_period(PLAN, period_id)
+    assert found is not None
+    return found
+
+
+SIX_MONTHS, ANNUAL = (
+    period("kh-nq35-ngoc-hoi.2027.6-thang"),
+    period("kh-nq35-ngoc-hoi.2027.hang-nam"),
+)
+
+
+def report(p: Period, figures: dict[str, float]) -> ReportConsolidatedPayload:
+    rows = [
+        SubmissionRow(
+            submission_id=f"{unit_id}-{p.id}",
+            receipt_no="BC-1",
+            unit_id=unit_id,
+            revision=1,
+            received_at=p.due_at - dt.timedelta(days=1),
+            tasks=(
+                TaskReport(
+                    task_id=TASK,
+                    status="completed",
+                    results="xong",
+                    indicators=[IndicatorValue(code=CODE, value=value)],
+                ),
+            ),
+        )
+        for unit_id, value in figures.items()
+    ]
+    return consolidate(
+        PLAN, p, rows, now=p.closes_at, trigger="period_closed", version=1, report_id="r"
+    )
+
+
+def test_the_previous_period_and_the_shorter_window_of_the_same_year() -> None:
+    assert previous_period(PLAN, ANNUAL) == period("kh-nq35-ngoc-hoi.2026.hang-nam")
+    assert shorter_window(PLAN, ANNUAL) == SIX_MONTHS
+    assert shorter_window(PLAN, SIX_MONTHS) is None
+
+
+def test_an_annual_count_below_the_six_month_figure_is_flagged_and_last_figures_shown() -> None:
+    half = report(SIX_MONTHS, {"xa-bo-y": 5, "xa-dak-ang": 2})
+    year = report(ANNUAL, {"xa-bo-y": 3, "xa-dak-ang": 4})
+    last_year = report(period("kh-nq35-ngoc-hoi.2026.hang-nam"), {"xa-bo-y": 7})
+    built = content.build(year, PLAN, previous=last_year, shorter=half)
+    assert built.previous_title == last_year.title
+    assert [r.previous for r in built.indicators if r.code == CODE] == ["7"]
+    [flag] = built.cross_checks
+    assert flag == (
+        "Ủy ban nhân dân xã Bờ Y – Số buổi tuyên truyền, quán triệt: 3 (Báo cáo năm 2027), "
+        "thấp hơn 5 (Báo cáo 6 tháng năm 2027)."
+    )
+    document = docx.Document(io.BytesIO(docx_report.render(built)))
+    texts = [p.text for p in document.paragraphs]
+    texts += [p.text for t in document.tables for c in t._cells for p in c.paragraphs]
+    assert any(t.startswith("Kỳ trước (") for t in texts)
+    assert "Số liệu cần xem lại:" in texts and f"- {flag}" in texts
+
+
+def test_without_other_reports_nothing_is_added() -> None:
+    built = content.build(report(ANNUAL, {"xa-bo-y": 3}), PLAN)
+    assert (built.previous_title, built.cross_checks) == ("", [])
+    assert all(r.previous == "" for r in built.indicators)
