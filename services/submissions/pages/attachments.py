@@ -46,7 +46,7 @@ def size_text(size: int) -> str:
     """'820 KB', '2,5 MB'."""
     if size < 1_000_000:
         return f"{max(1, round(size / 1000))} KB"
-    return f"{size / 1_000_000:.1f} MB".replace(".", ",")
+    return f"{size / 1_000_000:.1f}".rstrip("0").rstrip(".").replace(".", ",") + " MB"
 
 
 @dataclass(frozen=True)
