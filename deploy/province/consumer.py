@@ -9,7 +9,9 @@ exchanged for a short-lived token as the API says), checks its SHA-256, and prin
 version.
 
     python deploy/province/consumer.py --bootstrap 127.0.0.1:9092 \\
-        --token "$(grep -oP '^API token captinh: \\K\\S+' .stack/demo-accounts.txt)"
+        --namespace "$BAOCAO_NAMESPACE" --token "$PROVINCE_TOKEN"
+
+``PROVINCE_TOKEN``: an API token (``bct_...``) the admin issued to the read-only account.
 """
 
 from __future__ import annotations
