@@ -106,6 +106,10 @@ def _officer() -> list[Audience]:
     return ["officer"]
 
 
+def _office() -> list[Audience]:
+    return ["office"]
+
+
 class DeadlineApproachingPayload(PeriodRef):
     unit_id: Id
     days_before: int = Field(ge=1)
@@ -140,6 +144,30 @@ class DeadlineOverdue(Event):
     event_type: Literal["deadline.overdue"] = "deadline.overdue"
     schema_version: Literal[1] = 1
     payload: DeadlineOverduePayload
+
+
+class PendingUnit(Payload):
+    unit_id: Id
+    due_at: AwareDatetime = Field(description="the unit's own due instant (its extension's)")
+    overdue: bool
+    returned: bool = Field(False, description="its report was returned for revision")
+
+
+class DeadlineSummaryPayload(PeriodRef):
+    summary_at: AwareDatetime
+    rung: str = Field(description="the period's ladder rung of that day ('b3', 'a1', ...)")
+    reaches: list[Audience] = Field(default_factory=_office)
+    expected_count: int = Field(ge=0, description="units expected to report for the period")
+    pending: list[PendingUnit]
+
+
+class DeadlineSummary(Event):
+    """On a reminder day of a period, the units that still owe their report: one notice for
+    the consolidating office instead of one per unit."""
+
+    event_type: Literal["deadline.summary"] = "deadline.summary"
+    schema_version: Literal[1] = 1
+    payload: DeadlineSummaryPayload
 
 
 class PeriodOpenedPayload(PeriodRef):
@@ -479,6 +507,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SubmissionReceived,
     DeadlineApproaching,
     DeadlineOverdue,
+    DeadlineSummary,
     PeriodOpened,
     PeriodClosed,
     ReportConsolidated,

@@ -13,6 +13,7 @@ from contracts.envelope import Event
 from contracts.events import (
     DeadlineApproaching,
     DeadlineOverdue,
+    DeadlineSummary,
     ExtensionDecided,
     ExtensionRequested,
     FilingExceptionGranted,
@@ -36,6 +37,7 @@ class Topic:
 SUBMISSION_RECEIVED = Topic("baocao.submission-received.v1", SubmissionReceived, "unit_id")
 DEADLINE_APPROACHING = Topic("baocao.deadline-approaching.v1", DeadlineApproaching, "unit_id")
 DEADLINE_OVERDUE = Topic("baocao.deadline-overdue.v1", DeadlineOverdue, "unit_id")
+DEADLINE_SUMMARY = Topic("baocao.deadline-summary.v1", DeadlineSummary, "period_id")
 PERIOD_OPENED = Topic("baocao.period-opened.v1", PeriodOpened, "period_id")
 PERIOD_CLOSED = Topic("baocao.period-closed.v1", PeriodClosed, "period_id")
 REPORT_CONSOLIDATED = Topic("baocao.report-consolidated.v1", ReportConsolidated, "period_id")
@@ -61,5 +63,6 @@ ALL_TOPICS: tuple[Topic, ...] = (
     FILING_EXCEPTION_GRANTED,
     EXTENSION_REQUESTED,
     EXTENSION_DECIDED,
+    DEADLINE_SUMMARY,
 )
 TOPIC_OF: dict[type[Event], Topic] = {t.event: t for t in ALL_TOPICS}

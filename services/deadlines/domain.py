@@ -16,7 +16,14 @@ from enum import StrEnum
 from typing import TypeVar
 
 from contracts.envelope import Event
-from contracts.events import DeadlineApproaching, DeadlineOverdue, PeriodClosed, PeriodOpened
+from contracts.events import (
+    DeadlineApproaching,
+    DeadlineOverdue,
+    DeadlineSummary,
+    PendingUnit,
+    PeriodClosed,
+    PeriodOpened,
+)
 from contracts.plan import Plan
 from contracts.plan.workdays import WorkingCalendar
 from services.common.periods import Period
@@ -33,6 +40,7 @@ class EmissionKind(StrEnum):
     REMINDER = "reminder"
     OVERDUE = "overdue"
     CLOSED = "closed"
+    SUMMARY = "summary"
 
 
 @dataclass(frozen=True)
@@ -114,12 +122,21 @@ def due_emissions(
         reported = submitted.get(period.id, frozenset())
         moved = (extended or {}).get(period.id, {})
         back = (returned or {}).get(period.id, {}) if period.kind.reminders else {}
+        owing: list[PendingUnit] = []
         for unit_id in unit_ids:
             returned_at = back.get(unit_id)
             if unit_id in reported and returned_at is None:
                 continue
             own = unit_period(period, moved.get(unit_id))
             if period.kind.reminders is not None:
+                owing.append(
+                    PendingUnit(
+                        unit_id=unit_id,
+                        due_at=own.due_at,
+                        overdue=now >= own.due_at,
+                        returned=returned_at is not None,
+                    )
+                )
                 extension = moved.get(unit_id)
                 since = [t for t in (extension and extension.decided_at, returned_at) if t]
                 passed = passed_rungs(own, plan, calendar, now, since=max(since, default=None))
@@ -139,9 +156,45 @@ def due_emissions(
                 found.append(_reminder(own, unit_id, reminder, moved=unit_id in moved))
             elif own.due_at <= now < own.closes_at:
                 found.append(_overdue(own, unit_id, moved=unit_id in moved))
+        summary = _summary(plan, period, calendar, now, owing, len(unit_ids))
+        if summary is not None:
+            found.append(summary)
         if now >= period.closes_at:
             found.append(_closed(period))
     return sorted(found, key=lambda e: (e.event.occurred_at, e.key))
+
+
+def _summary(
+    plan: Plan,
+    period: Period,
+    calendar: WorkingCalendar,
+    now: dt.datetime,
+    owing: list[PendingUnit],
+    expected: int,
+) -> Emission | None:
+    """The office's summary of the period's latest rung day (its own ladder, not the units'
+    extensions), listing who still owes; one per day under its key, none when nobody owes."""
+    passed = passed_rungs(period, plan, calendar, now)
+    if not passed or not owing or not meaningful(passed[-1], period, now):
+        return None
+    rung = passed[-1]
+    day = rung.at.astimezone(plan.tz).date()
+    key = f"summary|{period.id}|{day:%Y%m%d}"
+    reaches = ["office", "leadership"] if rung.overdue else ["office"]
+    event = _event(
+        DeadlineSummary,
+        key,
+        period,
+        rung.at,
+        {
+            "summary_at": rung.at,
+            "rung": rung.rung_id,
+            "reaches": reaches,
+            "expected_count": expected,
+            "pending": [u.model_dump() for u in owing],
+        },
+    )
+    return Emission(key, EmissionKind.SUMMARY, period.id, None, event)
 
 
 def latest_reminder(period: Period, now: dt.datetime) -> int | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from contracts.events import DeadlineApproaching, DeadlineOverdue
+from contracts.events import DeadlineApproaching, DeadlineOverdue, DeadlineSummary
 from contracts.plan import Plan
 from contracts.plan.workdays import WorkingCalendar, load_day_changes
 from services.common.clock import FixedClock
@@ -143,6 +143,7 @@ def test_a_year_of_rungs_matches_the_hand_written_list() -> None:
     extended: dict[str, dict[str, UnitDue]] = {}
     decided: set[str] = set()
     emitted: list[tuple[str, str, str, dt.datetime]] = []
+    summaries: dict[tuple[str, str], DeadlineSummary] = {}
     now = dt.datetime(2027, 1, 1, 1, tzinfo=dt.UTC)
     while now < dt.datetime(2028, 1, 1, tzinfo=dt.UTC):
         if now == vn("2027-06-10", "11:00"):
@@ -168,6 +169,10 @@ def test_a_year_of_rungs_matches_the_hand_written_list() -> None:
             calendar=calendar,
             returned=returned,
         ):
+            if e.kind is EmissionKind.SUMMARY and e.key not in decided:
+                assert isinstance(e.event, DeadlineSummary)
+                assert e.event.occurred_at == now, e.key
+                summaries[(e.period_id, e.event.payload.rung)] = e.event
             if e.key in decided or e.kind not in (EmissionKind.REMINDER, EmissionKind.OVERDUE):
                 decided.add(e.key)
                 continue
@@ -181,3 +186,24 @@ def test_a_year_of_rungs_matches_the_hand_written_list() -> None:
             emitted.append((e.period_id, e.unit_id, rung, now))
         now += TICK
     assert emitted == expected()
+
+    # One summary for the office on each of the period's rung days while someone owes.
+    assert sorted(summaries) == sorted(
+        [(f"{P}.2027.tet", r) for r in TET]
+        + [(june, r) for r in JUNE]
+        + [(year, r) for r in NOVEMBER]
+    )
+
+    def pending(period_id: str, rung: str) -> dict[str, tuple[bool, bool]]:
+        payload = summaries[(period_id, rung)].payload
+        return {u.unit_id: (u.overdue, u.returned) for u in payload.pending}
+
+    assert pending(june, "b1") == {"van-phong": (False, False), "xa-b": (False, False)}
+    assert pending(june, "a1") == {"van-phong": (False, False), "xa-b": (True, False)}
+    assert summaries[(june, "a1")].payload.reaches == ["office", "leadership"]
+    assert pending(year, "b1") == {"van-phong": (False, False), "xa-a": (False, False)}
+    assert pending(year, "a1+7d") == {
+        "van-phong": (True, False),
+        "xa-a": (True, False),
+        "xa-b": (True, True),
+    }
