@@ -73,6 +73,8 @@ class IndicatorRow:
     """Text indicators: (unit name, answer)."""
     previous: str = ""
     """The same indicator in the previous period's latest report ("" when there is none)."""
+    spread: str = ""
+    """Percentages: the lowest, highest and plain mean of the units' figures, never a sum."""
 
 
 @dataclass(frozen=True)
@@ -318,4 +320,16 @@ def _indicator_row(
             if total.aggregation == "list" and (v.text or "").strip()
         ],
         previous=previous,
+        spread=_spread(total),
+    )
+
+
+def _spread(total: IndicatorTotal) -> str:
+    figures = [v.value for v in total.values if v.value is not None]
+    if total.type != "percentage" or len(figures) < 2:
+        return ""
+    low, high, mean = min(figures), max(figures), sum(figures) / len(figures)
+    return (
+        f"thấp nhất {number(round(low, 2))} %, cao nhất {number(round(high, 2))} %, "
+        f"trung bình cộng {number(round(mean, 2))} %"
     )

@@ -237,7 +237,7 @@ def _indicators(document: Document, content: ReportContent) -> None:
             row.name,
             row.unit_of_measure,
             row.aggregation,
-            row.value,
+            f"{row.value} ({row.spread})" if row.spread else row.value,
             str(row.reporting_units),
         )
         if beside:

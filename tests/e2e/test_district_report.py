@@ -54,7 +54,7 @@ def launch_all(system: System) -> None:
     for service in SERVICES:
         system.launch(service, BAOCAO_CONSOLIDATE_PUBLIC_URL=system.url("consolidate"))
     for service in SERVICES:
-        system.wait_ready(service)
+        system.wait_ready(service, timeout=180)  # a loaded machine: readiness waits on Kafka
 
 
 @pytest.fixture(scope="module")

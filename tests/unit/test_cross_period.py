@@ -10,7 +10,13 @@ from pathlib import Path
 import docx
 import pytest
 
-from contracts.events import IndicatorValue, ReportConsolidatedPayload, TaskReport
+from contracts.events import (
+    IndicatorTotal,
+    IndicatorValue,
+    ReportConsolidatedPayload,
+    TaskReport,
+    UnitIndicatorValue,
+)
 from services.common.periods import Period, find_period
 from services.common.reference import load_plan
 from services.consolidate import content, docx_report
@@ -92,3 +98,23 @@ def test_without_other_reports_nothing_is_added() -> None:
     built = content.build(report(ANNUAL, {"xa-bo-y": 3}), PLAN)
     assert (built.previous_title, built.cross_checks) == ("", [])
     assert all(r.previous == "" for r in built.indicators)
+
+
+def test_a_percentage_shows_its_lowest_highest_and_mean_beside_the_aggregate() -> None:
+    total = IndicatorTotal(
+        code="ty-le",
+        name="Tỷ lệ hộ",
+        unit_of_measure="%",
+        total=92.4,
+        reporting_units=3,
+        type="percentage",
+        aggregation="weighted_mean",
+        value=92.4,
+        values=[
+            UnitIndicatorValue(unit_id=u, unit_kind="commune", task_id="t", value=v, weight=w)
+            for u, v, w in (("a", 90.0, 1200), ("b", 98.0, 3000), ("c", 75.0, 800))
+        ],
+    )
+    row = content._indicator_row(total, {})
+    assert row.value == "92,4 %"
+    assert row.spread == "thấp nhất 75 %, cao nhất 98 %, trung bình cộng 87,67 %"
