@@ -25,6 +25,7 @@ from bench import (
     p3_outbox_relay,
     p6_receipt_mail,
     p8_resources,
+    p9_mail_pool,
     results,
 )
 from bench.context import Bounds, Run
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, tuple[str, Benchmark]] = {
     "P3": ("outbox relay", p3_outbox_relay.run),
     "P6": ("HTTP 201 → receipt in Mailpit", p6_receipt_mail.run),
     "P8": ("RSS and CPU per service", p8_resources.run),
+    "P9": ("e-mails through notify's SMTP pool", p9_mail_pool.run),
 }
 
 

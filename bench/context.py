@@ -28,6 +28,7 @@ class Bounds:
     p6_rate: float = 100.0
     p6_seconds: float = 60.0
     p8_burst_requests: int = 600
+    p9_mails: int = 10_000
     repetitions: int = 3
 
     @classmethod
@@ -41,6 +42,7 @@ class Bounds:
             p3_events=300,
             p6_seconds=15.0,
             p8_burst_requests=200,
+            p9_mails=300,
         )
 
 

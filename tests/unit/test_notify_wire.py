@@ -15,7 +15,7 @@ import pytest
 
 from contracts.events import DeadlineOverdue, DeadlineOverduePayload
 from services.notify.domain import Outgoing
-from services.notify.mailer import build_email, message_id, wire_bytes
+from services.notify.mailer import message_id, wire_message
 
 pytestmark = pytest.mark.unit
 
@@ -60,7 +60,7 @@ def outgoing(subject: str, *, name: str = "Nguyễn Văn Đức", text: str = ""
 
 
 def parsed(message: Outgoing) -> tuple[bytes, EmailMessage]:
-    raw = wire_bytes(build_email(message, SENDER))
+    raw = wire_message(message, SENDER)
     decoded = email.message_from_bytes(raw, policy=policy.default)
     assert isinstance(decoded, EmailMessage)
     return raw, decoded
