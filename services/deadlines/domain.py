@@ -67,6 +67,15 @@ class UnitDue:
     """When it was approved: the moved ladder's rungs before it are not sent."""
 
 
+@dataclass(frozen=True)
+class Reopened:
+    """A filing exception office staff granted: the unit may file until ``until``, past the
+    lock; its ladder's overdue rungs go on until then."""
+
+    until: dt.datetime
+    granted_at: dt.datetime | None = None
+
+
 def unit_period(period: Period, extension: UnitDue | None) -> Period:
     """The period as one unit lives it: with its extension's due and lock, if it has one."""
     if extension is None:
@@ -102,6 +111,7 @@ def due_emissions(
     extended: Mapping[str, Mapping[str, UnitDue]] | None = None,
     calendar: WorkingCalendar | None = None,
     returned: Mapping[str, Mapping[str, dt.datetime]] | None = None,
+    reopened: Mapping[str, Mapping[str, Reopened]] | None = None,
 ) -> list[Emission]:
     """Every announcement due at ``now``, oldest first (the order they should be published).
 
@@ -110,7 +120,8 @@ def due_emissions(
     due instant, and their overdue notice waits for it. A kind with a ``reminders`` ladder
     counts in working days on ``calendar`` (the plan's, ``contracts.plan.workdays``), and a
     unit in ``returned`` (period id → unit → when its report was returned, not sent again
-    since) re-enters that ladder from the return on.
+    since) re-enters that ladder from the return on; a unit in ``reopened`` (a filing
+    exception) keeps getting its overdue rungs past the lock, until the exception ends.
     """
     calendar = calendar or WorkingCalendar()
     unit_ids = [u.id for u in plan.reporting_units()]
@@ -123,11 +134,15 @@ def due_emissions(
         moved = (extended or {}).get(period.id, {})
         back = (returned or {}).get(period.id, {}) if period.kind.reminders else {}
         owing: list[PendingUnit] = []
+        exceptions = (reopened or {}).get(period.id, {}) if period.kind.reminders else {}
         for unit_id in unit_ids:
             returned_at = back.get(unit_id)
             if unit_id in reported and returned_at is None:
                 continue
             own = unit_period(period, moved.get(unit_id))
+            reopen = exceptions.get(unit_id)
+            if reopen is not None and reopen.until > own.closes_at:
+                own = replace(own, closes_at=reopen.until)
             if period.kind.reminders is not None:
                 owing.append(
                     PendingUnit(
@@ -139,6 +154,12 @@ def due_emissions(
                 )
                 extension = moved.get(unit_id)
                 since = [t for t in (extension and extension.decided_at, returned_at) if t]
+                if (
+                    reopen is not None
+                    and reopen.granted_at
+                    and reopen.granted_at > period.closes_at
+                ):
+                    since.append(reopen.granted_at)  # the rungs while it was locked stay unsent
                 passed = passed_rungs(own, plan, calendar, now, since=max(since, default=None))
                 if passed and meaningful(passed[-1], own, now):
                     was_moved = unit_id in moved

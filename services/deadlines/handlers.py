@@ -71,6 +71,7 @@ async def scan(
         coverage += open_coverage(plan, periods, submitted, now)
         extended = await terms.extended(p.id for p in periods) if terms else {}
         returned = await store.returned_units(p.id for p in periods)
+        reopened = await terms.reopened(p.id for p in periods) if terms else {}
         calendar = plan_calendar(plan, day_changes or DayChanges())
         for emission in due_emissions(
             plan,
@@ -81,6 +82,7 @@ async def scan(
             extended=extended,
             calendar=calendar,
             returned=returned,
+            reopened=reopened,
         ):
             if store.known_decided(emission.key):
                 continue

@@ -26,7 +26,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from contracts.events import ExtensionDecidedPayload, FilingExceptionGrantedPayload
 from services.common.mongo import Document, to_millis
 from services.common.outbox import Outbox, Ref
-from services.deadlines.domain import Emission, UnitDue
+from services.deadlines.domain import Emission, Reopened, UnitDue
 
 EMISSIONS, SUBMITTED, RETURNED = "emissions", "submitted.", "returned."
 EXTENSIONS, EXCEPTIONS = "extensions.", "exceptions."
@@ -196,6 +196,10 @@ class TermsStore(abc.ABC):
         """The units with an approved extension, by period id (periods without are absent)."""
 
     @abc.abstractmethod
+    async def reopened(self, period_ids: Iterable[str]) -> dict[str, dict[str, Reopened]]:
+        """The units with a filing exception, by period id (periods without are absent)."""
+
+    @abc.abstractmethod
     async def extension(self, period_id: str, unit_id: str) -> Document | None: ...
 
     @abc.abstractmethod
@@ -251,6 +255,17 @@ class MongoTermsStore(TermsStore):
                     due_at=doc["due_at"], closes_at=doc["closes_at"], decided_at=doc["decided_at"]
                 )
                 async for doc in self._db[EXTENSIONS + period_id].find({})
+            }
+            if units:
+                found[period_id] = units
+        return found
+
+    async def reopened(self, period_ids: Iterable[str]) -> dict[str, dict[str, Reopened]]:
+        found: dict[str, dict[str, Reopened]] = {}
+        for period_id in period_ids:
+            units = {
+                doc["_id"]: Reopened(until=doc["until"], granted_at=doc["decided_at"])
+                async for doc in self._db[EXCEPTIONS + period_id].find({})
             }
             if units:
                 found[period_id] = units

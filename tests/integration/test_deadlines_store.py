@@ -143,3 +143,31 @@ async def test_superseded_rungs_are_recorded_as_skipped_unless_decided_before(
     assert kinds[sent_before.key] == sent_before.kind.value
     assert kinds["rung|p|u|b14"] == kinds["rung|p|u|b7"] == "skipped"
     assert await a_store(db).record_skipped(superseding, recorded_at=dt.datetime.now(dt.UTC)) == 0
+
+
+async def test_filing_exceptions_are_read_back_as_reopened_units(
+    db: AsyncDatabase[Document],
+) -> None:
+    from contracts.events import FilingExceptionGrantedPayload
+    from services.deadlines.domain import Reopened
+    from services.deadlines.store import MongoTermsStore
+
+    terms = MongoTermsStore(db)
+    period_id = f"{PLAN.id}.2027.6-thang"
+    granted = dt.datetime(2027, 7, 2, 3, tzinfo=dt.UTC)
+    until = dt.datetime(2027, 7, 16, tzinfo=dt.UTC)
+    await terms.record_exception(
+        FilingExceptionGrantedPayload(
+            plan_id=PLAN.id,
+            period_id=period_id,
+            unit_id="xa-a",
+            exception_id="ex-1",
+            reason="Mất điện kéo dài",
+            until=until,
+            granted_by="van-phong-1",
+            granted_at=granted,
+        )
+    )
+    assert await terms.reopened([period_id, "none"]) == {
+        period_id: {"xa-a": Reopened(until=until, granted_at=granted)}
+    }

@@ -16,7 +16,7 @@ from contracts.events import (
 from services.common.mongo import Document, to_millis
 from services.consolidate.domain import UnitTerms
 from services.consolidate.store import TermsStore as ConsolidateTerms
-from services.deadlines.domain import UnitDue
+from services.deadlines.domain import Reopened, UnitDue
 from services.deadlines.store import TermsStore as DeadlinesTerms
 from services.submissions.review_store import (
     PENDING,
@@ -165,6 +165,14 @@ class FakeDeadlinesTerms(DeadlinesTerms):
         for (period_id, unit_id), doc in self.extensions.items():
             if period_id in wanted:
                 found.setdefault(period_id, {})[unit_id] = UnitDue(doc["due_at"], doc["closes_at"])
+        return found
+
+    async def reopened(self, period_ids: Iterable[str]) -> dict[str, dict[str, Reopened]]:
+        found: dict[str, dict[str, Reopened]] = {}
+        wanted = set(period_ids)
+        for (period_id, unit_id), doc in self.exceptions.items():
+            if period_id in wanted:
+                found.setdefault(period_id, {})[unit_id] = Reopened(doc["until"], doc["decided_at"])
         return found
 
     async def extension(self, period_id: str, unit_id: str) -> Document | None:

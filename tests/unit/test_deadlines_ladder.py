@@ -170,3 +170,37 @@ def test_a_kind_without_a_ladder_keeps_its_calendar_day_reminders() -> None:
     kind = period(plan, "kh-thang.2027.6-thang").kind
     assert kind.reminders is None
     assert kind.reminder_days_before_due == [7, 3, 1]
+
+
+def test_a_filing_exception_reopens_the_ladder_past_the_lock_for_that_unit() -> None:
+    from services.deadlines.domain import Reopened, due_emissions
+
+    plan = plan_with(six_months(reminders={}))
+    p = period(plan, "kh-thang.2027.6-thang")  # locks 30/6; a1+14d was 29/6
+
+    def rung_keys(at: dt.datetime, reopened: dict[str, dict[str, Reopened]]) -> set[str]:
+        emissions = due_emissions(
+            plan,
+            [p],
+            {},
+            at,
+            catch_up=dt.timedelta(days=30),
+            calendar=CALENDAR,
+            reopened=reopened,
+        )
+        return {e.key for e in emissions if e.key.startswith("rung|")}
+
+    tuesday = dt.datetime(2027, 7, 6, 9, tzinfo=VN)  # a1+21d would be 6/7 08:00
+    assert rung_keys(tuesday, {}) == set()
+    granted = dt.datetime(2027, 7, 2, 10, tzinfo=VN)
+    exception = {
+        p.id: {"xa-a": Reopened(until=dt.datetime(2027, 7, 16, tzinfo=VN), granted_at=granted)}
+    }
+    assert rung_keys(tuesday, exception) == {f"rung|{p.id}|xa-a|a1+21d"}
+    # Between the grant and the next rung nothing is sent late (29/6 was while it was locked).
+    assert rung_keys(dt.datetime(2027, 7, 3, 9, tzinfo=VN), exception) == set()
+    # The last rung before the exception ends, and none after.
+    assert rung_keys(dt.datetime(2027, 7, 13, 9, tzinfo=VN), exception) == {
+        f"rung|{p.id}|xa-a|a1+28d"
+    }
+    assert rung_keys(dt.datetime(2027, 7, 17, 9, tzinfo=VN), exception) == set()
