@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from services.common.auth import ReadsAll, Staff
 from services.common.errors import ApiProblem, not_ready, problems
+from services.consolidate import docx_report, pdf, xlsx_annex
 from services.consolidate.content import STATUS_LABELS
 from services.consolidate.handlers import (
     Consolidation,
@@ -114,14 +115,21 @@ NO_FILE = {404: "Không có kỳ báo cáo, phiên bản báo cáo hoặc tệp 
         200: {
             "description": "the file (DOCX, XLSX or PDF)",
             "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in (docx_report.MEDIA_TYPE, xlsx_annex.MEDIA_TYPE, pdf.MEDIA_TYPE)
             },
         },
+        304: {"description": "If-None-Match names this file's ETag: the copy held is current"},
     },
     response_class=Response,
 )
 async def download_file(
-    period_id: str, report_id: str, name: str, deps: ConsolidationDep, _: ReadsAll
+    period_id: str,
+    report_id: str,
+    name: str,
+    deps: ConsolidationDep,
+    _: ReadsAll,
+    if_none_match: Annotated[str | None, Header(max_length=512)] = None,
 ) -> Response:
     """One file of a report version, as its DocumentRef names it (the ETag is its SHA-256)."""
     if deps.catalog.period(period_id) is None:
@@ -130,7 +138,13 @@ async def download_file(
     document = stored.payload.document if stored else None
     names = [document.filename, *(f.filename for f in document.files)] if document else []
     found = None
-    if stored is not None and deps.files is not None and name in names:
+    if stored is not None and document is not None and deps.files is not None and name in names:
+        sha256 = {
+            document.filename: document.sha256,
+            **{f.filename: f.sha256 for f in document.files},
+        }
+        if if_none_match and f'"{sha256[name]}"' in _etags(if_none_match):
+            return Response(status_code=304, headers={"ETag": f'"{sha256[name]}"'})
         found = await deps.files.get(period_id, stored.event_id, name)
     if found is None:
         raise ApiProblem(
@@ -147,6 +161,10 @@ async def download_file(
             "Cache-Control": "private, max-age=0",
         },
     )
+
+
+def _etags(header: str) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
 
 
 async def _status(period_id: str, deps: Consolidation) -> PeriodStatus:

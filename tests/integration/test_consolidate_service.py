@@ -464,6 +464,8 @@ async def test_each_version_files_are_stored_and_downloadable(service: Service) 
         assert len(got.content) == size
         assert got.headers["etag"] == f'"{sha256}"'
         assert got.headers["content-disposition"] == f"attachment; filename*=UTF-8''{filename}"
+        again = await service.http.get(path, headers={"If-None-Match": f'"{sha256}"'})
+        assert (again.status_code, again.content) == (304, b"")
     base = f"/api/v1/periods/{PERIOD_ID}/reports/{event.payload.report_id}/files/"
     assert (await service.http.get(base + "other.docx")).status_code == 404
     missing_report = f"/api/v1/periods/{PERIOD_ID}/reports/nope/files/{document.filename}"
