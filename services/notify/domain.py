@@ -24,7 +24,7 @@ from contracts.events import (
     ReportReviewed,
     SubmissionReceived,
 )
-from contracts.plan import Plan, Unit
+from contracts.plan import Contact, Plan, Unit
 from services.common.periods import find_period
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -186,7 +186,7 @@ def messages_for(
             reply_to=reply_address,
             reply_to_name=reply_name,
         )
-        for name, address in _email_contacts(unit)
+        for name, address in _email_contacts(_addressed(unit, template))
         if "email" in channels
     ]
     return texts + [
@@ -203,7 +203,7 @@ def messages_for(
             period_id=period.id,
             cause=event,
         )
-        for name, phone in _sms_contacts(unit)
+        for name, phone in _sms_contacts(_addressed(unit, template))
         if "sms" in channels
     ]
 
@@ -214,12 +214,19 @@ def render_sms(template: str, context: dict[str, Any]) -> str:
     return _nfc(" ".join(one_line(text).split()))
 
 
-def _sms_contacts(unit: Unit) -> list[tuple[str, str]]:
+HEADS_TOLD = frozenset({"overdue", "consolidated"})
+"""Notices a unit's head (``duty: head``) receives: the escalation of a missed deadline, and
+the district report sent to the leadership. Officers receive every notice."""
+
+
+def _addressed(unit: Unit, template: str) -> list[Contact]:
+    return [c for c in unit.contacts if c.duty != "head" or template in HEADS_TOLD]
+
+
+def _sms_contacts(contacts: list[Contact]) -> list[tuple[str, str]]:
     """(name, number as digits with its +) of the contacts who asked for SMS."""
     return [
-        (c.name, re.sub(r"[ .-]", "", c.phone))
-        for c in unit.contacts
-        if c.phone and "sms" in c.receives
+        (c.name, re.sub(r"[ .-]", "", c.phone)) for c in contacts if c.phone and "sms" in c.receives
     ]
 
 
@@ -284,8 +291,8 @@ def _decision_context(event: Event, plan: Plan, portal: str) -> dict[str, Any]:
     return {}
 
 
-def _email_contacts(unit: Unit) -> list[tuple[str, str]]:
-    return [(c.name, c.email) for c in unit.contacts if c.email and "email" in c.receives]
+def _email_contacts(contacts: list[Contact]) -> list[tuple[str, str]]:
+    return [(c.name, c.email) for c in contacts if c.email and "email" in c.receives]
 
 
 def _local(moment: dt.datetime, plan: Plan) -> dt.datetime:
