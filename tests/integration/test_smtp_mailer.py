@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from contracts.events import DeadlineOverdue, DeadlineOverduePayload
-from services.notify.domain import Outgoing
+from services.common.reference import Catalog
+from services.notify.domain import Outgoing, messages_for
 from services.notify.mailer import SendFailed, SmtpConfig, SmtpMailer
 from tests.conftest import Servers
-from tests.support import mailpit
+from tests.support import mailpit, notices
 from tests.support.smtp_server import ScriptedSmtpServer
 from tests.support.waiting import eventually
 
@@ -251,3 +252,37 @@ async def test_the_pool_delivers_to_mailpit(servers: Servers) -> None:
     await sender.close()
 
     assert len(await found(servers, token, 10)) == 10
+
+
+async def test_every_notice_type_arrives_once_exact_with_text_and_html(servers: Servers) -> None:
+    plan = Catalog.load([notices.SEED]).plan(notices.PLAN_ID)
+    assert plan is not None
+    token = uuid.uuid4().hex
+    sent = {}
+    for case, event in notices.CASES.items():
+        [message, *_] = messages_for(event, plan, notices.PORTAL)
+        # unique per run: the cases' fixed event ids would give Mailpit the same Message-IDs
+        message = dataclasses.replace(
+            message,
+            notification_id=f"{token}|{message.notification_id}",
+            text=f"{message.text}\nMã: {token}-{case}\n",
+        )
+        sent[f"{token}-{case}"] = message
+    sender = mailer(servers)
+    for message in sent.values():
+        await sender.send(message)
+
+    hits = await found(servers, token, len(sent))
+    assert len(hits) == len(sent)  # once each
+    for hit in hits:
+        full = await mailpit.message(servers.mailpit_api, hit["ID"])
+        key = full["Text"].rsplit("Mã: ", 1)[1].strip()
+        parsed = email.message_from_bytes(
+            await mailpit.raw(servers.mailpit_api, hit["ID"]), policy=policy.default
+        )
+        assert isinstance(parsed, EmailMessage)
+        expected = sent.pop(key)
+        assert full["Subject"] == parsed["Subject"] == expected.subject, key
+        assert parsed.get_body(("plain",)) is not None and parsed.get_body(("html",)) is not None
+        assert "Kính gửi:" in full["HTML"], key
+    assert sent == {}
