@@ -1,8 +1,9 @@
 """A TCP relay in front of the SMTP server whose speed a test sets: a slow mail server.
 
-Every connection is held ``delay`` seconds before it is joined to the real server, so each
-message a client sends takes at least that long; ``delay = 0`` relays at full speed. Mail still
-arrives: the test slows a dependency down, it does not break it.
+Every command a client sends (a connection's greeting too) waits ``delay`` seconds before it
+reaches the real server, so a message takes several times that, on a new connection or a
+reused one; ``delay = 0`` relays at full speed. Mail still arrives: the test slows a dependency
+down, it does not break it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ class SlowSmtpRelay:
         self._target = (host, port)
         self.delay = 0.0
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     @property
     def port(self) -> int:
@@ -27,32 +29,46 @@ class SlowSmtpRelay:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Close every connection (each handler then ends by itself), then the server."""
+        if self._server is None:
+            return
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await asyncio.wait_for(asyncio.gather(*self._handlers, return_exceptions=True), 10)
+        await self._server.wait_closed()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+        self._writers.add(writer)
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
         try:
             await asyncio.sleep(self.delay)
             upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
-            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+            self._writers.add(upstream_writer)
+            await asyncio.gather(
+                self._pipe(reader, upstream_writer, slow=True),
+                self._pipe(upstream_reader, writer, slow=False),
+            )
         except OSError:  # the client or the server went away: so does this connection
             pass
         finally:
-            self._tasks.discard(task)
             writer.close()
+            self._handlers.discard(handler)
 
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        with contextlib.suppress(OSError):
-            writer.close()
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, slow: bool
+    ) -> None:
+        try:
+            while data := await reader.read(65536):
+                if slow and self.delay:
+                    await asyncio.sleep(self.delay)
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            self._writers.discard(writer)
+            with contextlib.suppress(OSError):
+                writer.close()
