@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from fastapi import FastAPI, Request
 
@@ -38,6 +38,11 @@ from services.notify.store import MongoLedger
 log = logging.getLogger(__name__)
 
 RETRY_PAUSE, RETRY_MAX_IDLE = 1.0, 30.0
+
+
+@runtime_checkable
+class Closable(Protocol):
+    async def close(self) -> None: ...
 
 
 def build_app(
@@ -120,6 +125,21 @@ def build_app(
                 await asyncio.sleep(pause)
 
         rt.loop(retrier)
+
+        async def say_goodbye() -> None:
+            # Cancelled at shutdown: the pool's idle sessions say QUIT, within 2 s.
+            try:
+                await asyncio.Event().wait()
+            finally:
+                closers: list[Closable] = []
+                for sender in (the_mailer, sms):
+                    if isinstance(sender, Closable):
+                        closers.append(sender)
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(2):
+                        await asyncio.gather(*(c.close() for c in closers))
+
+        rt.loop(say_goodbye)
 
     app = rt.app(wire, title="baocao: thông báo")
 

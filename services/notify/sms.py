@@ -92,6 +92,11 @@ class SmsSender(Mailer):
         self._without_diacritics = without_diacritics
         self._on_segments = on_segments or (lambda _segments: None)
 
+    async def close(self) -> None:
+        close = getattr(self._provider, "close", None)
+        if close is not None:
+            await close()
+
     def text_of(self, message: Outgoing) -> str:
         return unaccented(message.text) if self._without_diacritics else message.text
 
