@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TypeVar
@@ -112,6 +112,7 @@ def due_emissions(
     calendar: WorkingCalendar | None = None,
     returned: Mapping[str, Mapping[str, dt.datetime]] | None = None,
     reopened: Mapping[str, Mapping[str, Reopened]] | None = None,
+    decided: Callable[[str], bool] | None = None,
 ) -> list[Emission]:
     """Every announcement due at ``now``, oldest first (the order they should be published).
 
@@ -122,8 +123,11 @@ def due_emissions(
     unit in ``returned`` (period id → unit → when its report was returned, not sent again
     since) re-enters that ladder from the return on; a unit in ``reopened`` (a filing
     exception) keeps getting its overdue rungs past the lock, until the exception ends.
+    A rung whose key ``decided`` knows is left out before its event is built (the steady
+    state of a scan: most units' latest rung was sent at an earlier scan).
     """
     calendar = calendar or WorkingCalendar()
+    memo: dict[tuple[str, dt.datetime, dt.datetime], list[RungAt]] = {}
     unit_ids = [u.id for u in plan.reporting_units()]
     found: list[Emission] = []
     for period in periods:
@@ -133,7 +137,7 @@ def due_emissions(
         reported = submitted.get(period.id, frozenset())
         moved = (extended or {}).get(period.id, {})
         back = (returned or {}).get(period.id, {}) if period.kind.reminders else {}
-        owing: list[PendingUnit] = []
+        owing: list[tuple[str, dt.datetime, bool]] = []  # unit, own due, returned
         exceptions = (reopened or {}).get(period.id, {}) if period.kind.reminders else {}
         for unit_id in unit_ids:
             returned_at = back.get(unit_id)
@@ -144,14 +148,7 @@ def due_emissions(
             if reopen is not None and reopen.until > own.closes_at:
                 own = replace(own, closes_at=reopen.until)
             if period.kind.reminders is not None:
-                owing.append(
-                    PendingUnit(
-                        unit_id=unit_id,
-                        due_at=own.due_at,
-                        overdue=now >= own.due_at,
-                        returned=returned_at is not None,
-                    )
-                )
+                owing.append((unit_id, own.due_at, returned_at is not None))
                 extension = moved.get(unit_id)
                 since = [t for t in (extension and extension.decided_at, returned_at) if t]
                 if (
@@ -160,9 +157,16 @@ def due_emissions(
                     and reopen.granted_at > period.closes_at
                 ):
                     since.append(reopen.granted_at)  # the rungs while it was locked stay unsent
-                passed = passed_rungs(own, plan, calendar, now, since=max(since, default=None))
+                passed = passed_rungs(
+                    own, plan, calendar, now, since=max(since, default=None), memo=memo
+                )
                 if passed and meaningful(passed[-1], own, now):
                     was_moved = unit_id in moved
+                    latest_key = _rung_key(
+                        own, unit_id, passed[-1], moved=was_moved, returned_at=returned_at
+                    )
+                    if decided is not None and decided(latest_key):
+                        continue
                     superseded = tuple(
                         _rung_key(own, unit_id, r, moved=was_moved, returned_at=returned_at)
                         for r in passed[:-1]
@@ -177,7 +181,7 @@ def due_emissions(
                 found.append(_reminder(own, unit_id, reminder, moved=unit_id in moved))
             elif own.due_at <= now < own.closes_at:
                 found.append(_overdue(own, unit_id, moved=unit_id in moved))
-        summary = _summary(plan, period, calendar, now, owing, len(unit_ids))
+        summary = _summary(plan, period, calendar, now, owing, len(unit_ids), memo, decided)
         if summary is not None:
             found.append(summary)
         if now >= period.closes_at:
@@ -190,17 +194,25 @@ def _summary(
     period: Period,
     calendar: WorkingCalendar,
     now: dt.datetime,
-    owing: list[PendingUnit],
+    owing: list[tuple[str, dt.datetime, bool]],
     expected: int,
+    memo: dict[tuple[str, dt.datetime, dt.datetime], list[RungAt]],
+    decided: Callable[[str], bool] | None,
 ) -> Emission | None:
     """The office's summary of the period's latest rung day (its own ladder, not the units'
     extensions), listing who still owes; one per day under its key, none when nobody owes."""
-    passed = passed_rungs(period, plan, calendar, now)
+    passed = passed_rungs(period, plan, calendar, now, memo=memo)
     if not passed or not owing or not meaningful(passed[-1], period, now):
         return None
     rung = passed[-1]
     day = rung.at.astimezone(plan.tz).date()
     key = f"summary|{period.id}|{day:%Y%m%d}"
+    if decided is not None and decided(key):
+        return None
+    pending = [
+        PendingUnit(unit_id=u, due_at=due, overdue=now >= due, returned=back)
+        for u, due, back in owing
+    ]
     reaches = ["office", "leadership"] if rung.overdue else ["office"]
     event = _event(
         DeadlineSummary,
@@ -212,7 +224,7 @@ def _summary(
             "rung": rung.rung_id,
             "reaches": reaches,
             "expected_count": expected,
-            "pending": [u.model_dump() for u in owing],
+            "pending": [u.model_dump() for u in pending],
         },
     )
     return Emission(key, EmissionKind.SUMMARY, period.id, None, event)
@@ -260,6 +272,7 @@ def passed_rungs(
     now: dt.datetime,
     *,
     since: dt.datetime | None = None,
+    memo: dict[tuple[str, dt.datetime, dt.datetime], list[RungAt]] | None = None,
 ) -> list[RungAt]:
     """The rungs of the unit's ladder whose moment has passed, oldest first. Only the latest
     is sent, and only if it still means something (:func:`meaningful`); the others are
@@ -268,16 +281,17 @@ def passed_rungs(
     Earlier rungs whose moment also passed are stale (the service was down): one reminder that
     says where the unit stands beats several at once. Rungs before the period opened are left
     to the opening announcement, and rungs of an extended ladder before the extension
-    (``since``) are not sent late.
+    (``since``) are not sent late. ``memo`` keeps the ladders placed during one scan: units
+    without an extension share their period's.
     """
     ladder = period.kind.reminders
     if ladder is None or now >= period.closes_at:
         return []
-    return [
-        r
-        for r in rungs(period, ladder, calendar, plan.tz)
-        if max(period.opens_at, since or period.opens_at) <= r.at <= now
-    ]
+    memo = {} if memo is None else memo
+    key = (period.id, period.due_at, period.closes_at)
+    if key not in memo:
+        memo[key] = rungs(period, ladder, calendar, plan.tz)
+    return [r for r in memo[key] if max(period.opens_at, since or period.opens_at) <= r.at <= now]
 
 
 def reminder_at(period: Period, days_before: int) -> dt.datetime:

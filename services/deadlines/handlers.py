@@ -83,6 +83,7 @@ async def scan(
             calendar=calendar,
             returned=returned,
             reopened=reopened,
+            decided=store.known_decided,
         ):
             if store.known_decided(emission.key):
                 continue
