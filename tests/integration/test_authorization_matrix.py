@@ -137,6 +137,7 @@ POLICY: dict[tuple[str, str, str], Who] = {
         for method, path in (
             ("GET", "/api/v1/dead-letters"),
             ("POST", "/api/v1/dead-letters/{letter_id}/replay"),
+            ("POST", "/api/v1/dead-letters/{letter_id}/discard"),
             ("GET", "/api/v1/outbox/parked"),
             ("POST", "/api/v1/outbox/parked/{event_id}/replay"),
         )
