@@ -7,11 +7,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from aiokafka.structs import TopicPartition
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from deploy.local import stack
@@ -120,7 +120,7 @@ def test_every_consumer_has_dead_letter_series_from_the_start() -> None:
     assert sample(registry, "baocao_dead_letters_waiting", **labels) == 0
 
 
-def test_http_requests_are_counted_by_route_template_method_and_status() -> None:
+async def test_http_requests_are_counted_by_route_template_method_and_status() -> None:
     registry = CollectorRegistry()
     app = FastAPI()
 
@@ -133,11 +133,12 @@ def test_http_requests_are_counted_by_route_template_method_and_status() -> None
         return {}
 
     instrument_http(app, registry)
-    with TestClient(app) as client:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         for unit_id in ("a", "b"):
-            assert client.get(f"/units/{unit_id}").status_code == 200
-        client.get("/metrics")
-        client.get("/nowhere")
+            assert (await client.get(f"/units/{unit_id}")).status_code == 200
+        await client.get("/metrics")
+        await client.get("/nowhere")
     route = {"handler": "/units/{unit_id}", "method": "GET"}
     assert sample(registry, "http_requests_total", status="200", **route) == 2
     assert sample(registry, "http_request_duration_seconds_count", **route) == 2
