@@ -101,7 +101,8 @@ async def test_bad_input_is_refused_in_vietnamese_and_changes_nothing(
             400,
             "invalid_json",
         ),
-        ({"json": {**good, "unit_id": "xa-khong-co"}}, 422, "unknown_unit"),
+        # Signed in for xa-dak-nong: any other unit, known or not, is not theirs to file for.
+        ({"json": {**good, "unit_id": "xa-khong-co"}}, 404, "not_found"),
         ({"json": {**good, "period_id": "kh-nq35-ngoc-hoi.2027.quy-9"}}, 422, "unknown_period"),
         ({"json": {**good, "period_id": "kh-nq35-ngoc-hoi.2026.hang-nam"}}, 409, "period_closed"),
         (
