@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 
 from contracts.events import ExtensionDecided, PeriodClosed, ReportReviewed, SubmissionReceived
@@ -13,6 +15,7 @@ from services.consolidate.config import ConsolidateSettings
 from services.consolidate.files import GridFSFileStore
 from services.consolidate.handlers import (
     Consolidation,
+    amend_closed_reports,
     on_extension_decided,
     on_period_closed,
     on_report_reviewed,
@@ -21,6 +24,8 @@ from services.consolidate.handlers import (
 from services.consolidate.metrics import ConsolidateMetrics
 from services.consolidate.store import MongoConsolidateStore, MongoTermsStore
 from services.consolidate.web import pages, router
+
+log = logging.getLogger(__name__)
 
 
 def build_app(
@@ -63,6 +68,17 @@ def build_app(
         rt.subscribe(PERIOD_CLOSED, "period-closed", period_closed)
         rt.subscribe(REPORT_REVIEWED, "report-reviewed", report_reviewed)
         rt.subscribe(EXTENSION_DECIDED, "extension-decided", extension_decided)
+        metrics.watch_pending(c.pending)
+
+        async def amender() -> None:
+            while True:
+                try:
+                    await amend_closed_reports(c)
+                except Exception as error:  # MongoDB away: the causes wait in the store
+                    log.warning("amendments: %s: %s", type(error).__name__, error)
+                await c.pending.nudged()
+
+        rt.loop(amender)
         app.state.consolidation = c
 
     app = rt.app(wire, title="baocao consolidate")

@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
@@ -74,9 +74,10 @@ def report_id_for_closing(period_closed_event_id: uuid.UUID) -> str:
     return str(uuid.uuid5(REPORT_IDS, f"period-closed|{period_closed_event_id}"))
 
 
-def report_id_for_amendment(submission_id: str) -> str:
-    """A submission projected after the close amends the closing report once."""
-    return str(uuid.uuid5(REPORT_IDS, f"amended|{submission_id}"))
+def report_id_for_amendment(keys: Iterable[str]) -> str:
+    """The late causes one amendment counts name it: a pass repeated after a crash, or by
+    a replica, over the same causes maps to the same report."""
+    return str(uuid.uuid5(REPORT_IDS, "amended|" + "|".join(sorted(keys))))
 
 
 _NOT_CONTENT = {"report_id", "version", "trigger", "consolidated_at", "supersedes", "content_hash"}
@@ -87,11 +88,6 @@ def content_hash(payload: ReportConsolidatedPayload) -> str:
     content = payload.model_dump(mode="json", exclude=_NOT_CONTENT)
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def report_id_for_decision(event_id: uuid.UUID) -> str:
-    """An office decision learnt after the close amends the closing report once."""
-    return str(uuid.uuid5(REPORT_IDS, f"decided|{event_id}"))
 
 
 def report_id_for_request(period_id: str, request_id: str) -> str:

@@ -3,7 +3,8 @@
 The report the province receives at the close contains every submission accepted before the
 close, whatever the lag between our two consumers: the period is marked closed *before* its
 submissions are read, and a submission projected *after* that mark amends the closing report
-with a new version (see ``on_submission_received``). A version is only recorded when it says
+with a new version (see ``on_submission_received``; late causes are gathered into one
+amendment, ``amendments.py``). A version is only recorded when it says
 something new: its content hash differs from the latest version's.
 
 Office decisions that judge a unit's punctuality (an approved extension, a returned version)
@@ -16,7 +17,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.envelope import Event
@@ -35,6 +36,7 @@ from services.common.mongo import to_millis
 from services.common.outbox import Outbox, Ref
 from services.common.periods import Period, PeriodState
 from services.common.reference import Catalog
+from services.consolidate.amendments import LateCause, PendingAmendments
 from services.consolidate.documents import Beside, Rendered, reference, render
 from services.consolidate.domain import (
     Trigger,
@@ -43,7 +45,6 @@ from services.consolidate.domain import (
     previous_period,
     report_id_for_amendment,
     report_id_for_closing,
-    report_id_for_decision,
     report_id_for_request,
     shorter_window,
 )
@@ -97,6 +98,8 @@ class Consolidation:
     public_url: str = "http://127.0.0.1:8003"
     """How the province reaches this service: the files' URLs start with it."""
     render_pdf: bool = True
+    pending: PendingAmendments = field(default_factory=PendingAmendments)
+    """Late causes waiting for ``amend_closed_reports``; its pass waits on it."""
 
 
 async def on_submission_received(event: SubmissionReceived, *, c: Consolidation) -> None:
@@ -110,15 +113,7 @@ async def on_submission_received(event: SubmissionReceived, *, c: Consolidation)
     # Read after the insert: a close marked before this read amends here, a close marked
     # after it reads this submission itself (see the module docstring).
     if await c.store.is_closed(p.period_id):
-        await _record(
-            c,
-            *found,
-            trigger="period_closed",
-            report_id=report_id_for_amendment(p.submission_id),
-            cause=f"submission {p.submission_id} after the close",
-            correlation_id=event.correlation_id,
-            causation_id=event.event_id,
-        )
+        await _amend_later(c, p.period_id, f"submission {p.submission_id}", event)
 
 
 async def on_report_reviewed(event: ReportReviewed, *, c: Consolidation) -> None:
@@ -139,20 +134,49 @@ async def on_extension_decided(event: ExtensionDecided, *, c: Consolidation) -> 
 
 async def _amend_if_closed(c: Consolidation, period_id: str, event: Event) -> None:
     # Recorded before this read, as a submission is: a close marked later reads it itself.
-    # Not skipped on a redelivery: the report id is the event's, so an amendment is made once.
+    # Not skipped on a redelivery: the cause's key is the event's, so it is counted once.
     found = c.catalog.period(period_id)
     if found is None or c.clock.now() < found[1].closes_at - CLOCK_SKEW:
         return
     if await c.store.is_closed(period_id):
-        await _record(
-            c,
-            *found,
-            trigger="period_closed",
-            report_id=report_id_for_decision(event.event_id),
-            cause=f"{event.event_type} {event.event_id} after the close",
-            correlation_id=event.correlation_id,
-            causation_id=event.event_id,
-        )
+        await _amend_later(c, period_id, f"{event.event_type} {event.event_id}", event)
+
+
+async def _amend_later(c: Consolidation, period_id: str, key: str, event: Event) -> None:
+    # Stored before the message is acknowledged: a crash before the amendment loses nothing.
+    await c.store.add_late_cause(LateCause(period_id, key, event.correlation_id, event.event_id))
+    c.pending.wanted([key])
+
+
+async def amend_closed_reports(c: Consolidation) -> int:
+    """Record, per period, one version counting every late cause waiting; forget them.
+
+    Returns how many causes were settled. The first cause (by key) stands for the others in
+    the event's correlation and causation; the report's cause names them all.
+    """
+    causes = await c.store.late_causes()
+    c.pending.found(cause.key for cause in causes)
+    by_period: dict[str, list[LateCause]] = {}
+    for cause in sorted(causes, key=lambda cause: cause.key):
+        by_period.setdefault(cause.period_id, []).append(cause)
+    for period_id, waiting in by_period.items():
+        keys = [cause.key for cause in waiting]
+        found = c.catalog.period(period_id)
+        if found is None:  # the plan was withdrawn since: there is no report to amend
+            log.warning("late causes of unknown period %s dropped: %s", period_id, keys)
+        else:
+            await _record(
+                c,
+                *found,
+                trigger="period_closed",
+                report_id=report_id_for_amendment(keys),
+                cause=f"{', '.join(keys)} after the close",
+                correlation_id=waiting[0].correlation_id,
+                causation_id=waiting[0].causation_id,
+            )
+        await c.store.forget_late_causes(keys)
+        c.pending.settled(keys)
+    return len(causes)
 
 
 async def on_period_closed(event: PeriodClosed, *, c: Consolidation) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from collections.abc import Sized
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.consolidate.domain import Trigger
 
@@ -15,6 +17,14 @@ class ConsolidateMetrics:
             ["trigger"],
             registry=registry,
         )
+        self._pending = Gauge(
+            "baocao_amendments_pending",
+            "submissions and decisions learnt after a close, not yet counted by an amendment",
+            registry=registry,
+        )
+
+    def watch_pending(self, pending: Sized) -> None:
+        self._pending.set_function(lambda: len(pending))
 
     def consolidated(self, trigger: Trigger) -> None:
         self._consolidated.labels(trigger).inc()

@@ -8,6 +8,8 @@ period's collection in one pass, never the others.
 - ``reports.<period_id>``: every version of the period's report; a unique version index
   decides races. A report's event leaves through the outbox (``services.common.outbox``).
 - ``periods``: one small document per period: whether it has closed (see ``mark_closed``).
+- ``late_causes``: submissions and decisions learnt after a close, each until the amendment
+  that counts it is recorded (see ``amendments.py``); empty but for moments after a close.
 - ``extensions.<period_id>`` (``_id`` = unit id, the latest approval) and ``returns.<period_id>``
   (``_id`` = ``unit|revision``, insert-only): what office staff decided, which judges a unit's
   punctuality (``TermsStore``); a few documents per unit, read whole when consolidating.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +37,7 @@ from contracts.events import (
     TaskReport,
 )
 from services.common.mongo import Document, to_millis
+from services.consolidate.amendments import LateCause
 from services.consolidate.domain import SubmissionRow, UnitTerms
 
 SUBMISSIONS, REPORTS = "submissions.", "reports."
@@ -89,11 +93,23 @@ class ConsolidateStore(abc.ABC):
     @abc.abstractmethod
     async def is_closed(self, period_id: str) -> bool: ...
 
+    @abc.abstractmethod
+    async def add_late_cause(self, cause: LateCause) -> None:
+        """Remember a cause for an amendment until ``forget_late_causes``; once per key."""
+
+    @abc.abstractmethod
+    async def late_causes(self) -> list[LateCause]:
+        """Every cause waiting, of every period."""
+
+    @abc.abstractmethod
+    async def forget_late_causes(self, keys: list[str]) -> None: ...
+
 
 class MongoConsolidateStore(ConsolidateStore):
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._db = db
         self._periods: AsyncCollection[Document] = db["periods"]
+        self._late: AsyncCollection[Document] = db["late_causes"]
         self._indexed: set[str] = set()
 
     @staticmethod
@@ -186,6 +202,31 @@ class MongoConsolidateStore(ConsolidateStore):
 
     async def is_closed(self, period_id: str) -> bool:
         return await self._periods.find_one({"_id": period_id}, {"_id": 1}) is not None
+
+    async def add_late_cause(self, cause: LateCause) -> None:
+        with contextlib.suppress(DuplicateKeyError):
+            await self._late.insert_one(
+                {
+                    "_id": cause.key,
+                    "period_id": cause.period_id,
+                    "correlation_id": str(cause.correlation_id),
+                    "causation_id": str(cause.causation_id),
+                }
+            )
+
+    async def late_causes(self) -> list[LateCause]:
+        return [
+            LateCause(
+                period_id=doc["period_id"],
+                key=doc["_id"],
+                correlation_id=uuid.UUID(doc["correlation_id"]),
+                causation_id=uuid.UUID(doc["causation_id"]),
+            )
+            async for doc in self._late.find({})
+        ]
+
+    async def forget_late_causes(self, keys: list[str]) -> None:
+        await self._late.delete_many({"_id": {"$in": keys}})
 
 
 def _stored(doc: dict[str, Any]) -> StoredReport:

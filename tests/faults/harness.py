@@ -578,6 +578,8 @@ async def settled(system: FaultSystem, *names: str, timeout: float = 120.0) -> N
             metrics = await _metrics(system.url(name))
             if metrics.get("baocao_outbox_pending", 0.0) > 0:
                 return False
+            if metrics.get("baocao_amendments_pending", 0.0) > 0:
+                return False
             if service == "notify":
                 ledger = await get_json(system.url(name), "/api/v1/notifications?limit=1000")
                 if any(e.get("status") == "pending" for e in ledger):

@@ -45,6 +45,7 @@ from services.consolidate.config import ConsolidateSettings
 from services.consolidate.handlers import (
     Consolidation,
     PeriodNotOpen,
+    amend_closed_reports,
     consolidate_now,
     on_period_closed,
     on_submission_received,
@@ -387,6 +388,8 @@ async def test_a_submission_projected_after_the_close_amends_the_closing_report(
     await on_submission_received(lagging, c=c)
     await on_submission_received(lagging, c=c)  # a redelivery amends nothing more
     await on_period_closed(closed, c=c)  # nor does a redelivered close
+    assert await amend_closed_reports(c) == 1
+    assert await amend_closed_reports(c) == 0
 
     assert await handlers.versions() == [
         (1, "period_closed", 2, None),
@@ -396,6 +399,7 @@ async def test_a_submission_projected_after_the_close_amends_the_closing_report(
     assert amended is not None
     assert amended.payload.missing == 0
     assert amended.cause == f"submission {lagging.payload.submission_id} after the close"
+    assert await c.store.late_causes() == []
     first, second = await handlers.announced()
     assert (first.payload.version, second.payload.version) == (1, 2)
     assert second.payload.supersedes == first.payload.report_id

@@ -25,6 +25,7 @@ from contracts.topics import ALL_TOPICS
 from services.common.clock import Clock
 from services.common.mongo import DeadLetters, Document, to_millis
 from services.common.outbox import INTENT, READY, Outbox, Ref
+from services.consolidate.amendments import LateCause
 from services.consolidate.domain import SubmissionRow
 from services.consolidate.store import ConsolidateStore, ReportExists, StoredReport, VersionTaken
 from services.deadlines.domain import Emission
@@ -276,6 +277,7 @@ class FakeConsolidateStore(ConsolidateStore):
         self.rows: dict[str, dict[str, SubmissionRow]] = {}
         self.stored: dict[str, dict[str, StoredReport]] = {}
         self.closed: dict[str, dt.datetime] = {}
+        self.late: dict[str, LateCause] = {}
 
     async def add_submission(self, submission: SubmissionReceivedPayload) -> bool:
         period = self.rows.setdefault(submission.period_id, {})
@@ -321,6 +323,16 @@ class FakeConsolidateStore(ConsolidateStore):
 
     async def is_closed(self, period_id: str) -> bool:
         return period_id in self.closed
+
+    async def add_late_cause(self, cause: LateCause) -> None:
+        self.late.setdefault(cause.key, cause)
+
+    async def late_causes(self) -> list[LateCause]:
+        return list(self.late.values())
+
+    async def forget_late_causes(self, keys: list[str]) -> None:
+        for key in keys:
+            self.late.pop(key, None)
 
 
 # --- deadlines ------------------------------------------------------------------------------

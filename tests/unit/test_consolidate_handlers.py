@@ -33,6 +33,7 @@ from services.consolidate.handlers import (
     PeriodNotOpen,
     TooManyVersionConflicts,
     UnknownPeriod,
+    amend_closed_reports,
     consolidate_now,
     on_period_closed,
     on_submission_received,
@@ -101,23 +102,22 @@ class SameRequestFirst(FakeConsolidateStore):
 
 
 class AmendedMeanwhile(FakeConsolidateStore):
-    """While a consolidation records its report, a late submission is projected and amends.
+    """While the closing consolidation records its report, a late submission is projected.
 
-    The consumers of PeriodClosed and SubmissionReceived run concurrently: the amendment
-    takes the version the closing consolidation, which read the submissions before it, is
-    about to record.
+    The consumers of PeriodClosed and SubmissionReceived run concurrently: the closing
+    consolidation read the submissions before this one was projected.
     """
 
     def __init__(self, late: SubmissionReceived) -> None:
         super().__init__()
-        self.late: SubmissionReceived | None = late
+        self.lagging: SubmissionReceived | None = late
         self.c: Consolidation | None = None
 
     async def add_report(
         self, payload: ReportConsolidatedPayload, *, cause: str, content_hash: str, event_id: str
     ) -> None:
-        if self.late is not None and self.c is not None:
-            late, self.late = self.late, None
+        if self.lagging is not None and self.c is not None:
+            late, self.lagging = self.lagging, None
             await on_submission_received(late, c=self.c)
         await super().add_report(payload, cause=cause, content_hash=content_hash, event_id=event_id)
 
@@ -146,6 +146,9 @@ class Deps:
 
     async def close(self, event: PeriodClosed) -> None:
         await on_period_closed(event, c=self.c)
+
+    async def amend(self) -> int:
+        return await amend_closed_reports(self.c)
 
     async def request(
         self, request_id: str, period_id: str = PERIOD_ID
@@ -295,16 +298,54 @@ async def test_a_submission_projected_after_the_close_amends_the_closing_report_
 
     await deps.submit(late)
     await deps.submit(late)  # redelivered
+    assert len(deps.c.pending) == 1
+    assert await deps.amend() == 1
+    assert await deps.amend() == 0
 
     [closing, amended] = deps.announced()
     assert amended.payload.version == 2
     assert amended.payload.trigger == "period_closed"
-    assert amended.payload.report_id == report_id_for_amendment(late.payload.submission_id)
+    key = f"submission {late.payload.submission_id}"
+    assert amended.payload.report_id == report_id_for_amendment([key])
     assert amended.payload.supersedes == closing.payload.report_id
     assert (amended.payload.received, amended.payload.missing) == (2, 0)
     assert amended.causation_id == late.event_id
     assert amended.correlation_id == late.correlation_id
     assert deps.consolidated("period_closed") == 2.0
+    assert len(deps.c.pending) == 0
+
+
+async def test_late_submissions_waiting_together_make_one_amendment() -> None:
+    deps = Deps()
+    await deps.submit(submitted("phong-a"))
+    await deps.close(closed())
+    late = [submitted("xa-b"), submitted("xa-b", revision=2)]
+    for event in late:
+        await deps.submit(event)
+
+    assert await deps.amend() == 2
+
+    [_, amended] = deps.announced()
+    keys = sorted(f"submission {e.payload.submission_id}" for e in late)
+    assert amended.payload.report_id == report_id_for_amendment(keys)
+    assert (amended.payload.received, amended.payload.missing) == (2, 0)
+    stored = await deps.store.latest(PERIOD_ID)
+    assert stored is not None and stored.cause == f"{', '.join(keys)} after the close"
+
+
+async def test_an_amendment_repeated_after_a_crash_before_forgetting_adds_no_version() -> None:
+    deps = Deps()
+    await deps.submit(submitted("phong-a"))
+    await deps.close(closed())
+    await deps.submit(submitted("xa-b"))
+    kept = dict(deps.store.late)
+    await deps.amend()
+    deps.store.late.update(kept)  # the process died before forgetting them
+
+    assert await deps.amend() == 1
+
+    assert [e.payload.version for e in deps.announced()] == [1, 2]
+    assert deps.store.late == {}
 
 
 async def test_a_version_taken_by_a_racing_consolidation_moves_to_the_next() -> None:
@@ -359,7 +400,9 @@ async def test_a_preview_stores_and_announces_nothing() -> None:
     assert deps.outbox.all() == []
 
 
-async def test_a_closing_that_loses_its_version_to_an_amendment_keeps_the_late_submission() -> None:
+async def test_a_submission_projected_while_the_closing_records_is_counted_by_the_amendment() -> (
+    None
+):
     late = submitted("xa-b")
     store = AmendedMeanwhile(late)
     deps = Deps(store)
@@ -367,6 +410,7 @@ async def test_a_closing_that_loses_its_version_to_an_amendment_keeps_the_late_s
     await deps.submit(submitted("phong-a"))
 
     await deps.close(closed())
+    await deps.amend()
 
     latest = await store.latest(PERIOD_ID)
     assert latest is not None

@@ -275,6 +275,7 @@ async def test_a_decision_learnt_after_the_close_amends_the_closing_report() -> 
     decided = extension_decided("xa-a", LOCK)
     await consolidating.on_extension_decided(decided, c=c)
     await consolidating.on_extension_decided(decided, c=c)  # redelivered: amended once
+    await consolidating.amend_closed_reports(c)
 
     reports = await c.store.reports(PERIOD.id)
     assert [(r.payload.version, r.payload.on_time, r.payload.late) for r in reports] == [
