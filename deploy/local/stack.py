@@ -1,9 +1,10 @@
 """Provision, start and stop baocao's real servers (and services) on a machine without Docker.
 
-Kafka comes from Maven Central; FerretDB, Mailpit, Prometheus (with promtool) and Alertmanager
-from the Go module proxy, built side by side; everything downloaded or built lands in one ignored
-folder (``.stack/`` by default) so the second start
-needs no network. Processes are tracked by PID file and stopped by PID, never by name.
+Kafka comes from Maven Central; FerretDB, Mailpit and Alertmanager from the Go module proxy,
+built side by side; Prometheus (with promtool) is Debian's package, unpacked without being
+installed. Everything downloaded or built lands in one ignored folder (``.stack/`` by default)
+so the second start needs no network. Processes are tracked by PID file and stopped by PID,
+never by name.
 FerretDB stores its data in SQLite files (default) or, with BAOCAO_FERRETDB_BACKEND=postgresql,
 in a PostgreSQL server from Debian's ``postgresql`` package that this script also runs.
 
@@ -38,8 +39,7 @@ HERE = Path(__file__).resolve().parent
 KAFKA_VERSION = "4.4.0"
 FERRETDB_VERSION = "v1.24.2"
 MAILPIT_VERSION = "v1.33.1"
-# Prometheus 3.x: the Go module's versions are v0.3xx (v0.316.0 is Prometheus 3.16).
-PROMETHEUS_VERSION = "v0.316.0"
+PROMETHEUS_PACKAGE = "prometheus"  # Debian 12: Prometheus 2.42.0 with promtool
 ALERTMANAGER_VERSION = "v0.35.0"
 SERVICES = ("submissions", "deadlines", "notify", "consolidate")
 MONITORING = ("prometheus", "alertmanager")
@@ -107,6 +107,10 @@ class Layout:
     @property
     def bin_dir(self) -> Path:
         return self.stack_dir / "bin"
+
+    def debian_bin(self, package: str) -> Path:
+        """Where ``provision_debian_programs`` unpacks a package's programs."""
+        return self.stack_dir / "debian" / package / "usr" / "bin"
 
     @property
     def _state_root(self) -> Path:
@@ -469,25 +473,36 @@ def provision_go_commands(
             os.replace(built, target)
 
 
-def provision_prometheus(layout: Layout) -> None:
-    """Prometheus and promtool (the rule tests run it) from one build, then Alertmanager."""
-    names = ("prometheus", "promtool")
-    if all((layout.bin_dir / f"{n}-{PROMETHEUS_VERSION}").exists() for n in names):
-        return
-    go = require("go", "install Go 1.22+ (the machine image has it in /usr/local/go/bin)")
-    log(f"building Prometheus {PROMETHEUS_VERSION} and promtool with Go (once, minutes) ...")
-    layout.bin_dir.mkdir(parents=True, exist_ok=True)
-    provision_go_commands(
-        layout,
-        "github.com/prometheus/prometheus",
-        PROMETHEUS_VERSION,
-        {n: f"./cmd/{n}" for n in names},
-        go=go,
-        env=go_env(layout),
-        # Without the cloud service discoveries (Kubernetes, AWS, Azure, GCE ...): our targets
-        # are static, and leaving their SDKs out takes about 40 % off the build.
-        tags="remove_all_sd",
+def provision_debian_programs(layout: Layout, package: str) -> Path:
+    """A Debian package's files unpacked into .stack/debian/<package>/ (``apt-get download``,
+    ``dpkg-deb -x``): its programs without installing it, so no root and no service started.
+
+    Returns its ``usr/bin``. Seconds, where building Prometheus from the Go module took the
+    longest part of a cold start (16 CPU-minutes)."""
+    programs = layout.debian_bin(package)
+    if programs.is_dir():
+        return programs
+    root = programs.parents[1]
+    apt, dpkg_deb = (
+        require(tool, "a Debian-based machine (apt-get, dpkg-deb)")
+        for tool in ("apt-get", "dpkg-deb")
     )
+    partial = root.with_name(package + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    download = [apt, "download", package]
+    if subprocess.run(download, cwd=partial, capture_output=True).returncode != 0:
+        # A fresh machine has no package lists yet.
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run([apt, "update"], "apt-get update", env=env)
+        run(download, f"apt-get download {package}", cwd=partial)
+    [deb] = partial.glob("*.deb")
+    run([dpkg_deb, "-x", str(deb), str(partial / "files")], f"unpacking {deb.name}")
+    log(f"{package} {deb.name.split('_')[1]} unpacked from Debian's package")
+    shutil.rmtree(root, ignore_errors=True)
+    (partial / "files").rename(root)
+    shutil.rmtree(partial)
+    return programs
 
 
 def provision_alertmanager(layout: Layout) -> Path:
@@ -500,14 +515,24 @@ def provision_alertmanager(layout: Layout) -> Path:
     )
 
 
-def provision_monitoring(layout: Layout) -> None:
-    """Prometheus, promtool and Alertmanager, built side by side (for tests that need them)."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        for future in [
-            pool.submit(provision_prometheus, layout),
-            pool.submit(provision_alertmanager, layout),
-        ]:
-            future.result()
+@dataclass(frozen=True)
+class Monitoring:
+    prometheus: Path
+    promtool: Path
+    alertmanager: Path
+
+
+def provision_monitoring(layout: Layout) -> Monitoring:
+    """Prometheus, promtool and Alertmanager (for `make up` and the tests that need them).
+
+    Not Debian's Alertmanager: it reads its default templates from /usr/share/prometheus,
+    which an unpacked (not installed) package does not have."""
+    prometheus = provision_debian_programs(layout, PROMETHEUS_PACKAGE)
+    return Monitoring(
+        prometheus=prometheus / "prometheus",
+        promtool=prometheus / "promtool",
+        alertmanager=provision_alertmanager(layout),
+    )
 
 
 def go_env(layout: Layout) -> dict[str, str]:
@@ -630,13 +655,15 @@ def create_demo_accounts(layout: Layout) -> None:
 
 def provision(layout: Layout, *, for_tests: bool = False, monitoring: bool = False) -> None:
     """Everything missing, side by side: downloads overlap with builds, and a cold start waits
-    for the longest step (the Prometheus build) instead of the sum of all of them.
+    for the longest step instead of the sum of all of them.
 
     ``monitoring``: Prometheus, promtool and Alertmanager too (`make up`, `make test`); the
     test fixtures that only need the servers leave them out."""
     provision_signing_key(layout)
 
-    def debian_packages() -> None:  # one apt at a time: they share dpkg's lock
+    def debian_packages() -> None:  # one apt at a time: they share dpkg's and the lists' locks
+        if monitoring:
+            provision_debian_programs(layout, PROMETHEUS_PACKAGE)
         if for_tests:
             provision_test_tools()
         if layout.ferretdb_backend == "postgresql":
@@ -653,7 +680,6 @@ def provision(layout: Layout, *, for_tests: bool = False, monitoring: bool = Fal
         "Debian packages": debian_packages,
     }
     if monitoring:
-        steps["Prometheus"] = lambda: provision_prometheus(layout)
         steps["Alertmanager"] = lambda: provision_alertmanager(layout)
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(steps)) as pool:
         running = {name: pool.submit(step) for name, step in steps.items()}
@@ -994,7 +1020,7 @@ def alertmanager_config(template: str, *, smarthost: str, operators: str) -> str
 
 
 def prometheus_process(layout: Layout) -> Process:
-    binary = layout.bin_dir / f"prometheus-{PROMETHEUS_VERSION}"
+    binary = layout.debian_bin(PROMETHEUS_PACKAGE) / "prometheus"
     config = layout.run_dir / "prometheus.yml"
     data = layout.data_dir / "prometheus"
 
@@ -1014,7 +1040,7 @@ def prometheus_process(layout: Layout) -> Process:
             f"--web.listen-address=127.0.0.1:{layout.prometheus_port}",
         ],
         healthy=lambda: http_ok(f"{url}/-/ready"),
-        marker=binary.name,
+        marker=str(binary),  # "prometheus" is also in the other one's path
         layout=layout,
         prepare=prepare,
         urls=lambda: [
@@ -1053,7 +1079,7 @@ def alertmanager_process(layout: Layout) -> Process:
             "--cluster.listen-address=",  # one instance: no gossip port (default 9094)
         ],
         healthy=lambda: http_ok(f"{url}/-/ready"),
-        marker=binary.name,
+        marker=str(binary),  # "prometheus" is also in the other one's path
         layout=layout,
         prepare=prepare,
         urls=lambda: [

@@ -1,8 +1,8 @@
 """promtool's own checks of the alerting rules: syntax, and the unit tests in
 deploy/prometheus/tests/ (input series -> expected alerts with their rendered annotations).
 
-promtool is built by the local stack (`make test` provisions it); this test builds it if it is
-missing rather than skipping, so a broken rule can never pass unseen.
+promtool comes with Debian's prometheus package, which `make test` unpacks into .stack/; this
+test unpacks it if it is missing rather than skipping, so a broken rule can never pass unseen.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ RULE_TESTS = sorted((stack.PROMETHEUS_DIR / "tests").glob("*.yml"))
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    layout = stack.Layout()
-    stack.provision_prometheus(layout)
-    return str(layout.bin_dir / f"promtool-{stack.PROMETHEUS_VERSION}")
+    return str(stack.provision_monitoring(stack.Layout()).promtool)
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:

@@ -114,14 +114,12 @@ class Monitoring:
         (self.work / "alertmanager.yml").write_text(yaml.safe_dump(alerting), "utf-8")
 
     def start(self) -> None:
-        layout = stack.Layout()
-        stack.provision_monitoring(layout)
+        programs = stack.provision_monitoring(stack.Layout())
         self.write_configs()
-        bin_dir = layout.bin_dir
         self._launch(
             "alertmanager",
             [
-                str(bin_dir / f"alertmanager-{stack.ALERTMANAGER_VERSION}"),
+                str(programs.alertmanager),
                 f"--config.file={self.work / 'alertmanager.yml'}",
                 f"--storage.path={self.work / 'alertmanager-data'}",
                 f"--web.listen-address=127.0.0.1:{self.alertmanager_port}",
@@ -132,7 +130,7 @@ class Monitoring:
         self._launch(
             "prometheus",
             [
-                str(bin_dir / f"prometheus-{stack.PROMETHEUS_VERSION}"),
+                str(programs.prometheus),
                 f"--config.file={self.work / 'prometheus.yml'}",
                 f"--storage.tsdb.path={self.work / 'prometheus-data'}",
                 f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
