@@ -39,7 +39,7 @@ clean-data: ## delete the servers' data (stack must be down)
 
 test: $(VENV)/.installed ## every test; starts the servers it needs and stops those it started
 	$(PY) -m deploy.local.stack provision --for-tests
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed ## benchmarks on the real stack (ONLY=P1 or ONLY=P0,P3); see bench/README.md
 	$(PY) -m deploy.local.stack provision
