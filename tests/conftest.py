@@ -18,6 +18,7 @@ import pytest
 
 from deploy.local import stack
 from tests.support.auth import export_key_files
+from tests.support.namespaces import forget_now
 
 # Before any settings are read: every service built or started by a test trusts this key.
 export_key_files()
@@ -125,6 +126,11 @@ def _containers() -> Iterator[Servers]:
 
 
 @pytest.fixture
-def namespace() -> str:
-    """Fresh topics, consumer groups and databases for one test: no teardown needed."""
-    return "t" + uuid.uuid4().hex[:12]
+def namespace(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Fresh topics, consumer groups and databases for one test, deleted after it where the
+    test ran against real servers (see ``tests/support/namespaces.py``)."""
+    name = "t" + uuid.uuid4().hex[:12]
+    yield name
+    if "servers" in request.fixturenames:
+        servers: Servers = request.getfixturevalue("servers")
+        forget_now(name, kafka_bootstrap=servers.kafka_bootstrap, mongo_uri=servers.mongo_uri)

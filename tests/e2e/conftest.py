@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Servers
+from tests.support.namespaces import forget_now
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_PLAN = ROOT / "data" / "plans" / "kh-nq35-ngoc-hoi.yaml"
@@ -127,6 +128,11 @@ class System:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        forget_now(
+            self.namespace,
+            kafka_bootstrap=self.servers.kafka_bootstrap,
+            mongo_uri=self.servers.mongo_uri,
+        )
 
 
 def start_system(servers: Servers, tmp: Path, plans: list[Path], clock_start: str) -> System:

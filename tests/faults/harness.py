@@ -43,6 +43,7 @@ from deploy.local import stack
 from services.common.auth import Role
 from services.common.reference import load_plan
 from tests.support.auth import bearer
+from tests.support.namespaces import forget_now
 from tests.support.waiting import eventually
 
 log = logging.getLogger(__name__)
@@ -381,6 +382,11 @@ class FaultSystem:
             except subprocess.TimeoutExpired:
                 os.killpg(instance.process.pid, signal.SIGKILL)
                 instance.process.wait(timeout=10)
+        forget_now(
+            self.namespace,
+            kafka_bootstrap=self.endpoints.kafka_bootstrap,
+            mongo_uri=self.endpoints.mongo_uri,
+        )
 
 
 # --- requests -------------------------------------------------------------------------------
