@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +17,7 @@ from pathlib import Path
 from bench.auth import key_env
 from bench.harness import log
 from deploy.local import stack
+from tests.support.launch import Wiring, await_ready, free_port, launch, log_tail, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_PLAN = ROOT / "data" / "plans" / "kh-nq35-ngoc-hoi.yaml"
@@ -65,12 +61,6 @@ def local_servers() -> Iterator[Servers]:
         stack.stop_all([processes[name] for name in started])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def database_name(namespace: str, service: str) -> str:
     """What ``ServiceSettings.database_name`` makes of a namespace."""
     return f"{namespace.replace('-', '_')}_baocao_{service}"
@@ -87,9 +77,21 @@ class System:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
+    def wiring(self) -> Wiring:
+        return Wiring(
+            kafka_bootstrap=self.servers.kafka,
+            mongo_uri=self.servers.mongo_uri,
+            smtp_host="127.0.0.1",
+            smtp_port=self.servers.layout.smtp_port,
+            namespace=self.namespace,
+            plans=self.plans,
+            clock_start=CLOCK_START,
+        )
+
+    @property
     def sender(self) -> str:
         """The run's own From address: its mail is found by a search, among other runs' mail."""
-        return f"{self.namespace}@baocao.example"
+        return self.wiring.sender
 
     def port(self, service: str) -> int:
         return self.ports[service]
@@ -98,65 +100,27 @@ class System:
         return f"{self.namespace}.{name}"
 
     def env(self) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "BAOCAO_KAFKA_BOOTSTRAP": self.servers.kafka,
-            "BAOCAO_MONGO_URI": self.servers.mongo_uri,
-            "BAOCAO_SMTP_HOST": "127.0.0.1",
-            "BAOCAO_SMTP_PORT": str(self.servers.layout.smtp_port),
-            "BAOCAO_NAMESPACE": self.namespace,
-            "BAOCAO_MAIL_FROM": f"Hệ thống báo cáo <{self.sender}>",
-            "BAOCAO_PLANS": ",".join(str(p) for p in self.plans),
-            "BAOCAO_CLOCK_START": CLOCK_START,
-            "BAOCAO_LOG_LEVEL": "WARNING",
-            **key_env(),
-        }
-        env.update({f"BAOCAO_{s.upper()}_PORT": str(p) for s, p in self.ports.items()})
-        return env
+        return self.wiring.env(self.ports, BAOCAO_LOG_LEVEL="WARNING", **key_env())
 
     def start(self) -> None:
         self.ports = {s: free_port() for s in self.services}
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for service in self.services:
-            with (self.log_dir / f"{service}.log").open("wb") as out:
-                self.processes[service] = subprocess.Popen(
-                    [sys.executable, "-m", f"services.{service}"],
-                    cwd=ROOT,
-                    env=self.env(),
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+            self.processes[service] = launch(service, self.env(), self.log_dir / f"{service}.log")
         for service in self.services:
             self._wait_ready(service)
         log(f"system {self.namespace}: {', '.join(self.services)} ready (logs {self.log_dir})")
 
     def _wait_ready(self, service: str, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.ports[service]}/readyz"
-        while time.monotonic() < deadline and self.processes[service].poll() is None:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        tail = (self.log_dir / f"{service}.log").read_text(errors="replace")[-3000:]
-        raise ServiceFailed(f"{service} did not become ready; its log ends:\n{tail}")
+        if not await_ready(
+            f"http://127.0.0.1:{self.ports[service]}", self.processes[service], timeout
+        ):
+            tail = log_tail(self.log_dir / f"{service}.log")
+            raise ServiceFailed(f"{service} did not become ready; its log ends:\n{tail}")
 
     def stop(self) -> None:
         """Stop the processes this system started (by PID, their own process groups)."""
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop(self.processes.values(), patience=20)
         self.processes.clear()
 
 

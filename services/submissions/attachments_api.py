@@ -14,7 +14,6 @@ read the unit's reports lists and downloads. Another unit's attachments answer 4
 from __future__ import annotations
 
 import collections
-import dataclasses
 import datetime as dt
 import unicodedata
 import urllib.parse
@@ -30,7 +29,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 
 from contracts.plan import Plan
-from services.common.auth import SignedIn
+from services.common.auth import Principal, SignedIn
 from services.common.clock import Clock
 from services.common.errors import ApiProblem, not_ready, problems
 from services.common.http import StreamedRoute, megabytes
@@ -51,7 +50,7 @@ from services.submissions.attachments import (
     MismatchedFileType,
     UnsupportedFileType,
 )
-from services.submissions.audit import Action
+from services.submissions.audit import Action, AuditTrail
 
 PATH = "/periods/{period_id}/units/{unit_id}/attachments"
 UPLOAD_PATH = r"/api/v1/periods/[^/]+/units/[^/]+/attachments"
@@ -196,21 +195,52 @@ async def upload_attachment(
 ) -> AttachmentPublic:
     await ensure_files(audit, principal, request, unit_id, period_id)
     _, period = _unit_period(desk, period_id, unit_id)
-    now = desk.clock.now()
-    if period.state(now) is PeriodState.UPCOMING:
-        raise ApiProblem(409, "period_not_open", f"{period.title} chưa mở nhận báo cáo.")
+    ensure_open(desk, period)
     boundary = _boundary(request)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > desk.max_file_bytes + FORM_OVERHEAD:
         raise _file_too_large(desk)  # normally refused before this by BodySizeLimit
-    room = desk.max_unit_bytes - await desk.store.total_size(period_id, unit_id)
+    room = await room_for(desk, period, unit_id)
+    form = FormStream(boundary, request.stream())
+    try:
+        filename = await form.find_file(FILE_FIELD)
+    except FormError as error:
+        raise _form_problem(error) from None
+    new = NewAttachment(period_id, unit_id, filename, principal.subject, desk.clock.now())
+    try:
+        stored = await keep(desk, new, form.data(), room)
+    except FormError as error:
+        raise _form_problem(error) from None
+    try:
+        await form.finish(FILE_FIELD)
+    except FormError as error:
+        await desk.store.delete(period_id, unit_id, stored.attachment_id)
+        raise _form_problem(error) from None
+    await admit(desk, audit, principal, request, stored)
+    public = _public(stored)
+    response.headers["Location"] = public.download_url
+    return public
+
+
+def ensure_open(desk: AttachmentDesk, period: Period) -> None:
+    if period.state(desk.clock.now()) is PeriodState.UPCOMING:
+        raise ApiProblem(409, "period_not_open", f"{period.title} chưa mở nhận báo cáo.")
+
+
+async def room_for(desk: AttachmentDesk, period: Period, unit_id: str) -> int:
+    """How many bytes the unit may still attach in the period, or the API's problem."""
+    room = desk.max_unit_bytes - await desk.store.total_size(period.id, unit_id)
     if room <= 0:
         raise _unit_full(desk)
-    form = FormStream(boundary, request.stream())
-    new = NewAttachment(period_id, unit_id, None, principal.subject, now)
+    return room
+
+
+async def keep(
+    desk: AttachmentDesk, new: NewAttachment, chunks: AsyncIterator[bytes], room: int
+) -> Attachment:
+    """Store an upload within the file and unit limits, or the API's problem."""
     try:
-        new = dataclasses.replace(new, filename=await form.find_file(FILE_FIELD))
-        stored = await desk.store.put(new, form.data(), limit=min(desk.max_file_bytes, room))
+        return await desk.store.put(new, chunks, limit=min(desk.max_file_bytes, room))
     except AttachmentTooLarge as error:
         full = error.limit < desk.max_file_bytes
         raise _unit_full(desk) if full else _file_too_large(desk) from None
@@ -223,31 +253,31 @@ async def upload_attachment(
         raise ApiProblem(415, error.code, str(error), details) from None
     except EmptyFile as error:
         raise ApiProblem(422, error.code, str(error)) from None
-    except FormError as error:
-        raise _form_problem(error) from None
-    try:
-        await form.finish(FILE_FIELD)
-    except FormError as error:
-        await desk.store.delete(period_id, unit_id, stored.attachment_id)
-        raise _form_problem(error) from None
-    if await desk.store.total_size(period_id, unit_id) > desk.max_unit_bytes:
+
+
+async def admit(
+    desk: AttachmentDesk,
+    audit: AuditTrail,
+    principal: Principal,
+    request: Request,
+    stored: Attachment,
+) -> None:
+    """Keep a stored upload (audited) unless the unit's uploads overran its budget together."""
+    if await desk.store.total_size(stored.period_id, stored.unit_id) > desk.max_unit_bytes:
         # Uploads of one unit running side by side passed the budget together.
-        await desk.store.delete(period_id, unit_id, stored.attachment_id)
+        await desk.store.delete(stored.period_id, stored.unit_id, stored.attachment_id)
         raise _unit_full(desk)
     await audit.record(
         Action.ATTACHMENT_ADDED,
         actor=principal,
         request=request,
-        unit_id=unit_id,
-        period_id=period_id,
+        unit_id=stored.unit_id,
+        period_id=stored.period_id,
         attachment_id=stored.attachment_id,
         size=stored.size,
         sha256=stored.sha256,
         media_type=stored.media_type,
     )
-    public = _public(stored)
-    response.headers["Location"] = public.download_url
-    return public
 
 
 def _form_problem(error: FormError) -> ApiProblem:

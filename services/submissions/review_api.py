@@ -11,6 +11,7 @@ Every decision, and every refused attempt at one, goes to the audit trail.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -90,39 +91,34 @@ def _problem(refused: Refused) -> ApiProblem:
     return ApiProblem(status_of.get(type(refused), 422), refused.code, refused.message)
 
 
-async def _decided(
-    audit: AuditTrail,
-    action: Action,
-    principal: Principal,
-    request: Request,
-    period_id: str,
-    unit_id: str,
-    **details: Any,
-) -> None:
-    await audit.record(
-        action, actor=principal, request=request, unit_id=unit_id, period_id=period_id, **details
-    )
+@dataclass(frozen=True)
+class _Audited:
+    """The audit records of one decision, made or refused: who, what, where, from which
+    request."""
 
+    audit: AuditTrail
+    action: Action
+    principal: Principal
+    request: Request
+    period_id: str
+    unit_id: str
 
-async def _refused(
-    audit: AuditTrail,
-    action: Action,
-    principal: Principal,
-    request: Request,
-    period_id: str,
-    unit_id: str,
-    refused: Refused,
-) -> ApiProblem:
-    await audit.record(
-        action,
-        actor=principal,
-        request=request,
-        unit_id=unit_id,
-        period_id=period_id,
-        outcome="refused",
-        reason=refused.code,
-    )
-    return _problem(refused)
+    async def decided(self, **details: Any) -> None:
+        await self._record(**details)
+
+    async def refused(self, refused: Refused) -> ApiProblem:
+        await self._record(outcome="refused", reason=refused.code)
+        return _problem(refused)
+
+    async def _record(self, **details: Any) -> None:
+        await self.audit.record(
+            self.action,
+            actor=self.principal,
+            request=self.request,
+            unit_id=self.unit_id,
+            period_id=self.period_id,
+            **details,
+        )
 
 
 def _resolved(office: Office, period_id: str, unit_id: str) -> tuple[Plan, Any]:
@@ -248,6 +244,7 @@ async def review_report(
 ) -> ReviewPublic:
     """Accept the unit's latest version, or return it with a comment; the unit is told."""
     decision = ReviewState.ACCEPTED if body.decision == "accept" else ReviewState.RETURNED
+    trail = _Audited(audit, Action.REVIEW, principal, request, period_id, unit_id)
     try:
         doc, created = await office_.review(
             office,
@@ -259,17 +256,9 @@ async def review_report(
             by=principal,
         )
     except Refused as refused:
-        raise await _refused(
-            audit, Action.REVIEW, principal, request, period_id, unit_id, refused
-        ) from None
+        raise await trail.refused(refused) from None
     if created:
-        await _decided(
-            audit,
-            Action.REVIEW,
-            principal,
-            request,
-            period_id,
-            unit_id,
+        await trail.decided(
             revision=doc["revision"],
             decision=doc["decision"],
             comment=doc["comment"],
@@ -311,21 +300,14 @@ async def grant_exception(
     audit: AuditDep,
 ) -> ExceptionPublic:
     """Let the unit file for the period after its lock, until the end of ``until``."""
+    trail = _Audited(audit, Action.EXCEPTION, principal, request, period_id, unit_id)
     try:
         doc = await office_.grant_exception(
             office, period_id, unit_id, reason=body.reason, last_day=body.until, by=principal
         )
     except Refused as refused:
-        raise await _refused(
-            audit, Action.EXCEPTION, principal, request, period_id, unit_id, refused
-        ) from None
-    await _decided(
-        audit,
-        Action.EXCEPTION,
-        principal,
-        request,
-        period_id,
-        unit_id,
+        raise await trail.refused(refused) from None
+    await trail.decided(
         reason=doc["reason"],
         until=doc["until"],
     )
@@ -377,21 +359,14 @@ async def request_extension(
     audit: AuditDep,
 ) -> ExtensionRequestPublic:
     """The unit asks for a later due date, with a reason (one pending request at a time)."""
+    trail = _Audited(audit, Action.EXTENSION_REQUESTED, principal, request, period_id, unit_id)
     try:
         doc = await office_.request_extension(
             office, period_id, unit_id, reason=body.reason, due_before=body.due_before, by=principal
         )
     except Refused as refused:
-        raise await _refused(
-            audit, Action.EXTENSION_REQUESTED, principal, request, period_id, unit_id, refused
-        ) from None
-    await _decided(
-        audit,
-        Action.EXTENSION_REQUESTED,
-        principal,
-        request,
-        period_id,
-        unit_id,
+        raise await trail.refused(refused) from None
+    await trail.decided(
         request_id=doc["request_id"],
         reason=doc["reason"],
         wanted_due_at=doc["wanted_due_at"],
@@ -414,6 +389,7 @@ async def decide_extension(
     audit: AuditDep,
 ) -> ExtensionRequestPublic:
     """Approve the unit's pending request (new due date) or refuse it (with a reason)."""
+    trail = _Audited(audit, Action.EXTENSION_DECIDED, principal, request, period_id, unit_id)
     try:
         decision, created = await office_.decide_extension(
             office,
@@ -426,17 +402,9 @@ async def decide_extension(
             by=principal,
         )
     except Refused as refused:
-        raise await _refused(
-            audit, Action.EXTENSION_DECIDED, principal, request, period_id, unit_id, refused
-        ) from None
+        raise await trail.refused(refused) from None
     if created:
-        await _decided(
-            audit,
-            Action.EXTENSION_DECIDED,
-            principal,
-            request,
-            period_id,
-            unit_id,
+        await trail.decided(
             request_id=body.request_id,
             decision=decision["decision"],
             reason=decision["reason"],

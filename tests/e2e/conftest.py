@@ -6,13 +6,7 @@ own plan files and clock start, so systems never see each other's events or data
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Servers
+from tests.support.launch import Wiring, await_ready, free_port, launch, log_tail, stop
 from tests.support.namespaces import forget_now
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +23,6 @@ SEED_PLAN = ROOT / "data" / "plans" / "kh-nq35-ngoc-hoi.yaml"
 SECOND_PLAN = ROOT / "tests" / "fixtures" / "plans" / "kh-chuyen-doi-so-phuong-an.yaml"
 PROVINCE_PLAN = ROOT / "tests" / "fixtures" / "plans" / "kh-tinh-hai-cap-quy.yaml"
 SERVICES = ("submissions", "deadlines", "notify", "consolidate")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -50,29 +39,23 @@ class System:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     @property
+    def wiring(self) -> Wiring:
+        return Wiring(
+            kafka_bootstrap=self.servers.kafka_bootstrap,
+            mongo_uri=self.servers.mongo_uri,
+            smtp_host=self.servers.smtp_host,
+            smtp_port=self.servers.smtp_port,
+            namespace=self.namespace,
+            plans=self.plans,
+            clock_start=self.clock_start,
+        )
+
+    @property
     def sender(self) -> str:
-        """Each system mails from its own address: its mail is told apart from other runs'."""
-        return f"{self.namespace}@baocao.example"
+        return self.wiring.sender
 
     def topic(self, name: str) -> str:
         return f"{self.namespace}.{name}"
-
-    def env(self) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "BAOCAO_KAFKA_BOOTSTRAP": self.servers.kafka_bootstrap,
-            "BAOCAO_MONGO_URI": self.servers.mongo_uri,
-            "BAOCAO_SMTP_HOST": self.servers.smtp_host,
-            "BAOCAO_SMTP_PORT": str(self.servers.smtp_port),
-            "BAOCAO_NAMESPACE": self.namespace,
-            "BAOCAO_MAIL_FROM": f"Hệ thống báo cáo <{self.sender}>",
-            "BAOCAO_PLANS": ",".join(str(p) for p in self.plans),
-            "BAOCAO_CLOCK_START": self.clock_start,
-            "BAOCAO_SCAN_INTERVAL_SECONDS": "1",
-            "BAOCAO_SEND_RETRY_SECONDS": "0.5",
-        }
-        env.update({f"BAOCAO_{s.upper()}_PORT": str(p) for s, p in self.ports.items()})
-        return env
 
     def start(self) -> None:
         for service in SERVICES:
@@ -82,52 +65,28 @@ class System:
 
     def launch(self, service: str, **env: str) -> None:
         """Start one service's process (again), with ``env`` over the system's settings."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"{service}.log").open("ab")
-        self.processes[service] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"],
-            cwd=ROOT,
-            env={**self.env(), **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        self.processes[service] = launch(
+            service,
+            self.wiring.env(
+                self.ports,
+                BAOCAO_SCAN_INTERVAL_SECONDS="1",
+                BAOCAO_SEND_RETRY_SECONDS="0.5",
+                **env,
+            ),
+            self.log_dir / f"{service}.log",
         )
 
     def halt(self, service: str) -> None:
         """Stop one service's process (SIGTERM: it finishes what it holds and leaves)."""
-        process = self.processes[service]
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop([self.processes[service]])
 
     def wait_ready(self, service: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.processes[service].poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(f"{self.url(service)}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        tail = (self.log_dir / f"{service}.log").read_text(errors="replace")[-3000:]
-        pytest.fail(f"{service} did not become ready; its log ends:\n{tail}", pytrace=False)
+        if not await_ready(self.url(service), self.processes[service], timeout):
+            tail = log_tail(self.log_dir / f"{service}.log")
+            pytest.fail(f"{service} did not become ready; its log ends:\n{tail}", pytrace=False)
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        stop(self.processes.values())
         forget_now(
             self.namespace,
             kafka_bootstrap=self.servers.kafka_bootstrap,

@@ -14,11 +14,8 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -43,6 +40,7 @@ from deploy.local import stack
 from services.common.auth import Role
 from services.common.reference import load_plan
 from tests.support.auth import bearer
+from tests.support.launch import Wiring, await_ready, free_port, launch, log_tail, stop
 from tests.support.namespaces import forget_now
 from tests.support.waiting import eventually
 
@@ -65,12 +63,6 @@ SUBSCRIPTIONS: dict[str, dict[str, Topic]] = {
     "consolidate": {"projection": SUBMISSION_RECEIVED, "period-closed": PERIOD_CLOSED},
 }
 """Consumer groups of each service (``services/*/app.py``), to measure what is committed."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -284,24 +276,24 @@ class FaultSystem:
         return f"http://127.0.0.1:{self.instances[name].port}"
 
     def env(self, instance: Instance) -> dict[str, str]:
-        return {
-            **os.environ,
-            "BAOCAO_KAFKA_BOOTSTRAP": self.endpoints.kafka_bootstrap,
-            "BAOCAO_MONGO_URI": self.endpoints.mongo_uri,
-            "BAOCAO_SMTP_HOST": "127.0.0.1",
-            "BAOCAO_SMTP_PORT": str(self.endpoints.smtp_port),
-            "BAOCAO_NAMESPACE": self.namespace,
-            "BAOCAO_MAIL_FROM": f"Hệ thống báo cáo <{self.sender}>",
-            "BAOCAO_PLANS": ",".join(str(p) for p in self.plans),
-            "BAOCAO_CLOCK_START": self.clock_now().isoformat(),
-            "BAOCAO_SCAN_INTERVAL_SECONDS": "1",
-            "BAOCAO_SEND_RETRY_SECONDS": "0.5",
+        wiring = Wiring(
+            kafka_bootstrap=self.endpoints.kafka_bootstrap,
+            mongo_uri=self.endpoints.mongo_uri,
+            smtp_host="127.0.0.1",
+            smtp_port=self.endpoints.smtp_port,
+            namespace=self.namespace,
+            plans=self.plans,
+            clock_start=self.clock_now().isoformat(),
+        )
+        return wiring.env(
+            {instance.service: instance.port},
+            BAOCAO_SCAN_INTERVAL_SECONDS="1",
+            BAOCAO_SEND_RETRY_SECONDS="0.5",
             # Longer than one attempt with the default 20 s SMTP timeout, shorter than the
             # default 120 s, so an entry a killed notify held is taken over sooner.
-            "BAOCAO_NOTIFY_LEASE_SECONDS": "30",
-            f"BAOCAO_{instance.service.upper()}_PORT": str(instance.port),
+            BAOCAO_NOTIFY_LEASE_SECONDS="30",
             **instance.env,
-        }
+        )
 
     def start_all(self) -> None:
         for service in SERVICES:
@@ -317,21 +309,9 @@ class FaultSystem:
         if env is not None:
             instance.env = env
         self.instances[name] = instance
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         if self.started_at is None:
             self.started_at = time.time()
-        with (self.log_dir / f"{name}.log").open("ab") as log:
-            log.write(f"\n--- started at {time.strftime('%H:%M:%S')} ---\n".encode())
-            log.flush()
-            instance.process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{instance.service}"],
-                cwd=ROOT,
-                env=self.env(instance),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        instance.process = launch(instance.service, self.env(instance), self.log_path(name))
         return instance
 
     def start(self, name: str, **kwargs: Any) -> None:
@@ -340,19 +320,17 @@ class FaultSystem:
 
     def wait_ready(self, name: str, timeout: float = 90.0) -> None:
         instance = self.instances[name]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and instance.alive():
-            try:
-                with urllib.request.urlopen(f"{self.url(name)}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{name} did not become ready; its log ends:\n{self.log_tail(name)}")
+        assert instance.process is not None
+        if not await_ready(self.url(name), instance.process, timeout):
+            raise AssertionError(
+                f"{name} did not become ready; its log ends:\n{self.log_tail(name)}"
+            )
+
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
 
     def log_tail(self, name: str, chars: int = 4000) -> str:
-        return (self.log_dir / f"{name}.log").read_text(errors="replace")[-chars:]
+        return log_tail(self.log_path(name), chars)
 
     def signal(self, name: str, sig: signal.Signals, *, wait: float = 30.0) -> int | None:
         """Send ``sig`` to the instance's process group; its exit status once it is gone."""
@@ -370,18 +348,7 @@ class FaultSystem:
         self.signal(name, signal.SIGKILL)
 
     def stop(self) -> None:
-        for instance in self.instances.values():
-            if instance.alive():
-                assert instance.process is not None
-                os.killpg(instance.process.pid, signal.SIGTERM)
-        for instance in self.instances.values():
-            if instance.process is None:
-                continue
-            try:
-                instance.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(instance.process.pid, signal.SIGKILL)
-                instance.process.wait(timeout=10)
+        stop(i.process for i in self.instances.values() if i.process is not None)
         forget_now(
             self.namespace,
             kafka_bootstrap=self.endpoints.kafka_bootstrap,

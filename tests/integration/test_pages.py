@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -16,93 +15,35 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from services.common.auth import Role
-from services.common.clock import FixedClock
-from services.submissions.account_store import MongoAccountStore
-from services.submissions.accounts import Account, hash_password
-from services.submissions.app import build_app
-from services.submissions.config import SubmissionsSettings
 from services.submissions.pages.base import PageRoute
 from tests.conftest import Servers
 from tests.support import attachments
-from tests.support.submissions import SEED, SEED_OPEN_AT, SEED_PERIOD, report
+from tests.support.portal import (
+    ADMIN,
+    OFFICE,
+    OFFICER,
+    OTHER,
+    OTHER_OFFICER,
+    PASSWORD,
+    UNIT,
+    Portal,
+    hidden,
+    running_portal,
+)
+from tests.support.submissions import SEED_OPEN_AT, SEED_PERIOD, report
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "mật-khẩu-đủ-dài-2027"
-UNIT, OTHER = "xa-bo-y", "xa-dak-ang"
 TASK = "ii-1-1-tuyen-truyen-giao-duc"
 FORM = f"/periods/{SEED_PERIOD}/report"
 
 
-@dataclass
-class Portal:
-    app: FastAPI
-    clock: FixedClock
-
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app, client=("10.0.0.9", 5000)),
-            base_url="https://portal",  # the session cookie is Secure
-        )
-
-    async def sign_in(
-        self, http: httpx.AsyncClient, username: str, password: str = PASSWORD
-    ) -> httpx.Response:
-        page = await http.get("/sign-in")
-        return await http.post(
-            "/sign-in",
-            data={
-                "username": username,
-                "password": password,
-                "csrf_token": hidden(page, "csrf_token"),
-            },
-        )
-
-
-def hidden(page: httpx.Response, name: str) -> str:
-    found = re.search(rf'name="{name}" value="([^"]*)"', page.text)
-    assert found, f"no hidden {name} in {page.request.url}"
-    return found.group(1)
-
-
 @pytest.fixture
 async def portal(servers: Servers, namespace: str) -> AsyncIterator[Portal]:
-    settings = SubmissionsSettings(
-        namespace=namespace,
-        kafka_bootstrap=servers.kafka_bootstrap,
-        mongo_uri=servers.mongo_uri,
-        plans=str(SEED),
-        BAOCAO_COOKIE_SECURE=True,
-    )
-    clock = FixedClock(SEED_OPEN_AT)
-    app = build_app(settings, clock=clock)
-    async with app.router.lifespan_context(app):
-        accounts = MongoAccountStore(app.state.runtime.db)
-        for account in (
-            Account(
-                "canbo", "Cán bộ Bờ Y", Role.OFFICER, UNIT, password_hash=hash_password(PASSWORD)
-            ),
-            Account(
-                "canbo-khac",
-                "Cán bộ Đăk Ang",
-                Role.OFFICER,
-                OTHER,
-                password_hash=hash_password(PASSWORD),
-            ),
-            Account(
-                "tonghop",
-                "Phòng VH-TT",
-                Role.OFFICE,
-                "phong-vhtt",
-                password_hash=hash_password(PASSWORD),
-            ),
-            Account("quantri", "Quản trị", Role.ADMIN, password_hash=hash_password(PASSWORD)),
-        ):
-            await accounts.create(account, SEED_OPEN_AT)
-        try:
-            yield Portal(app, clock)
-        finally:
-            await app.state.runtime.db.client.drop_database(app.state.runtime.db.name)
+    async with running_portal(
+        servers, namespace, [OFFICER, OTHER_OFFICER, OFFICE, ADMIN], address="10.0.0.9"
+    ) as running:
+        yield running
 
 
 def form_values(results: str = "Tổ chức 4 buổi quán triệt.", count: str = "4") -> dict[str, str]:
@@ -134,7 +75,7 @@ async def post_form(
 async def test_the_one_address_leads_to_sign_in_then_to_the_dashboard(portal: Portal) -> None:
     async with portal.client() as http:
         first = await http.get("/")
-        signed = await portal.sign_in(http, "canbo")
+        signed = await portal.sign_in_page(http, "canbo")
         after = await http.get("/")
         dashboard = await http.get("/dashboard")
 
@@ -181,8 +122,8 @@ async def test_wrong_passwords_then_the_sign_in_page_answers_429_in_vietnamese(
     portal: Portal,
 ) -> None:
     async with portal.client() as http:
-        wrong = [await portal.sign_in(http, "canbo", "sai-mat-khau-123") for _ in range(5)]
-        throttled = await portal.sign_in(http, "canbo")
+        wrong = [await portal.sign_in_page(http, "canbo", "sai-mat-khau-123") for _ in range(5)]
+        throttled = await portal.sign_in_page(http, "canbo")
 
     assert [w.status_code for w in wrong] == [401] * 5
     assert "Tên đăng nhập hoặc mật khẩu không đúng." in wrong[0].text
@@ -194,7 +135,7 @@ async def test_wrong_passwords_then_the_sign_in_page_answers_429_in_vietnamese(
 
 async def test_a_form_post_without_the_sessions_csrf_token_is_refused(portal: Portal) -> None:
     async with portal.client() as http:
-        await portal.sign_in(http, "canbo")
+        await portal.sign_in_page(http, "canbo")
         missing = await post_form(http, "submit", form_values(), csrf_token="")
         wrong = await post_form(http, "submit", form_values(), csrf_token="x" * 32)
         draft = await post_form(http, "draft", form_values(), csrf_token="")
@@ -209,7 +150,7 @@ async def test_a_form_post_without_the_sessions_csrf_token_is_refused(portal: Po
 
 async def test_sign_out_ends_the_session(portal: Portal) -> None:
     async with portal.client() as http:
-        await portal.sign_in(http, "canbo")
+        await portal.sign_in_page(http, "canbo")
         page = await http.get("/dashboard")
         out = await http.post("/sign-out", data={"csrf_token": hidden(page, "csrf_token")})
         after = await http.get("/dashboard")
@@ -223,7 +164,7 @@ async def test_sign_out_ends_the_session(portal: Portal) -> None:
 
 async def test_a_report_filed_through_the_form(portal: Portal) -> None:
     async with portal.client() as http:
-        await portal.sign_in(http, "canbo")
+        await portal.sign_in_page(http, "canbo")
         invalid = await post_form(http, "submit", form_values(results="", count="2,5"))
         saved = await post_form(http, "draft", form_values(count="2,5"))
         resumed = await http.get(saved.headers["location"])
@@ -267,7 +208,7 @@ async def test_a_report_filed_through_the_form(portal: Portal) -> None:
 async def test_filing_is_the_apis_own_path_so_its_refusals_show_on_the_form(portal: Portal) -> None:
     portal.clock.advance(SEED_OPEN_AT.replace(month=7, day=20) - SEED_OPEN_AT)  # after the lock
     async with portal.client() as http:
-        await portal.sign_in(http, "canbo")
+        await portal.sign_in_page(http, "canbo")
         refused = await post_form(http, "submit", form_values())
 
     assert refused.status_code == 409
@@ -325,7 +266,7 @@ def page_routes(app: FastAPI) -> set[tuple[str, str]]:
 async def test_every_page_is_classified_and_each_person_reaches_only_theirs(portal: Portal) -> None:
     assert page_routes(portal.app) == set(PAGES), "decide who may open new pages, in PAGES"
     async with portal.client() as http:
-        await portal.sign_in(http, "canbo-khac")
+        await portal.sign_in_page(http, "canbo-khac")
         filed = await post_form(http, "submit", form_values(results="Bí mật của xã Đăk Ang."))
         other_receipt = filed.headers["location"].split("/")[-2]
     ids = {
@@ -340,7 +281,7 @@ async def test_every_page_is_classified_and_each_person_reaches_only_theirs(port
         async with portal.client() as http:
             csrf = ""
             if who != "anonymous":
-                await portal.sign_in(http, who)
+                await portal.sign_in_page(http, who)
                 csrf = hidden(await http.get("/dashboard"), "csrf_token")
             for (method, template), allowed in sorted(PAGES.items()):
                 if template in ("/sign-in", "/sign-out"):
@@ -369,10 +310,10 @@ async def test_every_page_is_classified_and_each_person_reaches_only_theirs(port
 
 async def test_office_staff_see_every_expected_unit_and_the_rates(portal: Portal) -> None:
     async with portal.client() as http:
-        await portal.sign_in(http, "canbo")
+        await portal.sign_in_page(http, "canbo")
         await post_form(http, "submit", form_values())
     async with portal.client() as http:
-        await portal.sign_in(http, "tonghop")
+        await portal.sign_in_page(http, "tonghop")
         dashboard = await http.get("/dashboard")
         status = await http.get(f"/periods/{SEED_PERIOD}/status")
 
@@ -395,7 +336,7 @@ async def test_an_officer_filing_by_api_and_the_form_see_the_same_report(portal:
             json=report(unit_id=UNIT).model_dump(mode="json"),
             headers=bearer(Role.OFFICER, UNIT),
         )
-        await portal.sign_in(http, "canbo")
+        await portal.sign_in_page(http, "canbo")
         form = await http.get(FORM)
 
     assert sent.status_code == 201
@@ -412,9 +353,9 @@ async def test_office_returns_a_report_the_unit_resubmits_and_the_change_is_show
     portal: Portal,
 ) -> None:
     async with portal.client() as officer, portal.client() as office:
-        await portal.sign_in(officer, "canbo")
+        await portal.sign_in_page(officer, "canbo")
         await post_form(officer, "submit", form_values())
-        await portal.sign_in(office, "tonghop")
+        await portal.sign_in_page(office, "tonghop")
         page = await office.get(UNIT_PAGE)
         csrf = hidden(page, "csrf_token")
         bare = await office.post(
@@ -454,7 +395,7 @@ async def test_office_returns_a_report_the_unit_resubmits_and_the_change_is_show
 
 async def test_an_extension_asked_by_the_unit_and_decided_by_the_office(portal: Portal) -> None:
     async with portal.client() as officer, portal.client() as office:
-        await portal.sign_in(officer, "canbo")
+        await portal.sign_in_page(officer, "canbo")
         page = await officer.get(UNIT_PAGE)
         bad_day = await officer.post(
             f"{UNIT_PAGE}/extension-request",
@@ -468,7 +409,7 @@ async def test_an_extension_asked_by_the_unit_and_decided_by_the_office(portal: 
                 "due_before": "25/06/2027",
             },
         )
-        await portal.sign_in(office, "tonghop")
+        await portal.sign_in_page(office, "tonghop")
         status = await office.get(f"/periods/{SEED_PERIOD}/status")
         decision_page = await office.get(UNIT_PAGE)
         decided = await office.post(
@@ -510,7 +451,7 @@ async def test_a_file_uploaded_with_the_form_keeps_what_was_typed_and_goes_with_
     portal: Portal,
 ) -> None:
     async with portal.client() as http:
-        await portal.sign_in(http, "canbo")
+        await portal.sign_in_page(http, "canbo")
         page = await http.get(FORM)
         fields = {
             "csrf_token": hidden(page, "csrf_token"),
@@ -552,7 +493,7 @@ async def test_a_file_uploaded_with_the_form_keeps_what_was_typed_and_goes_with_
 
 async def test_a_form_without_a_file_keeps_the_apis_body_limit(portal: Portal) -> None:
     async with portal.client() as http:
-        await portal.sign_in(http, "canbo")
+        await portal.sign_in_page(http, "canbo")
         huge = await post_form(http, "submit", form_values(results="x" * 1_100_000))
 
     assert huge.status_code == 413

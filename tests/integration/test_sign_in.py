@@ -5,93 +5,39 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from services.common.auth import SESSION_COOKIE, Role
-from services.common.clock import FixedClock
-from services.submissions.account_store import MongoAccountStore
-from services.submissions.accounts import Account, hash_password
-from services.submissions.app import build_app
-from services.submissions.config import SubmissionsSettings
 from tests.conftest import Servers
 from tests.support.auth import bearer
-from tests.support.submissions import SEED, SEED_OPEN_AT, report
+from tests.support.portal import (
+    ADMIN,
+    OFFICE,
+    OFFICER,
+    OTHER,
+    PASSWORD,
+    PROVINCE,
+    UNIT,
+    Portal,
+    running_portal,
+)
+from tests.support.submissions import report
 
 pytestmark = pytest.mark.integration
-
-PASSWORD = "mật-khẩu-đủ-dài-2027"
-UNIT, OTHER = "xa-bo-y", "xa-dak-ang"
-
-
-@dataclass
-class Portal:
-    app: FastAPI
-    clock: FixedClock
-    accounts: MongoAccountStore
-
-    def client(self, **kwargs: Any) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app, client=("10.0.0.7", 5000)),
-            base_url="https://portal",  # the cookie is Secure,
-            **kwargs,
-        )
-
-    async def sign_in(
-        self, http: httpx.AsyncClient, username: str, password: str = PASSWORD
-    ) -> httpx.Response:
-        return await http.post(
-            "/api/v1/auth/session", json={"username": username, "password": password}
-        )
-
-    async def audit(self) -> list[dict[str, Any]]:
-        async with self.client(headers=bearer(Role.ADMIN, subject="quantri")) as http:
-            response = await http.get("/api/v1/audit")
-        assert response.status_code == 200, response.text
-        return list(response.json())
 
 
 @pytest.fixture
 async def portal(servers: Servers, namespace: str) -> AsyncIterator[Portal]:
-    settings = SubmissionsSettings(
-        namespace=namespace,
-        kafka_bootstrap=servers.kafka_bootstrap,
-        mongo_uri=servers.mongo_uri,
-        plans=str(SEED),
-        BAOCAO_COOKIE_SECURE=True,
-    )
-    clock = FixedClock(SEED_OPEN_AT)
-    app = build_app(settings, clock=clock)
-    async with app.router.lifespan_context(app):
-        accounts = MongoAccountStore(app.state.runtime.db)
-        for account in (
-            Account(
-                "canbo", "Cán bộ Bờ Y", Role.OFFICER, UNIT, password_hash=hash_password(PASSWORD)
-            ),
-            Account(
-                "tonghop",
-                "Phòng VH-TT",
-                Role.OFFICE,
-                "phong-vhtt",
-                password_hash=hash_password(PASSWORD),
-            ),
-            Account("quantri", "Quản trị", Role.ADMIN, password_hash=hash_password(PASSWORD)),
-            Account("captinh", "Tỉnh", Role.READER, machine=True),
-        ):
-            await accounts.create(account, SEED_OPEN_AT)
-        try:
-            yield Portal(app, clock, accounts)
-        finally:
-            await app.state.runtime.db.client.drop_database(app.state.runtime.db.name)
+    async with running_portal(
+        servers, namespace, [OFFICER, OFFICE, ADMIN, PROVINCE], address="10.0.0.7"
+    ) as running:
+        yield running
 
 
 async def test_a_sign_in_sets_a_hardened_session_cookie_and_is_audited(portal: Portal) -> None:
     async with portal.client() as http:
-        response = await portal.sign_in(http, "CanBo")  # usernames are not case-sensitive
+        response = await portal.sign_in_api(http, "CanBo")  # usernames are not case-sensitive
 
     assert response.status_code == 200, response.text
     assert response.json()["role"] == "officer"
@@ -111,8 +57,8 @@ async def test_a_sign_in_sets_a_hardened_session_cookie_and_is_audited(portal: P
 
 async def test_wrong_passwords_get_401_then_429_with_retry_after(portal: Portal) -> None:
     async with portal.client() as http:
-        answers = [await portal.sign_in(http, "canbo", "sai-mat-khau-123") for _ in range(5)]
-        throttled = await portal.sign_in(http, "canbo")  # even the right password now waits
+        answers = [await portal.sign_in_api(http, "canbo", "sai-mat-khau-123") for _ in range(5)]
+        throttled = await portal.sign_in_api(http, "canbo")  # even the right password now waits
 
     assert [a.status_code for a in answers] == [401] * 5
     assert answers[0].json()["code"] == "invalid_credentials"
@@ -121,21 +67,21 @@ async def test_wrong_passwords_get_401_then_429_with_retry_after(portal: Portal)
     assert 0 < int(throttled.headers["Retry-After"]) <= 15 * 60
     portal.clock.advance(dt.timedelta(minutes=16))
     async with portal.client() as http:
-        assert (await portal.sign_in(http, "canbo")).status_code == 200
+        assert (await portal.sign_in_api(http, "canbo")).status_code == 200
     failed = [e for e in await portal.audit() if e["action"] == "sign_in_failed"]
     assert {e["outcome"] for e in failed} == {"refused", "throttled"}
 
 
 async def test_one_address_guessing_many_accounts_is_throttled(portal: Portal) -> None:
     async with portal.client() as http:
-        answers = [await portal.sign_in(http, f"khong-co-{n}", "x" * 12) for n in range(21)]
+        answers = [await portal.sign_in_api(http, f"khong-co-{n}", "x" * 12) for n in range(21)]
     assert [a.status_code for a in answers[:20]] == [401] * 20
     assert answers[20].status_code == 429
 
 
 async def test_a_change_carried_by_the_cookie_needs_the_csrf_token(portal: Portal) -> None:
     async with portal.client() as http:
-        signed = await portal.sign_in(http, "canbo")
+        signed = await portal.sign_in_api(http, "canbo")
         csrf = signed.json()["csrf_token"]
         body = report(unit_id=UNIT).model_dump(mode="json")
 
@@ -151,7 +97,7 @@ async def test_a_change_carried_by_the_cookie_needs_the_csrf_token(portal: Porta
 
 async def test_sign_out_ends_the_session_at_once(portal: Portal) -> None:
     async with portal.client() as http:
-        await portal.sign_in(http, "canbo")
+        await portal.sign_in_api(http, "canbo")
         token = http.cookies[SESSION_COOKIE]
         assert (await http.get("/api/v1/auth/me")).status_code == 200
         csrf = (await http.get("/api/v1/auth/me")).json()["csrf_token"]
@@ -166,12 +112,12 @@ async def test_sign_out_ends_the_session_at_once(portal: Portal) -> None:
 
 async def test_deactivating_an_account_ends_its_sessions(portal: Portal) -> None:
     async with portal.client() as http:
-        await portal.sign_in(http, "canbo")
+        await portal.sign_in_api(http, "canbo")
         async with portal.client(headers=bearer(Role.ADMIN, subject="quantri")) as admin:
             changed = await admin.patch("/api/v1/accounts/canbo", json={"active": False})
         assert changed.status_code == 200, changed.text
         assert (await http.get("/api/v1/auth/me")).status_code == 401
-        assert (await portal.sign_in(http, "canbo")).status_code == 401
+        assert (await portal.sign_in_api(http, "canbo")).status_code == 401
 
 
 async def test_an_api_token_is_scoped_to_its_account_and_revocable(portal: Portal) -> None:
@@ -214,5 +160,5 @@ async def test_an_api_token_is_scoped_to_its_account_and_revocable(portal: Porta
 async def test_no_account_can_sign_in_without_a_password_set(portal: Portal) -> None:
     # Machine accounts have none; nothing is a default.
     async with portal.client() as http:
-        assert (await portal.sign_in(http, "captinh", "")).status_code == 422
-        assert (await portal.sign_in(http, "captinh", "bất-kỳ-mật-khẩu")).status_code == 401
+        assert (await portal.sign_in_api(http, "captinh", "")).status_code == 422
+        assert (await portal.sign_in_api(http, "captinh", "bất-kỳ-mật-khẩu")).status_code == 401

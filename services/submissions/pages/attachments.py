@@ -18,15 +18,13 @@ from starlette.datastructures import UploadFile
 
 from services.common.auth import Principal
 from services.common.errors import ApiProblem, not_ready
-from services.common.periods import Period, PeriodState
+from services.common.periods import Period
 from services.submissions import attachments_api
-from services.submissions.attachment_store import AttachmentFiled, AttachmentTooLarge, NewAttachment
+from services.submissions.attachment_store import AttachmentFiled, NewAttachment
 from services.submissions.attachments import (
     ALLOWED_TEXT,
     Attachment,
     AttachmentState,
-    EmptyFile,
-    UnsupportedFileType,
 )
 from services.submissions.attachments_api import AttachmentDesk
 from services.submissions.audit import Action, AuditTrail
@@ -102,43 +100,16 @@ async def upload(
     file: UploadFile,
 ) -> Attachment:
     """Store the uploaded file as the API's upload does, or the API's problem."""
-    now = desk.clock.now()
-    if period.state(now) is PeriodState.UPCOMING:
-        raise ApiProblem(409, "period_not_open", f"{period.title} chưa mở nhận báo cáo.")
-    room = desk.max_unit_bytes - await desk.store.total_size(period.id, unit_id)
-    if room <= 0:
-        raise attachments_api._unit_full(desk)
+    attachments_api.ensure_open(desk, period)
+    room = await attachments_api.room_for(desk, period, unit_id)
 
     async def chunks() -> AsyncIterator[bytes]:
         while data := await file.read(CHUNK):
             yield data
 
-    new = NewAttachment(period.id, unit_id, file.filename, principal.subject, now)
-    try:
-        stored = await desk.store.put(new, chunks(), limit=min(desk.max_file_bytes, room))
-    except AttachmentTooLarge as error:
-        full = error.limit < desk.max_file_bytes
-        too_large = attachments_api._unit_full if full else attachments_api._file_too_large
-        raise too_large(desk) from None
-    except UnsupportedFileType as error:
-        raise ApiProblem(415, error.code, str(error)) from None
-    except EmptyFile as error:
-        raise ApiProblem(422, error.code, str(error)) from None
-    if await desk.store.total_size(period.id, unit_id) > desk.max_unit_bytes:
-        # Uploads of one unit running side by side passed the budget together.
-        await desk.store.delete(period.id, unit_id, stored.attachment_id)
-        raise attachments_api._unit_full(desk)
-    await audit.record(
-        Action.ATTACHMENT_ADDED,
-        actor=principal,
-        request=request,
-        unit_id=unit_id,
-        period_id=period.id,
-        attachment_id=stored.attachment_id,
-        size=stored.size,
-        sha256=stored.sha256,
-        media_type=stored.media_type,
-    )
+    new = NewAttachment(period.id, unit_id, file.filename, principal.subject, desk.clock.now())
+    stored = await attachments_api.keep(desk, new, chunks(), room)
+    await attachments_api.admit(desk, audit, principal, request, stored)
     return stored
 
 

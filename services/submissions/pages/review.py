@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -162,6 +164,45 @@ async def unit_period(
     return await _unit_page(request, principal, office, audit, period_id, unit_id, done=done)
 
 
+@dataclass(frozen=True)
+class _Posted:
+    """A form posted on a unit's page, with what answering it needs."""
+
+    request: Request
+    principal: Principal
+    office: Office
+    audit: AuditTrail
+    period_id: str
+    unit_id: str
+    form: dict[str, str]
+
+    def field(self, name: str) -> str:
+        return self.form.get(name, "")
+
+    def api(self) -> dict[str, Any]:
+        """The arguments every ``review_api`` route function takes besides its body."""
+        return {
+            "period_id": self.period_id,
+            "unit_id": self.unit_id,
+            "request": self.request,
+            "office": self.office,
+            "principal": self.principal,
+            "audit": self.audit,
+        }
+
+
+async def _act(
+    posted: _Posted, which: str, done: str, act: Callable[[], Awaitable[object]]
+) -> Response:
+    """Run ``act`` (build the body, call the API); back to the unit's page, with ``done`` or
+    with the refusal next to the form ``which``."""
+    try:
+        await act()
+    except (ValueError, ApiProblem) as error:  # ValidationError and BadDay are ValueErrors
+        return await _refused(posted, which, error)
+    return redirect(f"{unit_path(posted.period_id, posted.unit_id)}?done={done}")
+
+
 @router.post(UNIT + "/review")
 async def review(
     period_id: str,
@@ -173,26 +214,17 @@ async def review(
     form: FormDep,
 ) -> Response:
     allow(principal, Role.OFFICE, Role.ADMIN)
-    try:
+    posted = _Posted(request, principal, office, audit, period_id, unit_id, form)
+
+    async def act() -> None:
         body = ReviewCreate(
-            decision=form.get("decision", ""),
-            revision=int(form.get("revision") or 0),
-            comment=form.get("comment", ""),
+            decision=posted.field("decision"),
+            revision=int(posted.field("revision") or 0),
+            comment=posted.field("comment"),
         )
-        await review_api.review_report(
-            period_id=period_id,
-            unit_id=unit_id,
-            body=body,
-            request=request,
-            office=office,
-            principal=principal,
-            audit=audit,
-        )
-    except (ValidationError, ValueError, ApiProblem) as error:
-        return await _refused(
-            request, principal, office, audit, period_id, unit_id, "review", error, form
-        )
-    return redirect(f"{unit_path(period_id, unit_id)}?done=reviewed")
+        await review_api.review_report(body=body, **posted.api())
+
+    return await _act(posted, "review", "reviewed", act)
 
 
 @router.post(UNIT + "/exception")
@@ -206,22 +238,13 @@ async def exception(
     form: FormDep,
 ) -> Response:
     allow(principal, Role.OFFICE, Role.ADMIN)
-    try:
-        body = ExceptionCreate(reason=form.get("reason", ""), until=day(form.get("until", "")))
-        await review_api.grant_exception(
-            period_id=period_id,
-            unit_id=unit_id,
-            body=body,
-            request=request,
-            office=office,
-            principal=principal,
-            audit=audit,
-        )
-    except (ValidationError, BadDay, ApiProblem) as error:
-        return await _refused(
-            request, principal, office, audit, period_id, unit_id, "exception", error, form
-        )
-    return redirect(f"{unit_path(period_id, unit_id)}?done=exception")
+    posted = _Posted(request, principal, office, audit, period_id, unit_id, form)
+
+    async def act() -> None:
+        body = ExceptionCreate(reason=posted.field("reason"), until=day(posted.field("until")))
+        await review_api.grant_exception(body=body, **posted.api())
+
+    return await _act(posted, "exception", "exception", act)
 
 
 @router.post(UNIT + "/extension-request")
@@ -235,25 +258,15 @@ async def extension_request(
     form: FormDep,
 ) -> Response:
     await ensure_files(audit, principal, request, unit_id, period_id)
-    try:
+    posted = _Posted(request, principal, office, audit, period_id, unit_id, form)
+
+    async def act() -> None:
         body = ExtensionRequestCreate(
-            reason=form.get("reason", ""),
-            due_before=day(form.get("due_before", "")),
+            reason=posted.field("reason"), due_before=day(posted.field("due_before"))
         )
-        await review_api.request_extension(
-            period_id=period_id,
-            unit_id=unit_id,
-            body=body,
-            request=request,
-            office=office,
-            principal=principal,
-            audit=audit,
-        )
-    except (ValidationError, BadDay, ApiProblem) as error:
-        return await _refused(
-            request, principal, office, audit, period_id, unit_id, "extension", error, form
-        )
-    return redirect(f"{unit_path(period_id, unit_id)}?done=extension_requested")
+        await review_api.request_extension(body=body, **posted.api())
+
+    return await _act(posted, "extension", "extension_requested", act)
 
 
 @router.post(UNIT + "/extension-decision")
@@ -267,40 +280,21 @@ async def extension_decision(
     form: FormDep,
 ) -> Response:
     allow(principal, Role.OFFICE, Role.ADMIN)
-    try:
+    posted = _Posted(request, principal, office, audit, period_id, unit_id, form)
+
+    async def act() -> None:
         body = ExtensionDecisionCreate(
-            request_id=form.get("request_id", ""),
-            decision=form.get("decision", ""),
-            due_before=day(form.get("due_before", "")),
-            reason=form.get("reason", ""),
+            request_id=posted.field("request_id"),
+            decision=posted.field("decision"),
+            due_before=day(posted.field("due_before")),
+            reason=posted.field("reason"),
         )
-        await review_api.decide_extension(
-            period_id=period_id,
-            unit_id=unit_id,
-            body=body,
-            request=request,
-            office=office,
-            principal=principal,
-            audit=audit,
-        )
-    except (ValidationError, BadDay, ApiProblem) as error:
-        return await _refused(
-            request, principal, office, audit, period_id, unit_id, "decision", error, form
-        )
-    return redirect(f"{unit_path(period_id, unit_id)}?done=extension_decided")
+        await review_api.decide_extension(body=body, **posted.api())
+
+    return await _act(posted, "decision", "extension_decided", act)
 
 
-async def _refused(
-    request: Request,
-    principal: Principal,
-    office: Office,
-    audit: AuditTrail,
-    period_id: str,
-    unit_id: str,
-    which: str,
-    error: Exception,
-    form: dict[str, str],
-) -> Response:
+async def _refused(posted: _Posted, which: str, error: Exception) -> Response:
     """The unit's page again, the refusal next to the form that was sent."""
     if isinstance(error, ApiProblem):
         if error.status == 404:
@@ -313,15 +307,15 @@ async def _refused(
     else:
         message, status = "Thông tin gửi lên chưa hợp lệ.", 422
     return await _unit_page(
-        request,
-        principal,
-        office,
-        audit,
-        period_id,
-        unit_id,
+        posted.request,
+        posted.principal,
+        posted.office,
+        posted.audit,
+        posted.period_id,
+        posted.unit_id,
         status=status,
         errors={which: message},
-        values={f"{which}.{k}": v for k, v in form.items()},
+        values={f"{which}.{k}": v for k, v in posted.form.items()},
     )
 
 
