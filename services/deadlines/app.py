@@ -141,6 +141,9 @@ class Scheduler:
                 log.warning(
                     "deadline scan failed: %s: %s (will retry)", type(error).__name__, error
                 )
+            # Success or not, the loop came round: a scan stuck on an await, or a loop that
+            # died, stops this beat (BaocaoDeadlinesScanStalled); failing scans do not.
+            self._metrics.loop_turned()
             await asyncio.sleep(self._interval)
 
 
@@ -148,7 +151,11 @@ def build_app(
     settings: DeadlinesSettings, *, clock: Clock | None = None, catalog: Catalog | None = None
 ) -> FastAPI:
     rt = Runtime("deadlines", settings, clock=clock, catalog=catalog)
-    metrics = DeadlinesMetrics(rt.registry, missing_share_alert=settings.alert_missing_share)
+    metrics = DeadlinesMetrics(
+        rt.registry,
+        missing_share_alert=settings.alert_missing_share,
+        scan_interval=settings.scan_interval_seconds,
+    )
     scheduler = Scheduler(rt, settings, metrics)
 
     async def wire(rt: Runtime) -> None:
