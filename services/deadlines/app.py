@@ -14,7 +14,7 @@ from contracts.events import (
     ReportReviewed,
     SubmissionReceived,
 )
-from contracts.plan.workdays import load_day_changes
+from contracts.plan.workdays import load_day_changes, plan_calendar
 from contracts.topics import (
     EXTENSION_DECIDED,
     FILING_EXCEPTION_GRANTED,
@@ -24,9 +24,11 @@ from contracts.topics import (
 from services.common.clock import Clock
 from services.common.errors import not_ready
 from services.common.mongo import Document
+from services.common.periods import periods_around
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
 from services.deadlines.config import DeadlinesSettings
+from services.deadlines.feed import FeedPeriod, unit_calendar
 from services.deadlines.handlers import (
     on_extension_decided,
     on_filing_exception_granted,
@@ -35,6 +37,7 @@ from services.deadlines.handlers import (
     scan,
 )
 from services.deadlines.metrics import DeadlinesMetrics
+from services.deadlines.schedule import UnitSchedule, period_schedule
 from services.deadlines.store import (
     DeadlinesStore,
     MongoDeadlinesStore,
@@ -75,6 +78,48 @@ class Scheduler:
                 day_changes=self._day_changes,
             )
 
+    async def period_schedule(self, period_id: str) -> list[UnitSchedule] | None:
+        """Each unit's rungs of the period, from the store and the plan (None: no period)."""
+        if self.store is None or self.terms is None:
+            raise not_ready()
+        found = self._rt.catalog.period(period_id)
+        if found is None:
+            return None
+        plan, period = found
+        ids = [period.id]
+        submitted = await self.store.submitted_units(ids)
+        return period_schedule(
+            plan,
+            period,
+            plan_calendar(plan, self._day_changes),
+            self._rt.clock.now(),
+            submitted=submitted.get(period.id, set()),
+            decisions=await self.store.decisions(period.id),
+            extended=(await self.terms.extended(ids)).get(period.id),
+            returned=(await self.store.returned_units(ids)).get(period.id),
+            reopened=(await self.terms.reopened(ids)).get(period.id),
+        )
+
+    async def unit_feed(self, unit_id: str) -> bytes | None:
+        """The unit's calendar feed: the periods of last, this and next year of every plan it
+        reports in, with its extensions (None: no plan has the unit report)."""
+        if self.terms is None:
+            raise not_ready()
+        now = self._rt.clock.now()
+        periods: list[FeedPeriod] = []
+        name = None
+        for plan in self._rt.catalog.plans.values():
+            unit = next((u for u in plan.reporting_units() if u.id == unit_id), None)
+            if unit is None:
+                continue
+            name = name or unit.name
+            around = periods_around(plan, now)
+            extended = await self.terms.extended(p.id for p in around)
+            periods += [FeedPeriod(plan, p, extended.get(p.id, {}).get(unit_id)) for p in around]
+        if name is None:
+            return None
+        return unit_calendar(unit_id, name, periods, now)
+
     async def unit_terms(
         self, period_id: str, unit_id: str
     ) -> tuple[Document | None, Document | None]:
@@ -96,6 +141,9 @@ class Scheduler:
                 log.warning(
                     "deadline scan failed: %s: %s (will retry)", type(error).__name__, error
                 )
+            # Success or not, the loop came round: a scan stuck on an await, or a loop that
+            # died, stops this beat (BaocaoDeadlinesScanStalled); failing scans do not.
+            self._metrics.loop_turned()
             await asyncio.sleep(self._interval)
 
 
@@ -103,7 +151,11 @@ def build_app(
     settings: DeadlinesSettings, *, clock: Clock | None = None, catalog: Catalog | None = None
 ) -> FastAPI:
     rt = Runtime("deadlines", settings, clock=clock, catalog=catalog)
-    metrics = DeadlinesMetrics(rt.registry, missing_share_alert=settings.alert_missing_share)
+    metrics = DeadlinesMetrics(
+        rt.registry,
+        missing_share_alert=settings.alert_missing_share,
+        scan_interval=settings.scan_interval_seconds,
+    )
     scheduler = Scheduler(rt, settings, metrics)
 
     async def wire(rt: Runtime) -> None:
@@ -134,5 +186,15 @@ def build_app(
 
     app = rt.app(wire, title="baocao deadlines")
     app.state.scheduler = scheduler
-    app.include_router(build_router(rt.catalog, rt.clock, scheduler.scan, scheduler.unit_terms))
+    app.include_router(
+        build_router(
+            rt.catalog,
+            rt.clock,
+            scheduler.scan,
+            scheduler.unit_terms,
+            schedule=scheduler.period_schedule,
+            feed=scheduler.unit_feed,
+            feed_key=rt.verifier.public_key,
+        )
+    )
     return app

@@ -85,6 +85,15 @@ def unit_period(period: Period, extension: UnitDue | None) -> Period:
     )
 
 
+def own_period(period: Period, extension: UnitDue | None, reopen: Reopened | None) -> Period:
+    """The period as one unit lives it, its filing exception included: the ladder's overdue
+    rungs go on until the exception ends."""
+    own = unit_period(period, extension)
+    if reopen is not None and reopen.until > own.closes_at:
+        own = replace(own, closes_at=reopen.until)
+    return own
+
+
 def period_correlation_id(period_id: str) -> uuid.UUID:
     """The correlation id every event of one period's lifecycle shares."""
     return uuid.uuid5(_IDS, f"period:{period_id}")
@@ -143,10 +152,8 @@ def due_emissions(
             returned_at = back.get(unit_id)
             if unit_id in reported and returned_at is None:
                 continue
-            own = unit_period(period, moved.get(unit_id))
             reopen = exceptions.get(unit_id)
-            if reopen is not None and reopen.until > own.closes_at:
-                own = replace(own, closes_at=reopen.until)
+            own = own_period(period, moved.get(unit_id), reopen)
             if period.kind.reminders is not None:
                 owing.append((unit_id, own.due_at, returned_at is not None))
                 extension = moved.get(unit_id)
@@ -162,13 +169,13 @@ def due_emissions(
                 )
                 if passed and meaningful(passed[-1], own, now):
                     was_moved = unit_id in moved
-                    latest_key = _rung_key(
+                    latest_key = rung_key(
                         own, unit_id, passed[-1], moved=was_moved, returned_at=returned_at
                     )
                     if decided is not None and decided(latest_key):
                         continue
                     superseded = tuple(
-                        _rung_key(own, unit_id, r, moved=was_moved, returned_at=returned_at)
+                        rung_key(own, unit_id, r, moved=was_moved, returned_at=returned_at)
                         for r in passed[:-1]
                     )
                     emission = _rung(
@@ -344,8 +351,18 @@ def _moved(period: Period, moved: bool) -> str:
     return f"|due={period.due_at:%Y%m%dT%H%M}" if moved else ""
 
 
+def reminder_key(period: Period, unit_id: str, days_before: int, *, moved: bool = False) -> str:
+    """The key of a calendar-day reminder (a kind without a ladder)."""
+    return f"reminder|{period.id}|{unit_id}|{days_before}{_moved(period, moved)}"
+
+
+def overdue_key(period: Period, unit_id: str, *, moved: bool = False) -> str:
+    """The key of the one overdue notice of a kind without a ladder."""
+    return f"overdue|{period.id}|{unit_id}{_moved(period, moved)}"
+
+
 def _reminder(period: Period, unit_id: str, days_before: int, *, moved: bool = False) -> Emission:
-    key = f"reminder|{period.id}|{unit_id}|{days_before}{_moved(period, moved)}"
+    key = reminder_key(period, unit_id, days_before, moved=moved)
     moment = reminder_at(period, days_before)
     event = _event(
         DeadlineApproaching,
@@ -361,7 +378,7 @@ def _reminder(period: Period, unit_id: str, days_before: int, *, moved: bool = F
     return Emission(key, EmissionKind.REMINDER, period.id, unit_id, event)
 
 
-def _rung_key(
+def rung_key(
     period: Period,
     unit_id: str,
     rung: RungAt,
@@ -382,7 +399,7 @@ def _rung(
     moved: bool = False,
     returned_at: dt.datetime | None = None,
 ) -> Emission:
-    key = _rung_key(period, unit_id, rung, moved=moved, returned_at=returned_at)
+    key = rung_key(period, unit_id, rung, moved=moved, returned_at=returned_at)
     reaches = [a.value for a in rung.reaches]
     if rung.overdue:
         event: Event = _event(
@@ -418,7 +435,7 @@ def _rung(
 
 
 def _overdue(period: Period, unit_id: str, *, moved: bool = False) -> Emission:
-    key = f"overdue|{period.id}|{unit_id}{_moved(period, moved)}"
+    key = overdue_key(period, unit_id, moved=moved)
     event = _event(DeadlineOverdue, key, period, period.due_at, {"unit_id": unit_id})
     return Emission(key, EmissionKind.OVERDUE, period.id, unit_id, event)
 

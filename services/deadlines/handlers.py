@@ -19,6 +19,7 @@ from services.common.reference import Catalog
 from services.deadlines.coverage import Coverage, open_coverage
 from services.deadlines.domain import due_emissions, is_relevant
 from services.deadlines.metrics import DeadlinesMetrics
+from services.deadlines.pending import pending_rungs
 from services.deadlines.store import DeadlinesStore, TermsStore
 
 log = logging.getLogger(__name__)
@@ -63,16 +64,34 @@ async def scan(
     now = clock.now()
     recorded = 0
     coverage: list[Coverage] = []
+    pending: list[tuple[str, dict[str, int]]] = []
     for plan in catalog.plans.values():
         periods = [p for p in periods_around(plan, now) if is_relevant(p, now, catch_up)]
         if not periods:
             continue
         submitted = await store.submitted_units(p.id for p in periods)
         coverage += open_coverage(plan, periods, submitted, now)
+        expected = frozenset(u.id for u in plan.reporting_units())
         extended = await terms.extended(p.id for p in periods) if terms else {}
         returned = await store.returned_units(p.id for p in periods)
         reopened = await terms.reopened(p.id for p in periods) if terms else {}
         calendar = plan_calendar(plan, day_changes or DayChanges())
+        pending.append(
+            (
+                plan.id,
+                pending_rungs(
+                    plan,
+                    periods,
+                    submitted,
+                    now,
+                    calendar,
+                    extended=extended,
+                    returned=returned,
+                    reopened=reopened,
+                    unit_ids=expected,
+                ),
+            )
+        )
         for emission in due_emissions(
             plan,
             periods,
@@ -91,6 +110,9 @@ async def scan(
             # a crash before it decides it again at the next scan. Either way, once.
             if await store.record_emission(emission, recorded_at=now):
                 metrics.emitted(emission.kind)
+                rung = getattr(emission.event.payload, "rung", None)
+                if rung and emission.unit_id:  # a unit's ladder rung (not the office summary)
+                    metrics.rung_emitted(rung)
                 recorded += 1
                 log.debug("recorded %s", emission.key)
             if emission.skipped:
@@ -100,5 +122,8 @@ async def scan(
         log.info("scan at %s recorded %d announcement(s)", now.isoformat(), recorded)
         wake()
     metrics.coverage(coverage)
+    metrics.clear_pending()
+    for plan_id, counts in pending:
+        metrics.pending(plan_id, counts)
     metrics.scan_succeeded()
     return recorded

@@ -9,7 +9,13 @@ from services.deadlines.domain import EmissionKind
 
 
 class DeadlinesMetrics:
-    def __init__(self, registry: CollectorRegistry, *, missing_share_alert: float = 0.2) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        missing_share_alert: float = 0.2,
+        scan_interval: float = 30.0,
+    ) -> None:
         self._emitted = Counter(
             "baocao_deadline_events_emitted",
             "announcements decided and queued for publishing",
@@ -23,6 +29,33 @@ class DeadlinesMetrics:
             "reminder rungs not sent because a later one superseded them (after downtime)",
             registry=registry,
         )
+        self._rungs_emitted = Counter(
+            "baocao_deadline_rungs_emitted",
+            "reminder-ladder rungs decided and queued for publishing, by rung ('b14', 'a1', "
+            "'a1+7d'...: the plan's ladder bounds them)",
+            ["rung"],
+            registry=registry,
+        )
+        self._pending = Gauge(
+            "baocao_deadline_rungs_pending",
+            "ladder rungs still to come for units that owe a report, by period (periods the "
+            "scan considers: open, or locked within the catch-up window)",
+            ["plan", "period"],
+            registry=registry,
+        )
+        self._heartbeat = Gauge(
+            "baocao_deadline_scan_heartbeat_timestamp_seconds",
+            "wall-clock time the scan loop last came round, whether its scan succeeded or not "
+            "(a loop that hangs or died stops it; failing scans do not)",
+            registry=registry,
+        )
+        self._interval = Gauge(
+            "baocao_deadline_scan_interval_seconds",
+            "the scan loop's configured pause between scans (BAOCAO_SCAN_INTERVAL_SECONDS), "
+            "for the stalled-loop alert to compare against",
+            registry=registry,
+        )
+        self._interval.set(scan_interval)
         self._scan_failures = Counter(
             "baocao_deadline_scan_failures",
             "scans that failed and will be retried",
@@ -73,6 +106,21 @@ class DeadlinesMetrics:
 
     def emitted(self, kind: EmissionKind) -> None:
         self._emitted.labels(kind.value).inc()
+
+    def rung_emitted(self, rung: str) -> None:
+        self._rungs_emitted.labels(rung).inc()
+
+    def pending(self, plan_id: str, counts: dict[str, int]) -> None:
+        for period_id, count in counts.items():
+            self._pending.labels(plan_id, period_id).set(count)
+
+    def clear_pending(self) -> None:
+        """Before a scan sets them again: a period the scan no longer considers disappears."""
+        self._pending.clear()
+
+    def loop_turned(self) -> None:
+        # Wall time, as for the last success: the alert compares it with Prometheus' time().
+        self._heartbeat.set_to_current_time()
 
     def skipped(self, count: int) -> None:
         self._skipped.inc(count)

@@ -61,6 +61,11 @@ class DeadlinesStore(abc.ABC):
         """Record the decision and queue its event; False if the key was already decided."""
 
     @abc.abstractmethod
+    async def decisions(self, period_id: str) -> list[Document]:
+        """What was decided for the units of ``period_id``: sent and skipped rungs, reminders
+        and overdue notices (the operators' schedule view)."""
+
+    @abc.abstractmethod
     async def record_skipped(self, emission: Emission, *, recorded_at: dt.datetime) -> int:
         """Record the rungs ``emission`` supersedes as skipped (no event) unless they were
         decided already; returns how many were newly recorded."""
@@ -74,7 +79,9 @@ class MongoDeadlinesStore(DeadlinesStore):
         self._decided: set[str] = set()
 
     async def create_indexes(self) -> None:
-        """``_id`` is all either collection needs."""
+        # ``_id`` makes decisions happen once; the period index serves the schedule view only
+        # (an operator's request), so that it does not read every decision ever made.
+        await self.emissions.create_index("period_id")
 
     def _submitted(self, period_id: str) -> AsyncCollection[Document]:
         return self._db[SUBMITTED + period_id]
@@ -154,6 +161,11 @@ class MongoDeadlinesStore(DeadlinesStore):
         await self._outbox.commit(entry)
         self._decided.add(emission.key)
         return True
+
+    async def decisions(self, period_id: str) -> list[Document]:
+        return await self.emissions.find(
+            {"period_id": period_id, "unit_id": {"$ne": None}}
+        ).to_list()
 
     async def record_skipped(self, emission: Emission, *, recorded_at: dt.datetime) -> int:
         keys = [k for k in emission.skipped if k not in self._decided]

@@ -1,19 +1,24 @@
-"""HTTP edge: the schedule as the service sees it, a unit's own due instant, a scan on demand."""
+"""HTTP edge: the periods as the service sees them, a unit's own due instant, each unit's reminder
+schedule of a period, a unit's calendar feed, a scan on demand."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
-from fastapi import APIRouter
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from services.common.auth import Admin, SignedIn
+from services.common.auth import Admin, InvalidToken, ReadsAll, SignedIn
 from services.common.clock import Clock
-from services.common.errors import ApiProblem, problems
+from services.common.errors import ApiProblem, not_ready, problems
+from services.common.feed_tokens import verify_feed_token
 from services.common.mongo import Document
 from services.common.periods import PeriodState, periods_around
 from services.common.reference import Catalog
+from services.deadlines.schedule import RungStatus, UnitSchedule
 
 
 class PeriodPublic(BaseModel):
@@ -61,6 +66,51 @@ class UnitDuePublic(BaseModel):
     exception_reason: str | None = None
 
 
+class RungPublic(BaseModel):
+    key: str
+    """The decision's key in the store (what makes it happen once)."""
+    rung: str
+    status: RungStatus
+    overdue: bool
+    at: dt.datetime | None
+    """When the rung is (or was) due to be sent, UTC; null for a skipped rung of an earlier
+    ladder (before an extension or a return moved it)."""
+    at_local: dt.datetime | None
+    reaches: list[str]
+    recorded_at: dt.datetime | None = None
+    """When a scan decided it (emitted) or recorded it as skipped."""
+    recorded_at_local: dt.datetime | None = None
+
+
+class UnitSchedulePublic(BaseModel):
+    unit_id: str
+    owes: bool
+    """Has not reported, or its report was returned and not sent again."""
+    due_at: dt.datetime
+    due_at_local: dt.datetime
+    closes_at: dt.datetime
+    closes_at_local: dt.datetime
+    emitted: int
+    skipped: int
+    pending: int
+    rungs: list[RungPublic]
+
+
+class SchedulePublic(BaseModel):
+    plan_id: str
+    period_id: str
+    title: str
+    timezone: str
+    now: dt.datetime
+    now_local: dt.datetime
+    units: list[UnitSchedulePublic]
+
+
+ScheduleReader = Callable[[str], Awaitable[list[UnitSchedule] | None]]
+"""period id -> each unit's rungs (None: no such period)."""
+FeedReader = Callable[[str], Awaitable[bytes | None]]
+"""unit id -> its calendar feed (None: no plan has the unit report)."""
+
 UnitTermsReader = Callable[[str, str], Awaitable[tuple[Document | None, Document | None]]]
 """(period id, unit id) -> (the unit's approved extension, its filing exception)."""
 
@@ -69,11 +119,62 @@ def _not_found() -> ApiProblem:
     return ApiProblem(404, "not_found", "Không tìm thấy kỳ báo cáo hoặc đơn vị này.")
 
 
+def _bad_feed_token() -> ApiProblem:
+    return ApiProblem(
+        401,
+        "invalid_feed_token",
+        "Liên kết lịch không hợp lệ hoặc đã hết hạn; vui lòng lấy liên kết mới trên trang "
+        "của đơn vị.",
+        headers={"WWW-Authenticate": 'Bearer realm="baocao-calendar"'},
+    )
+
+
+def _schedule_public(units: list[UnitSchedule], tz: dt.tzinfo) -> list[UnitSchedulePublic]:
+    def local(moment: dt.datetime | None) -> dt.datetime | None:
+        return moment.astimezone(tz) if moment else None
+
+    found = []
+    for u in units:
+        count = {s: sum(r.status is s for r in u.rungs) for s in RungStatus}
+        found.append(
+            UnitSchedulePublic(
+                unit_id=u.unit_id,
+                owes=u.owes,
+                due_at=u.due_at,
+                due_at_local=u.due_at.astimezone(tz),
+                closes_at=u.closes_at,
+                closes_at_local=u.closes_at.astimezone(tz),
+                emitted=count[RungStatus.EMITTED],
+                skipped=count[RungStatus.SKIPPED],
+                pending=count[RungStatus.PENDING],
+                rungs=[
+                    RungPublic(
+                        key=r.key,
+                        rung=r.rung,
+                        status=r.status,
+                        overdue=r.overdue,
+                        at=r.at,
+                        at_local=local(r.at),
+                        reaches=list(r.reaches),
+                        recorded_at=r.recorded_at,
+                        recorded_at_local=local(r.recorded_at),
+                    )
+                    for r in u.rungs
+                ],
+            )
+        )
+    return found
+
+
 def build_router(
     catalog: Catalog,
     clock: Clock,
     run_scan: Callable[[], Awaitable[int]],
     unit_terms: UnitTermsReader | None = None,
+    *,
+    schedule: ScheduleReader | None = None,
+    feed: FeedReader | None = None,
+    feed_key: Ed25519PublicKey | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["deadlines"])
 
@@ -135,6 +236,72 @@ def build_router(
             extension_request_id=extension["request_id"] if extension else None,
             exception_until=exception["until"] if exception else None,
             exception_reason=exception["reason"] if exception else None,
+        )
+
+    @router.get(
+        "/periods/{period_id}/schedule",
+        response_model=SchedulePublic,
+        responses=problems(404),
+        summary="Each unit's reminder rungs of a period: emitted, skipped, pending",
+    )
+    async def period_schedule(period_id: str, _: ReadsAll) -> SchedulePublic:
+        """From this service's own store (what was decided) and the plan (the ladder on the
+        working calendar, moved by each unit's extension or return), in UTC and local time."""
+        if schedule is None:
+            raise not_ready()
+        found = catalog.period(period_id)
+        units = await schedule(period_id)
+        if found is None or units is None:
+            raise ApiProblem(404, "not_found", "Không tìm thấy kỳ báo cáo này.")
+        plan, period = found
+        now = clock.now()
+        return SchedulePublic(
+            plan_id=plan.id,
+            period_id=period.id,
+            title=period.title,
+            timezone=plan.timezone,
+            now=now,
+            now_local=now.astimezone(plan.tz),
+            units=_schedule_public(units, plan.tz),
+        )
+
+    @router.get(
+        "/units/{unit_id}/calendar.ics",
+        response_class=Response,
+        responses={
+            200: {"content": {"text/calendar": {}}, "description": "iCalendar (RFC 5545)"},
+            **problems(401, 404),
+        },
+        summary="A unit's deadlines as a calendar feed, opened by its feed token (?token=)",
+    )
+    async def unit_calendar(
+        unit_id: str,
+        token: Annotated[
+            str, Query(max_length=4096, description="the unit's calendar feed token")
+        ] = "",
+    ) -> Response:
+        """Calendar apps send no header, so the unit's feed token (issued by submissions,
+        ``POST /api/v1/units/{unit}/calendar-token``) rides in the query string. A sign-in
+        token is refused here, as a feed token is everywhere else."""
+        if feed is None or feed_key is None:
+            raise not_ready()
+        try:
+            grant = verify_feed_token(feed_key, token, clock.now())
+        except InvalidToken:
+            raise _bad_feed_token() from None
+        if grant.unit_id != unit_id:
+            raise ApiProblem(404, "not_found", "Không tìm thấy lịch của đơn vị này.")
+        body = await feed(unit_id)
+        if body is None:
+            raise ApiProblem(404, "not_found", "Không tìm thấy lịch của đơn vị này.")
+        return Response(
+            body,
+            media_type="text/calendar; charset=utf-8",
+            headers={
+                "Content-Disposition": f'inline; filename="{unit_id}.ics"',
+                # The link is a credential: no shared cache keeps the answer.
+                "Cache-Control": "private, max-age=3600",
+            },
         )
 
     @router.post("/scan")

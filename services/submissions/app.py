@@ -14,7 +14,7 @@ from services.common.auth import TokenSigner, load_private_key
 from services.common.clock import Clock
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
-from services.submissions import attachments_api, auth_api, pages, review_api, web
+from services.submissions import attachments_api, auth_api, calendar_api, pages, review_api, web
 from services.submissions.account_store import MongoAccountStore
 from services.submissions.attachment_store import GridFSAttachmentStore
 from services.submissions.audit import AuditTrail
@@ -53,6 +53,9 @@ def build_app(
             cookie_secure=settings.cookie_secure,
         )
         app.state.audit = audit
+        app.state.calendar_links = calendar_api.CalendarLinks(
+            signer.private_key, settings.deadlines_url, rt.catalog, rt.clock
+        )
         app.state.identity = identity
         app.state.drafts = MongoDraftStore(rt.db)
         # Sessions, account state and API tokens are checked here, not only signatures.
@@ -117,6 +120,7 @@ def build_app(
     app.include_router(auth_api.router)
     app.include_router(review_api.router)
     app.include_router(attachments_api.router)
+    app.include_router(calendar_api.router)
     pages.install(app)
 
     @app.middleware("http")

@@ -60,3 +60,8 @@ class SubmissionsSettings(ServiceSettings):
         description="where the consolidate service answers, for the pages' links to the "
         "consolidated reports",
     )
+    deadlines_url: str = Field(
+        "http://127.0.0.1:8001",
+        description="where people's calendar apps reach the deadlines service, for the "
+        "calendar feed links (GET /api/v1/units/{unit}/calendar.ics)",
+    )

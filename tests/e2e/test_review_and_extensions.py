@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from services.common.auth import Role
 from tests.conftest import Servers
@@ -44,10 +46,24 @@ def officer(unit_id: str) -> dict[str, str]:
     return bearer(Role.OFFICER, unit_id, subject=f"canbo-{unit_id}")
 
 
+def calendar_day_seed(folder: Path) -> Path:
+    """The seed plan with its kinds' reminders in the first form (calendar days, the overdue
+    notice at the due instant). This module lets the due instant pass in real time and reads
+    the overdue notices within a minute; the seed's working-day ladder sends its first one at
+    08:00 on the next working day (tests/unit/test_deadlines_year.py covers that ladder)."""
+    data = yaml.safe_load(SEED_PLAN.read_text(encoding="utf-8"))
+    for kind in data["schedule"]:
+        kind.pop("reminders", None)
+    path = folder / SEED_PLAN.name
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
 def review_system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     start = (DUE - dt.timedelta(seconds=150)).isoformat()
-    system = start_system(servers, tmp_path_factory.mktemp("e2e"), [SEED_PLAN], start)
+    plan = calendar_day_seed(tmp_path_factory.mktemp("plan"))
+    system = start_system(servers, tmp_path_factory.mktemp("e2e"), [plan], start)
     yield system
     system.stop()
 

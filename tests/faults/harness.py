@@ -51,7 +51,8 @@ SEED_PLAN = ROOT / "data" / "plans" / "kh-nq35-ngoc-hoi.yaml"
 SERVICES = ("submissions", "deadlines", "notify", "consolidate")
 SIX_MONTHS_2027 = "kh-nq35-ngoc-hoi.2027.6-thang"
 JUNE_2027 = "2027-06-01T09:00:00+07:00"
-"""The six-month period of 2027 is open and not yet due: no reminder mail interferes."""
+"""The six-month period of 2027 is open and not yet due (the seed ladder's 14-working-day reminder
+of 25/5 goes out at start; the mail counts below leave reminders out)."""
 
 SUBSCRIPTIONS: dict[str, dict[str, Topic]] = {
     "deadlines": {"submitted": SUBMISSION_RECEIVED},

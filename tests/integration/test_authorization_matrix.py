@@ -58,8 +58,13 @@ class Who(Enum):
     """The unit's own officer only."""
     READERS = "readers"
     """Office, admin and the read-only province."""
+    UNIT_STAFF = "unit_staff"
+    """The unit's own officer, office and admin (not the read-only province)."""
     STAFF = "staff"
     """Office and admin."""
+    FEED = "feed"
+    """A unit's calendar feed token in the query string, and nothing else: a sign-in is
+    refused (401) like no token at all."""
     ADMIN = "admin"
 
 
@@ -99,6 +104,7 @@ POLICY: dict[tuple[str, str, str], Who] = {
     ("submissions", "POST", "/api/v1/accounts/{username}/tokens"): Who.ADMIN,
     ("submissions", "DELETE", "/api/v1/tokens/{token_id}"): Who.ADMIN,
     ("submissions", "GET", "/api/v1/audit"): Who.ADMIN,
+    ("submissions", "POST", "/api/v1/units/{unit_id}/calendar-token"): Who.UNIT_STAFF,
     # submissions: versions, review, exceptions, extensions (issue 9, parts 6-7)
     **{
         ("submissions", method, f"/api/v1/periods/{{period_id}}/units/{{unit_id}}/{path}"): who
@@ -119,6 +125,8 @@ POLICY: dict[tuple[str, str, str], Who] = {
     ("deadlines", "GET", "/api/v1/periods"): Who.ANY,
     ("deadlines", "GET", "/api/v1/periods/{period_id}/units/{unit_id}"): Who.UNIT_READ,
     ("deadlines", "POST", "/api/v1/scan"): Who.ADMIN,
+    ("deadlines", "GET", "/api/v1/periods/{period_id}/schedule"): Who.READERS,
+    ("deadlines", "GET", "/api/v1/units/{unit_id}/calendar.ics"): Who.FEED,
     # notify
     ("notify", "GET", "/api/v1/notifications"): Who.STAFF,
     # consolidate
@@ -168,8 +176,10 @@ ALLOWED: dict[Who, set[str]] = {
     Who.UNIT_READ: {"officer", "office", "admin", "reader"},  # officer: own unit only
     Who.UNIT_FILE: {"officer"},  # own unit only
     Who.READERS: {"office", "admin", "reader"},
+    Who.UNIT_STAFF: {"officer", "office", "admin"},  # officer: own unit only
     Who.STAFF: {"office", "admin"},
     Who.ADMIN: {"admin"},
+    Who.FEED: set(),
 }
 
 
@@ -272,13 +282,16 @@ async def test_each_role_reaches_only_what_it_may(system: System, caller: str) -
             problems.append(f"{where}: {status} {response.text[:200]}")
         elif who is Who.PUBLIC:
             continue
+        elif who is Who.FEED:
+            if status != 401:
+                problems.append(f"{where}: {status}, expected 401 (no feed token)")
         elif caller == "anonymous":
             if status != 401:
                 problems.append(f"{where}: {status}, expected 401")
         elif caller not in ALLOWED[who]:
             if status != 403:
                 problems.append(f"{where}: {status}, expected 403")
-        elif caller == "officer" and who in {Who.UNIT_READ, Who.UNIT_FILE}:
+        elif caller == "officer" and who in {Who.UNIT_READ, Who.UNIT_FILE, Who.UNIT_STAFF}:
             # The path or body names the OTHER unit's things.
             if status != 404:
                 problems.append(f"{where}: {status}, expected 404 (another unit)")

@@ -145,6 +145,24 @@ async def test_superseded_rungs_are_recorded_as_skipped_unless_decided_before(
     assert await a_store(db).record_skipped(superseding, recorded_at=dt.datetime.now(dt.UTC)) == 0
 
 
+async def test_decisions_are_read_back_by_period_with_units_only(
+    db: AsyncDatabase[Document],
+) -> None:
+    store = a_store(db)
+    await store.create_indexes()
+    emissions, reminder = reminders()
+    for emission in emissions:
+        await store.record_emission(emission, recorded_at=reminder.event.occurred_at)
+
+    found = await store.decisions(reminder.period_id)
+
+    per_unit = sorted(e.key for e in emissions if e.unit_id)
+    assert sorted(d["_id"] for d in found) == per_unit  # not the opening: it names no unit
+    mine = next(d for d in found if d["_id"] == reminder.key)
+    assert mine["due_since"] == reminder.event.occurred_at
+    assert await store.decisions("kh-khac.2027.6-thang") == []
+
+
 async def test_filing_exceptions_are_read_back_as_reopened_units(
     db: AsyncDatabase[Document],
 ) -> None:

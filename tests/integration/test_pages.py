@@ -5,6 +5,7 @@ rendered form)."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,10 +15,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
-from services.common.auth import Role
+from services.common.auth import Role, load_public_key
+from services.common.feed_tokens import verify_feed_token
 from services.submissions.pages.base import PageRoute
 from tests.conftest import Servers
 from tests.support import attachments
+from tests.support.auth import key_files
 from tests.support.portal import (
     ADMIN,
     OFFICE,
@@ -86,6 +89,22 @@ async def test_the_one_address_leads_to_sign_in_then_to_the_dashboard(portal: Po
     assert '<html lang="vi">' in dashboard.text
     assert "Ủy ban nhân dân xã Bờ Y" in dashboard.text
     assert f'href="{FORM}"' in dashboard.text
+
+
+async def test_an_officers_dashboard_offers_the_units_calendar_feed(portal: Portal) -> None:
+    async with portal.client() as http:
+        await portal.sign_in_page(http, "canbo")
+        dashboard = await http.get("/dashboard")
+
+    assert "Lịch hạn báo cáo" in dashboard.text
+    found = re.search(
+        r'value="([^"]+/api/v1/units/xa-bo-y/calendar\.ics\?token=([^"]+))"', dashboard.text
+    )
+    assert found, dashboard.text[-2000:]
+    grant = verify_feed_token(
+        load_public_key(key_files()[1]), html.unescape(found.group(2)), portal.clock.now()
+    )
+    assert grant.unit_id == "xa-bo-y"
 
 
 async def test_a_page_asked_for_before_signing_in_is_reached_after_it(portal: Portal) -> None:

@@ -20,7 +20,12 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import Event
-from contracts.events import ReportConsolidatedPayload, SubmissionReceivedPayload
+from contracts.events import (
+    ExtensionDecidedPayload,
+    FilingExceptionGrantedPayload,
+    ReportConsolidatedPayload,
+    SubmissionReceivedPayload,
+)
 from contracts.topics import ALL_TOPICS
 from services.common.clock import Clock
 from services.common.mongo import DeadLetters, Document, to_millis
@@ -28,8 +33,8 @@ from services.common.outbox import INTENT, READY, Outbox, Ref
 from services.consolidate.amendments import LateCause
 from services.consolidate.domain import SubmissionRow
 from services.consolidate.store import ConsolidateStore, ReportExists, StoredReport, VersionTaken
-from services.deadlines.domain import Emission
-from services.deadlines.store import EMISSIONS, DeadlinesStore, skipped_document
+from services.deadlines.domain import Emission, Reopened, UnitDue
+from services.deadlines.store import EMISSIONS, DeadlinesStore, TermsStore, skipped_document
 from services.notify.domain import Outgoing
 from services.notify.store import Ledger, message_document
 from services.submissions.store import (
@@ -392,6 +397,9 @@ class FakeDeadlinesStore(DeadlinesStore):
     def known_decided(self, key: str) -> bool:
         return key in self._decided
 
+    async def decisions(self, period_id: str) -> list[Document]:
+        return [d for d in self.emissions.values() if d["period_id"] == period_id and d["unit_id"]]
+
     async def record_emission(self, emission: Emission, *, recorded_at: dt.datetime) -> bool:
         try:
             entry = await self.outbox.intend(emission.event, Ref(EMISSIONS, emission.key))
@@ -407,12 +415,72 @@ class FakeDeadlinesStore(DeadlinesStore):
             "kind": emission.kind.value,
             "period_id": emission.period_id,
             "unit_id": emission.unit_id,
+            "due_since": to_millis(emission.event.occurred_at),
             "recorded_at": to_millis(recorded_at),
             "event_id": entry["_id"],
         }
         await self.outbox.commit(entry)
         self._decided.add(emission.key)
         return True
+
+
+class FakeTermsStore(TermsStore):
+    """Approved extensions and filing exceptions by period and unit (the latest decision)."""
+
+    def __init__(self) -> None:
+        self.extensions: dict[str, dict[str, Document]] = {}
+        self.exceptions: dict[str, dict[str, Document]] = {}
+
+    async def record_extension(self, decided: ExtensionDecidedPayload) -> None:
+        if decided.decision != "approved" or decided.new_due_at is None:
+            return
+        units = self.extensions.setdefault(decided.period_id, {})
+        earlier = units.get(decided.unit_id)
+        if earlier is None or earlier["decided_at"] < decided.decided_at:
+            units[decided.unit_id] = {
+                "request_id": decided.request_id,
+                "due_at": decided.new_due_at,
+                "closes_at": decided.new_closes_at or decided.new_due_at,
+                "reason": decided.reason,
+                "decided_at": decided.decided_at,
+            }
+
+    async def record_exception(self, granted: FilingExceptionGrantedPayload) -> None:
+        units = self.exceptions.setdefault(granted.period_id, {})
+        earlier = units.get(granted.unit_id)
+        if earlier is None or earlier["decided_at"] < granted.granted_at:
+            units[granted.unit_id] = {
+                "exception_id": granted.exception_id,
+                "until": granted.until,
+                "reason": granted.reason,
+                "decided_at": granted.granted_at,
+            }
+
+    async def extended(self, period_ids: Iterable[str]) -> dict[str, dict[str, UnitDue]]:
+        found = {
+            p: {
+                u: UnitDue(d["due_at"], d["closes_at"], d["decided_at"])
+                for u, d in self.extensions.get(p, {}).items()
+            }
+            for p in period_ids
+        }
+        return {p: units for p, units in found.items() if units}
+
+    async def reopened(self, period_ids: Iterable[str]) -> dict[str, dict[str, Reopened]]:
+        found = {
+            p: {
+                u: Reopened(d["until"], d["decided_at"])
+                for u, d in self.exceptions.get(p, {}).items()
+            }
+            for p in period_ids
+        }
+        return {p: units for p, units in found.items() if units}
+
+    async def extension(self, period_id: str, unit_id: str) -> Document | None:
+        return self.extensions.get(period_id, {}).get(unit_id)
+
+    async def exception(self, period_id: str, unit_id: str) -> Document | None:
+        return self.exceptions.get(period_id, {}).get(unit_id)
 
 
 # --- notify ---------------------------------------------------------------------------------

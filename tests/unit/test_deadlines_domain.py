@@ -255,10 +255,20 @@ def test_seed_plan_due_date_is_midnight_local_time() -> None:
     assert opened.event.payload.expected_unit_ids == [u.id for u in plan.reporting_units()]
     assert len(opened.event.payload.expected_unit_ids) >= 2
 
-    reminders = [
-        e for e in decide(plan, period.due_at - 3 * DAY) if isinstance(e.event, DeadlineApproaching)
-    ]
+    # The seed plan's ladder counts working days before the due day, Monday 14/6/2027: three
+    # working days before it is Wednesday 9/6, at 08:00 local.
+    b3 = dt.datetime(2027, 6, 9, 1, 0, tzinfo=dt.UTC)
+    assert b3.astimezone(plan.tz).isoformat() == "2027-06-09T08:00:00+07:00"
+    reminders = [e.event for e in decide(plan, b3) if isinstance(e.event, DeadlineApproaching)]
     assert len(reminders) == len(plan.reporting_units())
-    assert {
-        e.event.payload.days_before for e in reminders if isinstance(e.event, DeadlineApproaching)
-    } == {3}
+    assert {(r.payload.rung, r.payload.working_days_before) for r in reminders} == {("b3", 3)}
+    assert {r.occurred_at for r in reminders} == {b3}
+    assert set(reminders[0].payload.reaches) == {"officer", "unit_head"}
+
+    # Overdue from the first working day after the due day, 08:00, escalated.
+    a1 = dt.datetime(2027, 6, 15, 1, 0, tzinfo=dt.UTC)
+    assert not [e for e in decide(plan, a1 - dt.timedelta(minutes=1)) if e.kind == "overdue"]
+    overdue = [e.event for e in decide(plan, a1) if isinstance(e.event, DeadlineOverdue)]
+    assert len(overdue) == len(plan.reporting_units())
+    assert {o.payload.rung for o in overdue} == {"a1"}
+    assert "leadership" in overdue[0].payload.reaches

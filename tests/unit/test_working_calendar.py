@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+import yaml
 
 from contracts.plan.loading import load, warnings
 from contracts.plan.workdays import (
@@ -154,6 +155,29 @@ def test_the_data_file_reads() -> None:
     assert changes.days_off and changes.working_days
     assert all(d.weekday() >= 5 for d in changes.working_days)
     assert all(d.weekday() < 5 for d in changes.days_off)
+
+
+def test_every_entry_of_the_data_file_says_whether_it_is_decided() -> None:
+    """An assumption must stay visibly one until the year's notice confirms it."""
+    data = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))
+    entries = data["days_off"] + data["working_days"]
+    assert {e["status"] for e in entries} <= {"decided", "assumption"}
+    assert all(e["reason"].strip() for e in entries)
+    years = {e["date"].year for e in entries}
+    assert {2025, 2026, 2027} <= years
+
+
+def test_new_years_day_2026_is_joined_to_the_weekend(calendar: WorkingCalendar) -> None:
+    assert _off(calendar, D(2026, 1, 1), D(2026, 1, 4)) == [
+        D(2026, 1, 1),
+        D(2026, 1, 2),
+        D(2026, 1, 3),
+        D(2026, 1, 4),
+    ]
+    assert calendar.is_working_day(D(2026, 1, 10))  # Saturday worked instead
+    assert _off(calendar, D(2026, 2, 14), D(2026, 2, 22)) == [
+        D(2026, 2, 14) + dt.timedelta(days=n) for n in range(9)
+    ]
 
 
 def test_check_warns_when_no_working_day_separates_cut_off_and_due(tmp_path: Path) -> None:

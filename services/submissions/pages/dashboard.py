@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from contracts.plan import Plan, Unit
 from services.common.auth import Principal
 from services.common.periods import Period, PeriodState
+from services.submissions.calendar_api import CalendarLinks
 from services.submissions.drafts import Draft
 from services.submissions.handlers import Intake
 from services.submissions.overview import (
@@ -92,7 +93,16 @@ async def _officer(
             for period in visible_periods(plan, now)
         ]
         plans.append((plan, unit, rows))
-    return render(request, "dashboard_officer.html", title="Báo cáo của đơn vị", plans=plans)
+    # A fresh link at each visit (tokens are stateless); one already subscribed keeps working.
+    links: CalendarLinks | None = getattr(request.app.state, "calendar_links", None)
+    calendar_url = links.issue(principal, unit_id).url if links and plans else None
+    return render(
+        request,
+        "dashboard_officer.html",
+        title="Báo cáo của đơn vị",
+        plans=plans,
+        calendar_url=calendar_url,
+    )
 
 
 async def _office(request: Request, intake: Intake) -> Response:
