@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from contracts.topics import (
     DEADLINE_APPROACHING,
     DEADLINE_OVERDUE,
+    DEADLINE_SUMMARY,
     EXTENSION_DECIDED,
     FILING_EXCEPTION_GRANTED,
     REPORT_CONSOLIDATED,
@@ -103,6 +104,8 @@ def build_app(
         rt.subscribe(SUBMISSION_RECEIVED, "receipt", handler)
         rt.subscribe(DEADLINE_APPROACHING, "reminder", handler)
         rt.subscribe(DEADLINE_OVERDUE, "overdue", handler)
+        # One notice to the office per rung day instead of one per unit that still owes.
+        rt.subscribe(DEADLINE_SUMMARY, "summary", handler)
         rt.subscribe(REPORT_REVIEWED, "returned", handler)
         rt.subscribe(EXTENSION_DECIDED, "extension", handler)
         rt.subscribe(FILING_EXCEPTION_GRANTED, "exception", handler)
