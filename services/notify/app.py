@@ -98,6 +98,7 @@ def build_app(
             portal_url=settings.portal_url,
             channels=channels,
             quiet_hours=(settings.sms_quiet_start, settings.sms_quiet_end),
+            fan_out=settings.notify_fan_out,
         )
         app.state.delivery = delivery
         handler = partial(on_event, delivery=delivery)
