@@ -14,7 +14,7 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from contracts.envelope import Event
@@ -61,8 +61,13 @@ class Delivery:
     quiet_hours: tuple[dt.time, dt.time] | None = (dt.time(21), dt.time(7))
     """Local hours (the plan's time zone) when no SMS goes out: it waits for their end."""
     fan_out: int = 8
-    """Messages of one event (or of one retrier pass) in progress at once. The SMTP pool
-    bounds the sends themselves; more than its size lets ledger writes overlap with them."""
+    """Messages in progress at once in this process, whichever events (handled concurrently)
+    or retrier pass they come from. The SMTP pool bounds the sends themselves; more than its
+    size lets ledger writes overlap with them."""
+    slots: asyncio.Semaphore = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slots", asyncio.Semaphore(self.fan_out))
 
 
 async def on_event(event: Event, *, delivery: Delivery) -> None:
@@ -76,7 +81,8 @@ async def on_event(event: Event, *, delivery: Delivery) -> None:
     # failed, or scheduled in the ledger for the retrier; if one raised, the consumer runs the
     # event again and the ledger turns the others into duplicates.
     async def one(message: Outgoing) -> None:
-        await deliver(message, delivery)
+        async with delivery.slots:
+            await deliver(message, delivery)
 
     await each_bounded(messages, delivery.fan_out, one)
 
@@ -94,9 +100,10 @@ async def retry_due(d: Delivery, limit: int = 100) -> int:
 
     async def one(entry: Document) -> None:
         nonlocal tried
-        if await d.ledger.take_over(entry, d.owner, d.clock.now(), d.lease):
-            tried += 1
-            await attempt(message_from(entry), int(entry["attempts"]), d)
+        async with d.slots:
+            if await d.ledger.take_over(entry, d.owner, d.clock.now(), d.lease):
+                tried += 1
+                await attempt(message_from(entry), int(entry["attempts"]), d)
 
     await each_bounded(await d.ledger.due(d.clock.now(), limit), d.fan_out, one)
     return tried

@@ -240,3 +240,15 @@ async def test_the_retrier_takes_its_due_entries_with_the_same_bound() -> None:
     assert mailer.peak == 4
     assert sorted(mailer.sent) == sorted(address(k) for k in range(CONTACTS))
     assert n.ledger.inflight == {}
+
+
+async def test_events_handled_at_once_share_one_bound() -> None:
+    # The consumer hands notify several records of a batch at once: still 5 messages at most.
+    mailer = CountingMailer()
+    n = notifier(mailer, 5)
+
+    await asyncio.gather(*(on_event(reminder(), delivery=n.delivery) for _ in range(3)))
+
+    assert mailer.peak == 5
+    assert len(mailer.sent) == 3 * CONTACTS
+    assert len(n.ledger.outcomes) == 3 * CONTACTS
