@@ -219,7 +219,8 @@ def render_sms(template: str, context: dict[str, Any]) -> str:
 
 HEADS_TOLD = frozenset({"overdue", "consolidated"})
 """Notices a unit's head (``duty: head``) receives: the escalation of a missed deadline, and
-the district report sent to the leadership. Officers receive every notice."""
+the district report sent to the leadership; the office's head also reads the office's summary
+once it escalates (see :func:`_addressed`). Officers receive every notice."""
 
 
 def _addressed(unit: Unit, template: str, event: Event) -> list[Contact]:

@@ -65,6 +65,7 @@ class Delivery:
     or retrier pass they come from. The SMTP pool bounds the sends themselves; more than its
     size lets ledger writes overlap with them."""
     slots: asyncio.Semaphore = field(init=False, repr=False, compare=False)
+    """``fan_out`` of them: taken by each message while it is claimed, sent and recorded."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "slots", asyncio.Semaphore(self.fan_out))
