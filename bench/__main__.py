@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import signal
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated ids, e.g. P1 or P0,P3")
     parser.add_argument("--quick", action="store_true", help="smaller bounds (tries the bench)")
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
+    parser.add_argument(
+        "--p9-mails", type=int, help="P9's e-mails per path and mode (default 10,000; 300 quick)"
+    )
     args = parser.parse_args(argv)
     # aiokafka warns about leader elections of the run's new topics: noise in the progress.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
@@ -59,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}")
     chosen = [i for i in BENCHMARKS if i in chosen]
     bounds = Bounds.quick() if args.quick else Bounds()
+    if args.p9_mails:
+        bounds = dataclasses.replace(bounds, p9_mails=args.p9_mails)
 
     started_at = dt.datetime.now().astimezone()
     # The services run from the working tree: record the commit they started from.

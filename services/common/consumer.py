@@ -102,8 +102,20 @@ class Consumption:
     watched: list[tuple[Topic, Any]] = dataclasses.field(default_factory=list)
     """The subscriptions, for :meth:`observe` (FastStream subscriber objects)."""
 
-    def subscribe(self, broker: KafkaBroker, topic: Topic, consumer: str, handler: Handler) -> None:
-        """Register ``handler(event)`` for ``topic`` in its own consumer group."""
+    def subscribe(
+        self,
+        broker: KafkaBroker,
+        topic: Topic,
+        consumer: str,
+        handler: Handler,
+        *,
+        concurrency: int = 1,
+    ) -> None:
+        """Register ``handler(event)`` for ``topic`` in its own consumer group.
+
+        ``concurrency`` > 1 handles up to that many records of a batch at once: only for a
+        handler whose effects are idempotent and need no order between events (see
+        :meth:`handle_batch`)."""
         self.metrics.consuming(consumer)
         subscriber = broker.subscriber(
             self.names.topic(topic),
@@ -123,19 +135,60 @@ class Consumption:
 
         @subscriber
         async def on_batch(message: KafkaMessage) -> None:
-            records = message.raw_message
-            for n, record in enumerate(records):
+            await self.handle_batch(
+                topic,
+                consumer,
+                handler,
+                message.raw_message,
+                message.consumer,
+                message.ack,
+                concurrency=concurrency,
+            )
 
-                async def keep_progress(n: int = n) -> None:
-                    # A record that needs retries may take a while (or the process may stop
-                    # meanwhile): what was handled before it is committed first.
-                    await _commit_and_rewind(message.consumer, records[:n], ())
+    async def handle_batch(
+        self,
+        topic: Topic,
+        consumer: str,
+        handler: Handler,
+        records: Any,
+        kafka: Any,
+        ack: Callable[[], Awaitable[None]],
+        *,
+        concurrency: int = 1,
+    ) -> None:
+        """Handle one fetched batch, then commit it (``ack``); if a record must be delivered
+        again, commit what precedes it and rewind ``kafka`` (the aiokafka consumer) to it.
 
-                outcome = await self.process(topic, consumer, handler, record, keep_progress)
-                if outcome is Outcome.AGAIN:
-                    await _commit_and_rewind(message.consumer, records[:n], records[n:])
-                    return
-            await message.ack()
+        One by one and in order by default. With ``concurrency`` > 1, up to that many records
+        at once, committed only when all have ended; a record to deliver again rewinds to it,
+        so records after it that were handled meanwhile are delivered again, which an
+        idempotent handler turns into nothing."""
+        if concurrency > 1:
+            slots = asyncio.Semaphore(concurrency)
+
+            async def one(record: Any) -> Outcome:
+                async with slots:
+                    return await self.process(topic, consumer, handler, record)
+
+            outcomes = await asyncio.gather(*(one(r) for r in records))
+            again = [n for n, outcome in enumerate(outcomes) if outcome is Outcome.AGAIN]
+            if again:
+                await _commit_and_rewind(kafka, records[: again[0]], records[again[0] :])
+                return
+            await ack()
+            return
+        for n, record in enumerate(records):
+
+            async def keep_progress(n: int = n) -> None:
+                # A record that needs retries may take a while (or the process may stop
+                # meanwhile): what was handled before it is committed first.
+                await _commit_and_rewind(kafka, records[:n], ())
+
+            outcome = await self.process(topic, consumer, handler, record, keep_progress)
+            if outcome is Outcome.AGAIN:
+                await _commit_and_rewind(kafka, records[:n], records[n:])
+                return
+        await ack()
 
     async def observe(self, interval: float = OBSERVE_SECONDS) -> None:
         """Until cancelled: measure what operators watch (see :mod:`services.common.lag`)."""

@@ -111,11 +111,15 @@ class Runtime:
             raise RuntimeError("the outbox is available only while the app runs")
         return self._outbox
 
-    def subscribe(self, topic: Topic, consumer: str, handler: Handler) -> None:
+    def subscribe(
+        self, topic: Topic, consumer: str, handler: Handler, *, concurrency: int = 1
+    ) -> None:
+        """``concurrency``: records of a batch handled at once (idempotent, order-free
+        handlers only; see :meth:`Consumption.handle_batch`)."""
         if self._consumption is None:
             raise RuntimeError("subscribe() only from the wiring function")
         self._subscriptions[consumer] = (topic, handler)
-        self._consumption.subscribe(self.broker, topic, consumer, handler)
+        self._consumption.subscribe(self.broker, topic, consumer, handler, concurrency=concurrency)
 
     def wake_relay(self) -> None:
         """Publish stored events now instead of at the relay's next tick."""

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from contracts.topics import (
     DEADLINE_APPROACHING,
     DEADLINE_OVERDUE,
+    DEADLINE_SUMMARY,
     EXTENSION_DECIDED,
     FILING_EXCEPTION_GRANTED,
     REPORT_CONSOLIDATED,
@@ -97,16 +98,23 @@ def build_app(
             portal_url=settings.portal_url,
             channels=channels,
             quiet_hours=(settings.sms_quiet_start, settings.sms_quiet_end),
+            fan_out=settings.notify_fan_out,
         )
         app.state.delivery = delivery
         handler = partial(on_event, delivery=delivery)
-        rt.subscribe(SUBMISSION_RECEIVED, "receipt", handler)
-        rt.subscribe(DEADLINE_APPROACHING, "reminder", handler)
-        rt.subscribe(DEADLINE_OVERDUE, "overdue", handler)
-        rt.subscribe(REPORT_REVIEWED, "returned", handler)
-        rt.subscribe(EXTENSION_DECIDED, "extension", handler)
-        rt.subscribe(FILING_EXCEPTION_GRANTED, "exception", handler)
-        rt.subscribe(REPORT_CONSOLIDATED, "consolidated", handler)
+        # A thousand reminders are a thousand events of one or two messages each: the records
+        # of a batch are handled concurrently (the ledger makes a redelivery a no-op, and no
+        # notice depends on the order of another), Delivery.slots bounding the messages.
+        subscribe = partial(rt.subscribe, handler=handler, concurrency=settings.notify_fan_out)
+        subscribe(SUBMISSION_RECEIVED, "receipt")
+        subscribe(DEADLINE_APPROACHING, "reminder")
+        subscribe(DEADLINE_OVERDUE, "overdue")
+        # One notice to the office per rung day instead of one per unit that still owes.
+        subscribe(DEADLINE_SUMMARY, "summary")
+        subscribe(REPORT_REVIEWED, "returned")
+        subscribe(EXTENSION_DECIDED, "extension")
+        subscribe(FILING_EXCEPTION_GRANTED, "exception")
+        subscribe(REPORT_CONSOLIDATED, "consolidated")
 
         async def retrier() -> None:
             # Pauses grow while nothing is due; an entry is due at the earliest a second

@@ -13,7 +13,9 @@ class NotifySettings(ServiceSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_username: str | None = None
-    smtp_password: str | None = None
+    smtp_password: SecretStr | None = Field(
+        None, description="SMTP login password; never logged, printed or shown in /docs"
+    )
     smtp_starttls: bool = False
     smtp_implicit_tls: bool = Field(False, description="TLS from the first byte (port 465)")
     smtp_validate_certs: bool = True
@@ -24,6 +26,12 @@ class NotifySettings(ServiceSettings):
     )
     smtp_messages_per_session: int = Field(
         100, ge=1, description="a session is closed and a new one opened after this many"
+    )
+    notify_fan_out: int = Field(
+        8,
+        ge=1,
+        description="messages of one event (or one retry pass) in progress at once; the SMTP "
+        "pool bounds the sends, a larger number overlaps ledger writes with them",
     )
     mail_from: str = "Hệ thống báo cáo baocao <khong-tra-loi@baocao.example>"
     send_attempts: int = Field(5, ge=1, description="tries per message before it is failed")

@@ -18,6 +18,7 @@ from contracts.events import (
     Channel,
     DeadlineApproaching,
     DeadlineOverdue,
+    DeadlineSummary,
     ExtensionDecided,
     FilingExceptionGranted,
     ReportConsolidated,
@@ -160,6 +161,8 @@ def messages_for(
         # The unit's intake page: where it files, reads a decision, corrects a report.
         "link": f"{portal}/periods/{period.id}/report",
     }
+    if isinstance(event, DeadlineSummary):
+        context.update(_summary_context(event, plan, portal))
     if isinstance(event, SubmissionReceived):
         revision = event.payload.revision
         context["correction"] = "" if revision == 1 else f" (bổ sung lần {revision - 1})"
@@ -186,7 +189,7 @@ def messages_for(
             reply_to=reply_address,
             reply_to_name=reply_name,
         )
-        for name, address in _email_contacts(_addressed(unit, template))
+        for name, address in _email_contacts(_addressed(unit, template, event))
         if "email" in channels
     ]
     return texts + [
@@ -203,7 +206,7 @@ def messages_for(
             period_id=period.id,
             cause=event,
         )
-        for name, phone in _sms_contacts(_addressed(unit, template))
+        for name, phone in _sms_contacts(_addressed(unit, template, event))
         if "sms" in channels
     ]
 
@@ -216,11 +219,44 @@ def render_sms(template: str, context: dict[str, Any]) -> str:
 
 HEADS_TOLD = frozenset({"overdue", "consolidated"})
 """Notices a unit's head (``duty: head``) receives: the escalation of a missed deadline, and
-the district report sent to the leadership. Officers receive every notice."""
+the district report sent to the leadership; the office's head also reads the office's summary
+once it escalates (see :func:`_addressed`). Officers receive every notice."""
 
 
-def _addressed(unit: Unit, template: str) -> list[Contact]:
-    return [c for c in unit.contacts if c.duty != "head" or template in HEADS_TOLD]
+def _addressed(unit: Unit, template: str, event: Event) -> list[Contact]:
+    told = template in HEADS_TOLD or (
+        # The office's summary escalates with the ladder: after the due day its head reads it.
+        isinstance(event, DeadlineSummary) and "leadership" in event.payload.reaches
+    )
+    return [c for c in unit.contacts if c.duty != "head" or told]
+
+
+def _summary_context(event: DeadlineSummary, plan: Plan, portal: str) -> dict[str, Any]:
+    """The units that still owe the report, each with its own due date (an extension's), the
+    most pressing first; a unit the plan no longer lists is shown by its id."""
+    s = event.payload
+
+    def name(unit_id: str) -> str:
+        unit = plan.unit(unit_id)
+        return unit.name if unit else unit_id
+
+    rows = sorted(s.pending, key=lambda u: (not u.overdue, u.due_at, name(u.unit_id)))
+    return {
+        "summary_day_local": _local(s.summary_at, plan).strftime("%d/%m/%Y"),
+        "summary_local": _local(s.summary_at, plan).strftime("%H:%M ngày %d/%m/%Y"),
+        "pending": [
+            {
+                "name": name(u.unit_id),
+                "due_local": _local(u.due_at, plan).strftime("%d/%m/%Y"),
+                "overdue": u.overdue,
+                "returned": u.returned,
+            }
+            for u in rows
+        ],
+        "overdue_count": sum(u.overdue for u in rows),
+        # The office follows the period on its status page, not a unit's intake page.
+        "link": f"{portal}/periods/{s.period_id}/status",
+    }
 
 
 def _sms_contacts(contacts: list[Contact]) -> list[tuple[str, str]]:
@@ -236,6 +272,8 @@ def _addressee(event: Event, plan: Plan) -> Unit | None:
     if isinstance(event, ReportConsolidated):
         office = plan.unit(plan.consolidating_unit_id)
         return plan.unit(office.parent_id) if office and office.parent_id else None
+    if isinstance(event, DeadlineSummary):
+        return plan.unit(plan.consolidating_unit_id)
     return plan.unit(event.payload.unit_id)
 
 
@@ -306,4 +344,5 @@ _TEMPLATE_OF: dict[type[Event], str] = {
     ExtensionDecided: "extension",
     FilingExceptionGranted: "exception",
     ReportConsolidated: "consolidated",
+    DeadlineSummary: "summary",
 }

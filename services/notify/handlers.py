@@ -14,7 +14,7 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from contracts.envelope import Event
@@ -26,9 +26,11 @@ from contracts.events import (
 )
 from services.common.clock import Clock
 from services.common.failures import PermanentError, is_transient
+from services.common.mongo import Document
 from services.common.outbox import Outbox, Ref
 from services.common.reference import Catalog
 from services.notify.domain import Outgoing, messages_for
+from services.notify.fanout import each_bounded
 from services.notify.mailer import Mailer, SendFailed
 from services.notify.metrics import NotifyMetrics
 from services.notify.sms_rules import quiet_until
@@ -58,6 +60,15 @@ class Delivery:
     """The channels this deployment sends on (SMS needs a provider)."""
     quiet_hours: tuple[dt.time, dt.time] | None = (dt.time(21), dt.time(7))
     """Local hours (the plan's time zone) when no SMS goes out: it waits for their end."""
+    fan_out: int = 8
+    """Messages in progress at once in this process, whichever events (handled concurrently)
+    or retrier pass they come from. The SMTP pool bounds the sends themselves; more than its
+    size lets ledger writes overlap with them."""
+    slots: asyncio.Semaphore = field(init=False, repr=False, compare=False)
+    """``fan_out`` of them: taken by each message while it is claimed, sent and recorded."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slots", asyncio.Semaphore(self.fan_out))
 
 
 async def on_event(event: Event, *, delivery: Delivery) -> None:
@@ -65,8 +76,16 @@ async def on_event(event: Event, *, delivery: Delivery) -> None:
     plan = delivery.catalog.plan(event.payload.plan_id)
     if plan is None:
         raise PermanentError(f"plan {event.payload.plan_id!r} is not loaded here")
-    for message in messages_for(event, plan, delivery.portal_url, delivery.channels):
-        await deliver(message, delivery)
+    messages = messages_for(event, plan, delivery.portal_url, delivery.channels)
+
+    # Returns (and the event is acknowledged) only when every message is recorded as sent or
+    # failed, or scheduled in the ledger for the retrier; if one raised, the consumer runs the
+    # event again and the ledger turns the others into duplicates.
+    async def one(message: Outgoing) -> None:
+        async with delivery.slots:
+            await deliver(message, delivery)
+
+    await each_bounded(messages, delivery.fan_out, one)
 
 
 async def deliver(message: Outgoing, d: Delivery) -> None:
@@ -79,10 +98,15 @@ async def deliver(message: Outgoing, d: Delivery) -> None:
 async def retry_due(d: Delivery, limit: int = 100) -> int:
     """One pass of the retrier: attempt every due entry whose lease this process takes."""
     tried = 0
-    for entry in await d.ledger.due(d.clock.now(), limit):
-        if await d.ledger.take_over(entry, d.owner, d.clock.now(), d.lease):
-            await attempt(message_from(entry), int(entry["attempts"]), d)
-            tried += 1
+
+    async def one(entry: Document) -> None:
+        nonlocal tried
+        async with d.slots:
+            if await d.ledger.take_over(entry, d.owner, d.clock.now(), d.lease):
+                tried += 1
+                await attempt(message_from(entry), int(entry["attempts"]), d)
+
+    await each_bounded(await d.ledger.due(d.clock.now(), limit), d.fan_out, one)
     return tried
 
 

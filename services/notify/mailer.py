@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate, parseaddr
 
 import aiosmtplib
+from pydantic import SecretStr
 
 from services.notify.domain import Outgoing, html_of, one_line
 
@@ -146,7 +147,8 @@ class SmtpConfig:
     host: str
     port: int
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
+    """A secret: its repr is stars, so a logged config does not show it."""
     starttls: bool = False
     implicit_tls: bool = False
     validate_certs: bool = True
@@ -210,7 +212,7 @@ class SmtpMailer(Mailer):
             hostname=c.host,
             port=c.port,
             username=c.username,
-            password=c.password,
+            password=c.password.get_secret_value() if c.password else None,
             use_tls=c.implicit_tls,
             start_tls=c.starttls and not c.implicit_tls,
             validate_certs=c.validate_certs,

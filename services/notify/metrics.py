@@ -14,6 +14,7 @@ NOTICE_TYPES = (
     "extension",
     "exception",
     "consolidated",
+    "summary",
 )
 
 

@@ -107,14 +107,18 @@ class Rig:
         finally:
             await producer.stop()
 
-    async def start(self, handler: Callable[[Any], Awaitable[None]]) -> KafkaBroker:
+    async def start(
+        self, handler: Callable[[Any], Awaitable[None]], concurrency: int = 1
+    ) -> KafkaBroker:
         # The services' broker; a handler retrying a TransientError in place does not return
         # within its graceful timeout, and an unacknowledged record is simply delivered again.
         # (Each broker its own registry: FastStream's middleware registers its metrics once.)
         broker = build_broker(
             self.servers.kafka_bootstrap, service="test", registry=CollectorRegistry()
         )
-        self.consumption.subscribe(broker, DEADLINE_OVERDUE, CONSUMER, handler)
+        self.consumption.subscribe(
+            broker, DEADLINE_OVERDUE, CONSUMER, handler, concurrency=concurrency
+        )
         await broker.start()
         self.brokers.append(broker)
         return broker
@@ -442,6 +446,46 @@ async def test_an_outage_longer_than_the_budget_is_handed_back_and_delivered_aga
                 await broker.stop()
 
         assert calls == ["xa-1"] * 5 + ["xa-2"]  # each delivery tried once, then given back
+        assert await rig.dead_letters() == []
+
+
+async def test_records_handled_concurrently_are_all_handled_and_committed(
+    servers: Servers, namespace: str
+) -> None:
+    """notify's subscriptions: a batch's records handled four at once; a record handed back to
+    Kafka rewinds the partition to it, and every record ends handled and committed."""
+    async with throwaway_database(servers.mongo_uri, f"{namespace}_consumer") as db:
+        policy = RetryPolicy(max_attempts=3, first_delay=0.01, max_delay=0.02, transient_budget=0)
+        rig = Rig(servers, namespace, db, policy)
+        await rig.create_topic()
+        units = [f"xa-{n:02d}" for n in range(30)]
+        calls: list[str] = []
+        running, peak = 0, 0
+
+        async def handler(event: DeadlineOverdue) -> None:
+            nonlocal running, peak
+            unit_id = event.payload.unit_id
+            calls.append(unit_id)
+            running += 1
+            peak = max(peak, running)
+            try:
+                await asyncio.sleep(0.01)
+                if unit_id == "xa-07" and calls.count("xa-07") <= 2:
+                    raise TransientError("MongoDB không trả lời")
+            finally:
+                running -= 1
+
+        await rig.publish(*(overdue(u) for u in units))
+        try:
+            await rig.start(handler, concurrency=4)
+            await eventually(lambda: _equals(rig.committed(), 30), what="every offset committed")
+        finally:
+            for broker in rig.brokers:
+                await broker.stop()
+
+        assert set(calls) == set(units)  # none skipped
+        assert calls.count("xa-07") == 3  # handed back twice, then handled
+        assert 1 < peak <= 4
         assert await rig.dead_letters() == []
 
 

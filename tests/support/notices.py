@@ -13,6 +13,8 @@ from contracts.events import (
     DeadlineApproachingPayload,
     DeadlineOverdue,
     DeadlineOverduePayload,
+    DeadlineSummary,
+    DeadlineSummaryPayload,
     ExtensionDecided,
     ExtensionDecidedPayload,
     FilingExceptionGranted,
@@ -170,6 +172,36 @@ def consolidated(version: int) -> ReportConsolidated:
     )
 
 
+def summary(*, overdue: bool) -> DeadlineSummary:
+    """The office's summary: three units still owe, one of them extended and one returned."""
+    at = LATER if overdue else AT - dt.timedelta(days=3)
+    pending = [
+        ("xa-dak-xu", DUE_AT + dt.timedelta(days=7), False),  # extended by a week
+        ("xa-bo-y", DUE_AT, True),
+        ("phong-tu-phap", DUE_AT, False),
+    ]
+    return DeadlineSummary(
+        **envelope("deadlines"),
+        payload=DeadlineSummaryPayload.model_validate(
+            {
+                "plan_id": PLAN_ID,
+                "period_id": PERIOD,
+                "report_kind": "6-thang",
+                "year": 2027,
+                "due_at": DUE_AT,
+                "summary_at": at,
+                "rung": "a2" if overdue else "b3",
+                "reaches": ["office", "leadership"] if overdue else ["office"],
+                "expected_count": 25,
+                "pending": [
+                    {"unit_id": u, "due_at": due, "overdue": at >= due, "returned": back}
+                    for u, due, back in pending
+                ],
+            }
+        ),
+    )
+
+
 CASES: dict[str, Event] = {
     "receipt": receipt(),
     "receipt-late-correction": receipt(revision=3, on_time=False),
@@ -187,4 +219,6 @@ CASES: dict[str, Event] = {
     "exception": exception(),
     "consolidated": consolidated(1),
     "consolidated-v2": consolidated(2),
+    "summary": summary(overdue=False),
+    "summary-overdue": summary(overdue=True),
 }

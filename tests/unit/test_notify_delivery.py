@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
 from pymongo.errors import AutoReconnect
 
 from contracts.events import (
@@ -30,17 +29,14 @@ from contracts.events import (
 )
 from contracts.plan import Plan
 from contracts.topics import NOTIFICATION_FAILED, NOTIFICATION_SENT
-from services.common.clock import FixedClock
 from services.common.failures import PermanentError
-from services.common.mongo import Document
-from services.common.outbox import READY
 from services.common.reference import Catalog
-from services.notify.domain import Outgoing, messages_for
-from services.notify.handlers import Delivery, deliver, on_event, retry_due
-from services.notify.mailer import Mailer, SendFailed
-from services.notify.metrics import NotifyMetrics
-from services.notify.store import FAILED, OUTCOMES, SENT
-from tests.support.fakes import FakeLedger, MemoryOutbox
+from services.notify.domain import messages_for
+from services.notify.handlers import deliver, on_event, retry_due
+from services.notify.mailer import SendFailed
+from services.notify.store import FAILED, SENT
+from tests.support.fakes import FakeLedger
+from tests.support.notify import FIRST_DELAY, LEASE, FakeMailer, Notifier, transient
 
 pytestmark = pytest.mark.unit
 
@@ -256,86 +252,6 @@ def test_an_event_about_a_unit_or_period_the_plan_does_not_know_sends_nothing(pl
 
 
 # --- deliver / on_event / retry_due --------------------------------------------------------
-
-
-class FakeMailer(Mailer):
-    """Fails with the scripted errors first, then accepts everything."""
-
-    def __init__(self, *failures: SendFailed) -> None:
-        self.failures = list(failures)
-        self.sent: list[Outgoing] = []
-        self.calls = 0
-
-    async def send(self, message: Outgoing) -> None:
-        self.calls += 1
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append(message)
-
-
-def transient() -> SendFailed:
-    return SendFailed("421 4.3.2 Service not available", permanent=False)
-
-
-FIRST_DELAY = 2.0
-LEASE = dt.timedelta(seconds=120)
-
-
-class Notifier:
-    def __init__(self, mailer: FakeMailer, *, attempts: int = 5, owner: str = "here:1") -> None:
-        self.catalog = Catalog.load([SEED])
-        self.ledger = FakeLedger()
-        self.mailer = mailer
-        self.registry = CollectorRegistry()
-        self.clock = FixedClock(NOW)
-        self.outbox = MemoryOutbox(self.clock)
-        self.wakes = 0
-        self.delivery = Delivery(
-            self.catalog,
-            self.ledger,
-            self.outbox,
-            mailer,
-            self.clock,
-            NotifyMetrics(self.registry),
-            self.wake,
-            owner=owner,
-            attempts=attempts,
-            first_delay=FIRST_DELAY,
-            lease=LEASE,
-        )
-
-    def wake(self) -> None:
-        self.wakes += 1
-
-    def outcome(self, outcome: str) -> float:
-        return (
-            self.registry.get_sample_value(
-                "baocao_notifications_total", {"channel": "email", "outcome": outcome}
-            )
-            or 0.0
-        )
-
-    def only_outcome(self) -> Document:
-        [outcome] = self.ledger.outcomes.values()
-        return outcome
-
-    def only_in_flight(self) -> Document:
-        [entry] = self.ledger.inflight.values()
-        return entry
-
-    def announced(self) -> NotificationSent | NotificationFailed:
-        """The one event in the outbox, ready, announcing an outcome."""
-        [entry] = self.outbox.all()
-        assert entry["state"] == READY
-        assert entry["ref"]["collection"] == OUTCOMES
-        [event] = self.outbox.events()
-        assert isinstance(event, NotificationSent | NotificationFailed)
-        return event
-
-    async def retry_when_due(self) -> int:
-        """Move the clock to the in-flight entry's next attempt and run the retrier."""
-        self.clock.at = self.only_in_flight()["next_attempt_at"]
-        return await retry_due(self.delivery)
 
 
 async def test_a_delivered_message_is_sent_and_announced_through_the_outbox() -> None:
