@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from contracts.plan import Plan, ReportKind
 from contracts.plan.schedule import Occurrence, occurrences
@@ -36,8 +37,9 @@ class Period:
     """The end of the data window: local midnight after ``data_to``."""
     occurrence: Occurrence
 
-    @property
+    @cached_property
     def id(self) -> str:
+        # Cached: a deadlines scan asks it for every unit of every period.
         return period_id(self.plan_id, self.year, self.kind.code, self.suffix)
 
     @property

@@ -94,6 +94,10 @@ def own_period(period: Period, extension: UnitDue | None, reopen: Reopened | Non
     return own
 
 
+LadderMemo = dict[tuple[object, ...], list[RungAt]]
+"""Ladders placed, and rungs passed, during one scan (see :func:`passed_rungs`)."""
+
+
 def period_correlation_id(period_id: str) -> uuid.UUID:
     """The correlation id every event of one period's lifecycle shares."""
     return uuid.uuid5(_IDS, f"period:{period_id}")
@@ -136,7 +140,7 @@ def due_emissions(
     state of a scan: most units' latest rung was sent at an earlier scan).
     """
     calendar = calendar or WorkingCalendar()
-    memo: dict[tuple[str, dt.datetime, dt.datetime], list[RungAt]] = {}
+    memo: LadderMemo = {}
     unit_ids = [u.id for u in plan.reporting_units()]
     found: list[Emission] = []
     for period in periods:
@@ -148,14 +152,31 @@ def due_emissions(
         back = (returned or {}).get(period.id, {}) if period.kind.reminders else {}
         owing: list[tuple[str, dt.datetime, bool]] = []  # unit, own due, returned
         exceptions = (reopened or {}).get(period.id, {}) if period.kind.reminders else {}
+        # Most units live the period as it is (no extension, return or exception): their
+        # latest rung, and its key but for the unit, are the period's, worked out once.
+        common = passed_rungs(period, plan, calendar, now, memo=memo)
+        common_latest = common[-1] if common and meaningful(common[-1], period, now) else None
+        key_head, key_tail = f"rung|{period.id}|", f"|{common_latest and common_latest.rung_id}"
         for unit_id in unit_ids:
             returned_at = back.get(unit_id)
             if unit_id in reported and returned_at is None:
                 continue
+            if (
+                period.kind.reminders is not None
+                and returned_at is None
+                and unit_id not in moved
+                and unit_id not in exceptions
+            ):
+                owing.append((unit_id, period.due_at, False))
+                if common_latest is None:
+                    continue
+                if decided is not None and decided(key_head + unit_id + key_tail):
+                    continue  # the steady state: sent at an earlier scan
             reopen = exceptions.get(unit_id)
             own = own_period(period, moved.get(unit_id), reopen)
             if period.kind.reminders is not None:
-                owing.append((unit_id, own.due_at, returned_at is not None))
+                if returned_at is not None or unit_id in moved or unit_id in exceptions:
+                    owing.append((unit_id, own.due_at, returned_at is not None))
                 extension = moved.get(unit_id)
                 since = [t for t in (extension and extension.decided_at, returned_at) if t]
                 if (
@@ -203,7 +224,7 @@ def _summary(
     now: dt.datetime,
     owing: list[tuple[str, dt.datetime, bool]],
     expected: int,
-    memo: dict[tuple[str, dt.datetime, dt.datetime], list[RungAt]],
+    memo: LadderMemo,
     decided: Callable[[str], bool] | None,
 ) -> Emission | None:
     """The office's summary of the period's latest rung day (its own ladder, not the units'
@@ -279,7 +300,7 @@ def passed_rungs(
     now: dt.datetime,
     *,
     since: dt.datetime | None = None,
-    memo: dict[tuple[str, dt.datetime, dt.datetime], list[RungAt]] | None = None,
+    memo: LadderMemo | None = None,
 ) -> list[RungAt]:
     """The rungs of the unit's ladder whose moment has passed, oldest first. Only the latest
     is sent, and only if it still means something (:func:`meaningful`); the others are
@@ -298,7 +319,13 @@ def passed_rungs(
     key = (period.id, period.due_at, period.closes_at)
     if key not in memo:
         memo[key] = rungs(period, ladder, calendar, plan.tz)
-    return [r for r in memo[key] if max(period.opens_at, since or period.opens_at) <= r.at <= now]
+    # Most units share their period's ladder and no ``since``: filtered once per scan, not
+    # once per unit (``now`` is the same for a whole scan, which is what a memo lives for).
+    passed_key = (*key, since, now)
+    if passed_key not in memo:
+        start = max(period.opens_at, since or period.opens_at)
+        memo[passed_key] = [r for r in memo[key] if start <= r.at <= now]
+    return memo[passed_key]
 
 
 def reminder_at(period: Period, days_before: int) -> dt.datetime:
