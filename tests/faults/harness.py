@@ -304,15 +304,15 @@ class FaultSystem:
             plans=self.plans,
             clock_start=self.clock_now().isoformat(),
         )
-        return wiring.env(
-            {instance.service: instance.port},
-            BAOCAO_SCAN_INTERVAL_SECONDS="1",
-            BAOCAO_SEND_RETRY_SECONDS="0.5",
+        suite = {
+            "BAOCAO_SCAN_INTERVAL_SECONDS": "1",
+            "BAOCAO_SEND_RETRY_SECONDS": "0.5",
             # Longer than one attempt with the default 20 s SMTP timeout, shorter than the
             # default 120 s, so an entry a killed notify held is taken over sooner.
-            BAOCAO_NOTIFY_LEASE_SECONDS="30",
-            **instance.env,
-        )
+            "BAOCAO_NOTIFY_LEASE_SECONDS": "30",
+        }
+        # The instance's own settings win over the suite's.
+        return wiring.env({instance.service: instance.port}, **{**suite, **instance.env})
 
     def start_all(self) -> None:
         for service in SERVICES:

@@ -56,6 +56,7 @@ PERIOD = "kh-fan-out.2027.6-thang"
 KILL_AT = 300
 """Messages arrived when notify is killed."""
 FAN_OUT = 8
+NOTIFIES = ("notify", "notify-b")
 NOTIFY_ENV = {
     "BAOCAO_NOTIFY_FAN_OUT": str(FAN_OUT),
     # A killed holder's entries are taken over when its lease ends: 10 s instead of the
@@ -231,7 +232,9 @@ async def test_kill_9_of_notify_mid_fan_out_leaves_one_message_per_recipient(
     held = await in_flight(system)
     log.info("notify killed at %d messages, %d in flight", arrived - len(before), len(held))
     await asyncio.to_thread(system.start, "notify")
+    log.info("notify restarted")
     await wait_for_arrivals(system, len(before) + len(expected), timeout=ARRIVAL_TIMEOUT)
+    log.info("every message arrived")
     await settled(system, "deadlines", "notify")
     found = await mail_of_rung(system, "first", before)
     mail = count_mail(expected, found, resendable={("first", a) for a in held})
@@ -258,22 +261,23 @@ async def test_two_notify_replicas_during_a_fan_out_send_no_duplicate(
     if system.instances.get("deadlines") and system.instances["deadlines"].alive():
         system.signal("deadlines", signal.SIGTERM)
     before = await mailpit_ids(system)
-    replicas = [
-        n
-        for n in ("notify", "notify-b")
-        if not system.instances.get(n, None) or not system.instances[n].alive()
-    ]
-    await asyncio.to_thread(start, system, *replicas, env={n: NOTIFY_ENV for n in replicas})
-    sent_before = {n: (await outcomes(system, n))["sent"] for n in ("notify", "notify-b")}
+    running = [n for n in NOTIFIES if n in system.instances and system.instances[n].alive()]
+    replicas = [n for n in NOTIFIES if n not in running]
+    sent_before = {n: (await outcomes(system, n))["sent"] for n in running}
     # Deadlines comes back on the second rung's day (its clock alone jumps; notify's leases
-    # stay on the system's timeline) and sends the rung at its first scan.
+    # stay on the system's timeline) and sends the rung once it has recorded it, seconds
+    # after the replicas, launched first, have joined their groups: both take part (the
+    # assertion at the end checks it).
     clock = {"BAOCAO_CLOCK_START": (second + dt.timedelta(seconds=2)).isoformat()}
-    await asyncio.to_thread(start, system, "deadlines", env={"deadlines": clock})
+    env = {**{n: NOTIFY_ENV for n in replicas}, "deadlines": clock}
+    await asyncio.to_thread(start, system, *replicas, "deadlines", env=env)
+    log.info("replicas and deadlines ready")
     await wait_for_arrivals(system, len(before) + len(expected), timeout=ARRIVAL_TIMEOUT)
+    log.info("every message arrived")
     await settled(system, "deadlines", "notify", "notify-b")
     found = await mail_of_rung(system, "second", before)
     mail = count_mail(expected, found)
-    sent = {n: (await outcomes(system, n))["sent"] - sent_before[n] for n in sent_before}
+    sent = {n: (await outcomes(system, n))["sent"] - sent_before.get(n, 0) for n in NOTIFIES}
     tally(
         "2 notify replicas during a fan-out: 1,000 reminders + summary",
         mail.expected,
