@@ -37,7 +37,32 @@ def make_plan(
 ) -> Plan:
     """A validated plan; ``schedule`` defaults to the six-month report alone, ``header``
     overrides any other plan field (``effective_from="2025-01-01"``...)."""
-    raw = {
+    raw = plan_data(
+        plan_id=plan_id,
+        consolidating_unit_id=consolidating_unit_id,
+        units=units,
+        tasks=tasks,
+        indicators=indicators,
+        schedule=schedule,
+        **header,
+    )
+    # The helpers speak format 1 unless a test passes format=2: both load, as files do.
+    return Plan.model_validate(upgrade(raw) if is_v1(raw) else raw)
+
+
+def plan_data(
+    *,
+    plan_id: str,
+    consolidating_unit_id: str,
+    units: Sequence[Data],
+    tasks: Sequence[Data],
+    indicators: Sequence[Data] = (),
+    schedule: Sequence[Data] | None = None,
+    **header: Any,
+) -> Data:
+    """What :func:`make_plan` validates, as plain data: a plan file's content, for tests that
+    write the file the services load."""
+    return {
         **HEADER,
         "id": plan_id,
         "consolidating_unit_id": consolidating_unit_id,
@@ -47,8 +72,6 @@ def make_plan(
         "tasks": list(tasks),
         "schedule": list(schedule) if schedule is not None else [six_months()],
     }
-    # The helpers speak format 1 unless a test passes format=2: both load, as files do.
-    return Plan.model_validate(upgrade(raw) if is_v1(raw) else raw)
 
 
 def unit(unit_id: str, name: str, kind: str, **fields: Any) -> Data:
