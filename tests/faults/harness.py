@@ -549,7 +549,7 @@ async def settled(system: FaultSystem, *names: str, timeout: float = 120.0) -> N
             except KafkaError as error:  # the broker is restarting (another suite's test)
                 log.info("lag unknown for now: %s", error)
                 return False
-            metrics = await _metrics(system.url(name))
+            metrics = await scrape(system.url(name))
             if metrics.get("baocao_outbox_pending", 0.0) > 0:
                 return False
             if metrics.get("baocao_amendments_pending", 0.0) > 0:
@@ -565,7 +565,8 @@ async def settled(system: FaultSystem, *names: str, timeout: float = 120.0) -> N
     log.info("%s settled in %.1f s", names, time.monotonic() - started)
 
 
-async def _metrics(url: str) -> dict[str, float]:
+async def scrape(url: str) -> dict[str, float]:
+    """An instance's metrics by name, summed over their labels."""
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         text = (await http.get("/metrics")).text
     values: dict[str, float] = {}
