@@ -304,15 +304,15 @@ class FaultSystem:
             plans=self.plans,
             clock_start=self.clock_now().isoformat(),
         )
-        suite = {
+        defaults = {
             "BAOCAO_SCAN_INTERVAL_SECONDS": "1",
             "BAOCAO_SEND_RETRY_SECONDS": "0.5",
             # Longer than one attempt with the default 20 s SMTP timeout, shorter than the
             # default 120 s, so an entry a killed notify held is taken over sooner.
             "BAOCAO_NOTIFY_LEASE_SECONDS": "30",
         }
-        # The instance's own settings win over the suite's.
-        return wiring.env({instance.service: instance.port}, **{**suite, **instance.env})
+        # An instance's own settings replace the defaults (and the clock) above.
+        return wiring.env({instance.service: instance.port}, **{**defaults, **instance.env})
 
     def start_all(self) -> None:
         for service in SERVICES:
@@ -567,7 +567,7 @@ async def settled(system: FaultSystem, *names: str, timeout: float = 120.0) -> N
             except KafkaError as error:  # the broker is restarting (another suite's test)
                 log.info("lag unknown for now: %s", error)
                 return False
-            metrics = await _metrics(system.url(name))
+            metrics = await scrape(system.url(name))
             if metrics.get("baocao_outbox_pending", 0.0) > 0:
                 return False
             if metrics.get("baocao_amendments_pending", 0.0) > 0:
@@ -583,7 +583,8 @@ async def settled(system: FaultSystem, *names: str, timeout: float = 120.0) -> N
     log.info("%s settled in %.1f s", names, time.monotonic() - started)
 
 
-async def _metrics(url: str) -> dict[str, float]:
+async def scrape(url: str) -> dict[str, float]:
+    """An instance's metrics by name, summed over their labels."""
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         text = (await http.get("/metrics")).text
     values: dict[str, float] = {}
@@ -596,8 +597,16 @@ async def _metrics(url: str) -> dict[str, float]:
 
 async def read_topic(bootstrap: str, topic: str, *, max_request: int = 1024 * 1024) -> list[Any]:
     """Every record on ``topic`` now (raw aiokafka records), up to the end offsets read first."""
+    return await read_topics(bootstrap, [topic], max_request=max_request)
+
+
+async def read_topics(
+    bootstrap: str, topics: Iterable[str], *, max_request: int = 1024 * 1024
+) -> list[Any]:
+    """Every record on each of ``topics`` now, read by one consumer (one start for all)."""
+    topics = list(topics)
     consumer = AIOKafkaConsumer(
-        topic,
+        *topics,
         bootstrap_servers=bootstrap,
         group_id=None,
         auto_offset_reset="earliest",
@@ -606,12 +615,16 @@ async def read_topic(bootstrap: str, topic: str, *, max_request: int = 1024 * 10
     )
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
         ends = await consumer.end_offsets(partitions)
         records: list[Any] = []
         deadline = time.monotonic() + 60
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            assert time.monotonic() < deadline, f"could not read {topics} to their end"
             batch = await consumer.getmany(timeout_ms=500)
             for part in batch.values():
                 records.extend(part)
