@@ -1,11 +1,11 @@
-"""A fan-out of 1,000 reminders under a kill -9 of notify, then under two notify replicas.
+"""A fan-out of reminders under a kill -9 of notify, then under two notify replicas.
 
-A generated plan (200 communes, five officers each, one office) with a two-rung ladder;
-deadlines starts two seconds after a rung and sends it at its first scan: 200 reminder events
-of five messages each, and the office's summary. Notify handles the events concurrently and
+A generated plan (``UNITS`` communes, five officers each, one office) with a two-rung ladder;
+deadlines starts two seconds after a rung and sends it at its first scan: one reminder event
+of five messages per commune, and the office's summary. Notify handles the events concurrently and
 fans each out (BAOCAO_NOTIFY_FAN_OUT messages in progress at once), which is what breaks here:
 
-1. notify is killed (SIGKILL) once a few hundred of the 1,001 messages have arrived, and
+1. notify is killed (SIGKILL) once 30 % of the messages have arrived, and
    started again;
 2. a second notify joins the first in its consumer groups, and deadlines is started again two
    seconds after the second rung.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import signal
 import time
 from collections import Counter, defaultdict
@@ -48,12 +49,15 @@ log = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.faults
 
-UNITS, CONTACTS = 200, 5
-"""1,000 reminders a rung, five to each event: the fan-out within an event and across the
-events handled at once."""
+UNITS = int(os.environ.get("BAOCAO_FAN_OUT_UNITS", "60"))
+CONTACTS = 5
+"""Five reminders to each event: the fan-out within an event and across the events handled at
+once. `make test` runs 60 communes (300 reminders a rung) to keep CI within its time; the
+issue's 1,000 is ``BAOCAO_FAN_OUT_UNITS=200`` (README: how it ran)."""
+REMINDERS = UNITS * CONTACTS
 OFFICE = "van-phong"
 PERIOD = "kh-fan-out.2027.6-thang"
-KILL_AT = 300
+KILL_AT = REMINDERS * 3 // 10
 """Messages arrived when notify is killed."""
 FAN_OUT = 8
 NOTIFIES = ("notify", "notify-b")
@@ -241,7 +245,7 @@ async def test_kill_9_of_notify_mid_fan_out_leaves_one_message_per_recipient(
     skipped = (await outcomes(system, "notify"))["duplicate"]
     killed_at = arrived - len(before)
     tally(
-        "kill -9 notify mid fan-out: 1,000 reminders + summary",
+        f"kill -9 notify mid fan-out: {REMINDERS:,} reminders + summary",
         mail.expected,
         mail.lost,
         mail.duplicated + strays(expected, found),
@@ -279,7 +283,7 @@ async def test_two_notify_replicas_during_a_fan_out_send_no_duplicate(
     mail = count_mail(expected, found)
     sent = {n: (await outcomes(system, n))["sent"] - sent_before.get(n, 0) for n in NOTIFIES}
     tally(
-        "2 notify replicas during a fan-out: 1,000 reminders + summary",
+        f"2 notify replicas during a fan-out: {REMINDERS:,} reminders + summary",
         mail.expected,
         mail.lost,
         mail.duplicated + strays(expected, found),
