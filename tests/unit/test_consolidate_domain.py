@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 import random
 import uuid
 
@@ -373,3 +375,27 @@ def test_the_first_filing_time_is_the_earliest_whatever_the_revision() -> None:
 
     assert unit.first_received_at == DUE - dt.timedelta(days=2)
     assert (unit.revision, unit.last_received_at) == (2, DUE - dt.timedelta(days=1))
+
+
+def test_the_content_hash_is_the_sha256_of_the_canonical_json_of_the_content() -> None:
+    """Hashed in pieces, it equals the hash of the whole dump (which versions stored before)."""
+    report = run()
+    many = report.model_copy(
+        update={
+            "units": report.units * 700,
+            "indicator_totals": [
+                t.model_copy(update={"values": t.values * 1_100}) for t in report.indicator_totals
+            ],
+            "tasks": [t.model_copy(update={"entries": t.entries * 1_300}) for t in report.tasks],
+        }
+    )
+    exclude = {"report_id", "version", "trigger", "consolidated_at", "supersedes", "content_hash"}
+
+    for payload in (report, many, run([])):
+        whole = json.dumps(
+            payload.model_dump(mode="json", exclude=exclude),
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        assert content_hash(payload) == hashlib.sha256(whole.encode()).hexdigest()
