@@ -7,19 +7,12 @@ same data are equal.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import hashlib
-import json
-import types
-import typing
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Set
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
-
-from pydantic import BaseModel, TypeAdapter
 
 from contracts.events import (
     IndicatorTotal,
@@ -42,6 +35,7 @@ from contracts.plan import (
     UnitKind,
 )
 from services.common.periods import Period, periods_of
+from services.consolidate.canonical import canonical_sha256
 
 Trigger = Literal["period_closed", "requested"]
 
@@ -93,84 +87,9 @@ def content_hash(payload: ReportConsolidatedPayload) -> str:
 
     The hash of the canonical JSON of the payload's content (``model_dump(mode="json")`` less
     ``_NOT_CONTENT``, keys sorted, compact, UTF-8), written piece by piece into the digest: the
-    per-unit lists of a national roll-up are dumped ``_CHUNK`` items at a time, never whole.
+    per-unit lists of a national roll-up are never dumped whole (``canonical.py``).
     """
-    digest = hashlib.sha256()
-    for part in _canonical(payload, _NOT_CONTENT):
-        digest.update(part.encode())
-    return digest.hexdigest()
-
-
-_CHUNK = 1_000
-
-
-def _dumps(value: object) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def _model_list(value: object) -> bool:
-    return isinstance(value, list) and bool(value) and isinstance(value[0], BaseModel)
-
-
-def _canonical(model: BaseModel, exclude: Set[str] = frozenset()) -> Iterator[str]:
-    """``_dumps(model.model_dump(mode="json", exclude=exclude))``, in pieces: JSON's objects and
-    arrays compose, so a list of models is written item by item, and sorted keys stay sorted."""
-    lists = {
-        name
-        for name in _list_fields(type(model))
-        if name not in exclude and _model_list(getattr(model, name))
-    }
-    rest = model.model_dump(mode="json", exclude=set(exclude) | lists)
-    if not lists:
-        yield _dumps(rest)
-        return
-    yield "{"
-    for n, key in enumerate(sorted(rest.keys() | lists)):
-        yield ("," if n else "") + _dumps(key) + ":"
-        if key in lists:
-            yield from _canonical_list(getattr(model, key))
-        else:
-            yield _dumps(rest[key])
-    yield "}"
-
-
-def _canonical_list(items: list[BaseModel]) -> Iterator[str]:
-    yield "["
-    kind = type(items[0])
-    fields = _list_fields(kind)
-    leaves = all(type(i) is kind for i in items) and not any(
-        _model_list(getattr(i, f)) for i in items for f in fields
-    )
-    for start in range(0, len(items), _CHUNK):
-        chunk = items[start : start + _CHUNK]
-        if start:
-            yield ","
-        if leaves:  # one dump per chunk, its brackets dropped
-            yield _dumps(_list_adapter(kind).dump_python(chunk, mode="json"))[1:-1]
-        else:
-            for n, item in enumerate(chunk):
-                yield from ([","] if n else [])
-                yield from _canonical(item)
-    yield "]"
-
-
-@functools.cache
-def _list_fields(kind: type[BaseModel]) -> tuple[str, ...]:
-    """Fields that may hold a list (of models): the only ones worth looking into."""
-    return tuple(name for name, info in kind.model_fields.items() if _holds_list(info.annotation))
-
-
-def _holds_list(annotation: object) -> bool:
-    origin = typing.get_origin(annotation)
-    if origin is list:
-        return True
-    unions = (typing.Union, types.UnionType)
-    return origin in unions and any(_holds_list(a) for a in typing.get_args(annotation))
-
-
-@functools.cache
-def _list_adapter(kind: type[BaseModel]) -> TypeAdapter[list[BaseModel]]:
-    return TypeAdapter(list[kind])  # type: ignore[valid-type]
+    return canonical_sha256(payload, exclude=_NOT_CONTENT)
 
 
 def report_id_for_request(period_id: str, request_id: str) -> str:
