@@ -27,6 +27,7 @@ from bench import (
     p6_receipt_mail,
     p8_resources,
     p9_mail_pool,
+    p10_consolidation,
     results,
 )
 from bench.context import Bounds, Run
@@ -43,6 +44,7 @@ BENCHMARKS: dict[str, tuple[str, Benchmark]] = {
     "P6": ("HTTP 201 → receipt in Mailpit", p6_receipt_mail.run),
     "P8": ("RSS and CPU per service", p8_resources.run),
     "P9": ("e-mails through notify's SMTP pool", p9_mail_pool.run),
+    "P10": ("consolidation of 1,000 to 100,000 submissions", p10_consolidation.run),
 }
 
 

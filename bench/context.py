@@ -29,6 +29,7 @@ class Bounds:
     p6_seconds: float = 60.0
     p8_burst_requests: int = 600
     p9_mails: int = 10_000
+    p10_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
     repetitions: int = 3
 
     @classmethod
@@ -43,6 +44,7 @@ class Bounds:
             p6_seconds=15.0,
             p8_burst_requests=200,
             p9_mails=300,
+            p10_sizes=(300, 3_000),
         )
 
 

@@ -7,8 +7,6 @@ same data are equal.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -37,6 +35,7 @@ from contracts.plan import (
     UnitKind,
 )
 from services.common.periods import Period, periods_of
+from services.consolidate.canonical import canonical_sha256
 
 Trigger = Literal["period_closed", "requested"]
 
@@ -84,10 +83,13 @@ _NOT_CONTENT = {"report_id", "version", "trigger", "consolidated_at", "supersede
 
 
 def content_hash(payload: ReportConsolidatedPayload) -> str:
-    """What a report says, hashed: equal inputs give equal hashes, whatever the version."""
-    content = payload.model_dump(mode="json", exclude=_NOT_CONTENT)
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """What a report says, hashed: equal inputs give equal hashes, whatever the version.
+
+    The hash of the canonical JSON of the payload's content (``model_dump(mode="json")`` less
+    ``_NOT_CONTENT``, keys sorted, compact, UTF-8), written piece by piece into the digest: the
+    per-unit lists of a national roll-up are never dumped whole (``canonical.py``).
+    """
+    return canonical_sha256(payload, exclude=_NOT_CONTENT)
 
 
 def report_id_for_request(period_id: str, request_id: str) -> str:
@@ -95,10 +97,83 @@ def report_id_for_request(period_id: str, request_id: str) -> str:
     return str(uuid.uuid5(REPORT_IDS, f"requested|{period_id}|{request_id}"))
 
 
+class PeriodFold:
+    """A period's submissions folded one row at a time, in any order.
+
+    Kept per expected unit: when each revision came (punctuality needs every filing's time)
+    and the latest revision whole; a superseded revision's content is dropped as soon as a
+    later one arrives. So a consolidation holds one report per unit, never the history, and
+    the handler can stream the projection through ``add``.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._expected = {u.id for u in plan.reporting_units()}
+        self._filings: dict[str, list[tuple[int, dt.datetime]]] = {}
+        self._latest: dict[str, SubmissionRow] = {}
+
+    def add(self, row: SubmissionRow) -> None:
+        if row.unit_id not in self._expected:  # a unit outside the plan counts toward nothing
+            return
+        self._filings.setdefault(row.unit_id, []).append((row.revision, row.received_at))
+        kept = self._latest.get(row.unit_id)
+        # A correction supersedes: the highest revision is the unit's current report (the
+        # first of equals stays, as ``max`` over the rows in arrival order would keep it).
+        if kept is None or (row.revision, row.received_at) > (kept.revision, kept.received_at):
+            self._latest[row.unit_id] = row
+
+    def report(
+        self,
+        period: Period,
+        *,
+        now: dt.datetime,
+        trigger: Trigger,
+        version: int,
+        report_id: str,
+        terms: Mapping[str, UnitTerms] | None = None,
+    ) -> ReportConsolidatedPayload:
+        """``terms``: by unit id, the extensions and returns that decide its punctuality."""
+        plan = self.plan
+        expected = plan.reporting_units()
+        units = [
+            _unit_status(
+                unit,
+                period,
+                self._filings.get(unit.id, []),
+                self._latest.get(unit.id),
+                (terms or {}).get(unit.id, NO_TERMS),
+            )
+            for unit in expected
+        ]
+        latest = [self._latest[u.id] for u in expected if u.id in self._latest]
+        on_time = sum(1 for u in units if u.status == "on_time")
+        late = sum(1 for u in units if u.status == "late")
+        return ReportConsolidatedPayload(
+            report_id=report_id,
+            version=version,
+            trigger=trigger,
+            plan_id=plan.id,
+            period_id=period.id,
+            report_kind=period.kind.code,
+            year=period.year,
+            title=period.title,
+            due_at=period.due_at,
+            consolidated_at=now,
+            expected=len(expected),
+            received=on_time + late,
+            on_time=on_time,
+            late=late,
+            missing=len(expected) - on_time - late,
+            units=units,
+            indicator_totals=_indicator_totals(plan, latest),
+            tasks=_task_results(plan, latest),
+        )
+
+
 def consolidate(
     plan: Plan,
     period: Period,
-    submissions: list[SubmissionRow],
+    submissions: Iterable[SubmissionRow],
     *,
     now: dt.datetime,
     trigger: Trigger,
@@ -107,78 +182,47 @@ def consolidate(
     terms: Mapping[str, UnitTerms] | None = None,
 ) -> ReportConsolidatedPayload:
     """``terms``: by unit id, the extensions and returns that decide its punctuality."""
-    expected = plan.reporting_units()
-    expected_ids = {u.id for u in expected}
-    revisions: dict[str, list[SubmissionRow]] = defaultdict(list)
+    fold = PeriodFold(plan)
     for row in submissions:
-        if row.unit_id in expected_ids:  # a unit outside the plan has nothing to count toward
-            revisions[row.unit_id].append(row)
-
-    units = [
-        _unit_status(unit, period, revisions.get(unit.id, []), (terms or {}).get(unit.id, NO_TERMS))
-        for unit in expected
-    ]
-    latest = [_latest(revisions[u.id]) for u in expected if revisions.get(u.id)]
-    on_time = sum(1 for u in units if u.status == "on_time")
-    late = sum(1 for u in units if u.status == "late")
-    return ReportConsolidatedPayload(
-        report_id=report_id,
-        version=version,
-        trigger=trigger,
-        plan_id=plan.id,
-        period_id=period.id,
-        report_kind=period.kind.code,
-        year=period.year,
-        title=period.title,
-        due_at=period.due_at,
-        consolidated_at=now,
-        expected=len(expected),
-        received=on_time + late,
-        on_time=on_time,
-        late=late,
-        missing=len(expected) - on_time - late,
-        units=units,
-        indicator_totals=_indicator_totals(plan, latest),
-        tasks=_task_results(plan, latest),
+        fold.add(row)
+    return fold.report(
+        period, now=now, trigger=trigger, version=version, report_id=report_id, terms=terms
     )
 
 
-def _first(rows: list[SubmissionRow]) -> SubmissionRow:
-    return min(rows, key=lambda r: (r.received_at, r.revision))
-
-
-def _latest(rows: list[SubmissionRow]) -> SubmissionRow:
-    # A correction supersedes: the highest revision is the unit's current report.
-    return max(rows, key=lambda r: (r.revision, r.received_at))
-
-
-def _on_time(rows: list[SubmissionRow], due_at: dt.datetime, terms: UnitTerms) -> bool:
+def _on_time(filings: list[tuple[int, dt.datetime]], due_at: dt.datetime, terms: UnitTerms) -> bool:
     """Punctuality belongs to the first filing: a late correction does not make a unit late.
     A version sent after a *return* is judged again, unless it came by the return's
-    ``resubmit_by`` (``services.submissions.review`` states the rule)."""
-    ordered = sorted(rows, key=lambda r: (r.revision, r.received_at))
-    on_time = ordered[0].received_at < due_at
-    for previous, row in pairwise(ordered):
-        resubmit_by = terms.returned.get(previous.revision)
-        if resubmit_by is not None and row.received_at >= resubmit_by:
-            on_time = row.received_at < due_at
+    ``resubmit_by`` (``services.submissions.review`` states the rule).
+
+    ``filings``: (revision, received_at) of each of the unit's rows."""
+    ordered = sorted(filings)
+    on_time = ordered[0][1] < due_at
+    for (previous, _), (_, received_at) in pairwise(ordered):
+        resubmit_by = terms.returned.get(previous)
+        if resubmit_by is not None and received_at >= resubmit_by:
+            on_time = received_at < due_at
     return on_time
 
 
 def _unit_status(
-    unit: Unit, period: Period, rows: list[SubmissionRow], terms: UnitTerms
+    unit: Unit,
+    period: Period,
+    filings: list[tuple[int, dt.datetime]],
+    latest: SubmissionRow | None,
+    terms: UnitTerms,
 ) -> UnitStatus:
-    if not rows:
+    if latest is None:
         return UnitStatus(unit_id=unit.id, unit_name=unit.name, status="missing")
-    first, latest = _first(rows), _latest(rows)
     return UnitStatus(
         unit_id=unit.id,
         unit_name=unit.name,
-        status="on_time" if _on_time(rows, terms.due_at or period.due_at, terms) else "late",
+        status="on_time" if _on_time(filings, terms.due_at or period.due_at, terms) else "late",
         submission_id=latest.submission_id,
         receipt_no=latest.receipt_no,
         revision=latest.revision,
-        first_received_at=first.received_at,
+        # The first filing by time (of equal times, the lower revision): its instant.
+        first_received_at=min(received_at for _, received_at in filings),
         last_received_at=latest.received_at,
     )
 
@@ -322,13 +366,14 @@ def _aggregate(indicator: Indicator, answers: list[_Answer]) -> tuple[float | No
 
 
 def _task_results(plan: Plan, latest: list[SubmissionRow]) -> list[TaskResults]:
-    """Every plan task in plan order, with the entries of the units that reported on it."""
-    return [
-        TaskResults(
-            task_id=task.id,
-            section=task.section,
-            title=task.title,
-            entries=[
+    """Every plan task in plan order, with the entries of the units that reported on it.
+
+    One pass over the reports, whatever the number of tasks: entries keep the units' plan
+    order, and within a report the order its tasks came in."""
+    entries: dict[str, list[TaskEntry]] = defaultdict(list)
+    for row in latest:
+        for report in row.tasks:
+            entries[report.task_id].append(
                 TaskEntry(
                     unit_id=row.unit_id,
                     status=report.status,
@@ -336,10 +381,13 @@ def _task_results(plan: Plan, latest: list[SubmissionRow]) -> list[TaskResults]:
                     difficulties=report.difficulties,
                     proposals=report.proposals,
                 )
-                for row in latest
-                for report in row.tasks
-                if report.task_id == task.id
-            ],
+            )
+    return [
+        TaskResults(
+            task_id=task.id,
+            section=task.section,
+            title=task.title,
+            entries=entries.get(task.id, []),
         )
         for task in plan.tasks
     ]

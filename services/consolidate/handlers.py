@@ -39,8 +39,8 @@ from services.common.reference import Catalog
 from services.consolidate.amendments import LateCause, PendingAmendments
 from services.consolidate.documents import Beside, Rendered, reference, render
 from services.consolidate.domain import (
+    PeriodFold,
     Trigger,
-    consolidate,
     content_hash,
     previous_period,
     report_id_for_amendment,
@@ -221,10 +221,8 @@ async def preview(period_id: str, *, c: Consolidation) -> ReportConsolidatedPayl
     """What a consolidation would say now; nothing is stored or published."""
     plan, period = _resolve(c.catalog, period_id)
     latest = await c.store.latest(period.id)
-    payload = consolidate(
-        plan,
+    payload = (await _folded(c, plan, period.id)).report(
         period,
-        [row async for row in c.store.submissions(period.id)],
         now=to_millis(c.clock.now()),
         trigger="requested",
         version=latest.payload.version + 1 if latest else 1,
@@ -239,6 +237,15 @@ async def live_status(period_id: str, *, c: Consolidation) -> PeriodStatus:
     plan, _ = _resolve(c.catalog, period_id)
     payload = await preview(period_id, c=c)
     return period_status(payload, plan, await c.terms.terms(period_id) if c.terms else {})
+
+
+async def _folded(c: Consolidation, plan: Plan, period_id: str) -> PeriodFold:
+    """The period's projection streamed through the fold: every revision is read once, and
+    only each unit's latest stays in memory (a national roll-up has tens of thousands)."""
+    fold = PeriodFold(plan)
+    async for row in c.store.submissions(period_id):
+        fold.add(row)
+    return fold
 
 
 def _resolve(catalog: Catalog, period_id: str) -> tuple[Plan, Period]:
@@ -276,13 +283,11 @@ async def _record(
     for _ in range(MAX_VERSION_RACES):
         # Read again after a lost race: the winner may be an amendment with a submission
         # this version must not leave out.
-        rows = [row async for row in c.store.submissions(period.id)]
+        fold = await _folded(c, plan, period.id)
         terms = await c.terms.terms(period.id) if c.terms else None
         latest = await c.store.latest(period.id)
-        payload = consolidate(
-            plan,
+        payload = fold.report(
             period,
-            rows,
             now=now,
             trigger=trigger,
             version=latest.payload.version + 1 if latest else 1,

@@ -2,7 +2,7 @@
 
 FerretDB 1.24 on SQLite reads by scanning a whole collection; it pushes down only a top-level
 ``_id`` equality (``explain`` says ``filterPushdown: true``), and even then it scans the table.
-So (see bench/README.md and STACK_NOTES.md):
+So (see bench/README.md):
 
 - the large collections a request or a consumer touches are only ever *inserted* into, which
   costs the same whatever they hold: checked by recording, with pymongo's command monitoring,

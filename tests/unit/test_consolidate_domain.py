@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
+import json
+import random
 import uuid
 
 import pytest
@@ -10,6 +14,7 @@ import pytest
 from contracts.events import IndicatorValue, ReportConsolidatedPayload, TaskReport
 from services.common.periods import find_period
 from services.consolidate.domain import (
+    PeriodFold,
     SubmissionRow,
     consolidate,
     content_hash,
@@ -316,3 +321,81 @@ def test_the_content_hash_changes_when_a_units_results_change() -> None:
     assert content_hash(run(changed)) != content_hash(run())
     assert content_hash(run(another_value)) != content_hash(run())
     assert content_hash(run(SUBMISSIONS[:-2])) != content_hash(run())  # xa-a now missing
+
+
+# --- the fold the handlers stream a period through ------------------------------------------
+
+
+def folded(rows: list[SubmissionRow]) -> PeriodFold:
+    fold = PeriodFold(PLAN)
+    for r in rows:
+        fold.add(r)
+    return fold
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rows_folded_in_any_order_give_the_same_report(seed: int) -> None:
+    rows = list(SUBMISSIONS)
+    random.Random(seed).shuffle(rows)
+    expected = consolidate(
+        PLAN, PERIOD, SUBMISSIONS, now=NOW, trigger="period_closed", version=1, report_id="r"
+    )
+
+    report = folded(rows).report(PERIOD, now=NOW, trigger="period_closed", version=1, report_id="r")
+
+    assert report == expected
+    assert content_hash(report) == content_hash(expected)
+
+
+def test_of_two_rows_with_the_same_revision_and_time_the_first_to_arrive_stays() -> None:
+    first = row("xa-a", 1, DUE, task("tuyen-truyen", "đến trước", so_buoi=1))
+    again = dataclasses.replace(first, submission_id="xa-a-r1-bis", tasks=())
+
+    report = folded([first, again]).report(
+        PERIOD, now=NOW, trigger="requested", version=1, report_id="r"
+    )
+
+    assert report.units[2].submission_id == "xa-a-r1"
+    assert [e.results for e in report.tasks[0].entries] == ["đến trước"]
+
+
+def test_the_first_filing_time_is_the_earliest_whatever_the_revision() -> None:
+    rows = [
+        row("xa-a", 2, DUE - dt.timedelta(days=1), task("tuyen-truyen", "sau")),
+        row("xa-a", 1, DUE - dt.timedelta(days=2), task("tuyen-truyen", "trước")),
+    ]
+
+    (unit,) = [
+        u
+        for u in consolidate(
+            PLAN, PERIOD, rows, now=NOW, trigger="requested", version=1, report_id="r"
+        ).units
+        if u.unit_id == "xa-a"
+    ]
+
+    assert unit.first_received_at == DUE - dt.timedelta(days=2)
+    assert (unit.revision, unit.last_received_at) == (2, DUE - dt.timedelta(days=1))
+
+
+def test_the_content_hash_is_the_sha256_of_the_canonical_json_of_the_content() -> None:
+    """Hashed in pieces, it equals the hash of the whole dump (which versions stored before)."""
+    report = run()
+    many = report.model_copy(
+        update={
+            "units": report.units * 700,
+            "indicator_totals": [
+                t.model_copy(update={"values": t.values * 1_100}) for t in report.indicator_totals
+            ],
+            "tasks": [t.model_copy(update={"entries": t.entries * 1_300}) for t in report.tasks],
+        }
+    )
+    exclude = {"report_id", "version", "trigger", "consolidated_at", "supersedes", "content_hash"}
+
+    for payload in (report, many, run([])):
+        whole = json.dumps(
+            payload.model_dump(mode="json", exclude=exclude),
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        assert content_hash(payload) == hashlib.sha256(whole.encode()).hexdigest()
