@@ -61,7 +61,7 @@ def calendar_day_seed(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def review_system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    start = (DUE - dt.timedelta(seconds=150)).isoformat()
+    start = (DUE - dt.timedelta(seconds=100)).isoformat()
     plan = calendar_day_seed(tmp_path_factory.mktemp("plan"))
     system = start_system(servers, tmp_path_factory.mktemp("e2e"), [plan], start)
     yield system

@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 from contracts.plan import Plan
@@ -44,6 +45,7 @@ from tests.conftest import Servers
 from tests.faults.conftest import Tally, make_system
 from tests.faults.harness import FaultSystem, Inbox, Mailpit, count_mail, settled
 from tests.support.plans import plan_data, six_months, task, unit
+from tests.support.waiting import eventually
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +169,18 @@ def start(system: FaultSystem, *names: str, env: dict[str, dict[str, str]]) -> N
         system.wait_ready(name)
 
 
+async def both_joined(system: FaultSystem) -> bool:
+    """Whether notify's reminder consumer group is stable with two members."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=system.endpoints.kafka_bootstrap)
+    await admin.start()
+    try:
+        [group] = await admin.describe_consumer_groups([system.group("notify", "reminder")])
+    finally:
+        await admin.close()
+    described = group.to_object()["groups"][0]
+    return described["state"] == "Stable" and len(described["members"]) == len(NOTIFIES)
+
+
 async def mail_of_rung(
     system: FaultSystem, rung: str, before: Collection[str]
 ) -> dict[Pair, list[str]]:
@@ -273,8 +287,13 @@ async def test_two_notify_replicas_during_a_fan_out_send_no_duplicate(
     # after the replicas, launched first, have joined their groups: both take part (the
     # assertion at the end checks it).
     clock = {"BAOCAO_CLOCK_START": (second + dt.timedelta(seconds=2)).isoformat()}
-    env = {**{n: NOTIFY_ENV for n in replicas}, "deadlines": clock}
-    await asyncio.to_thread(start, system, *replicas, "deadlines", env=env)
+    await asyncio.to_thread(start, system, *replicas, env={n: NOTIFY_ENV for n in replicas})
+    # Ready is not yet in the group: deadlines starts once both replicas share the reminders'
+    # partitions, or the first could take the whole (short) fan-out before the second joins.
+    await eventually(
+        lambda: both_joined(system), timeout=60, interval=0.5, what="both replicas in the group"
+    )
+    await asyncio.to_thread(start, system, "deadlines", env={"deadlines": clock})
     log.info("replicas and deadlines ready")
     await wait_for_arrivals(system, len(before) + len(expected), timeout=ARRIVAL_TIMEOUT)
     log.info("every message arrived")

@@ -25,29 +25,30 @@ HEADER: Data = {
 }
 
 
-def make_plan(
-    *,
-    plan_id: str,
-    consolidating_unit_id: str,
-    units: Sequence[Data],
-    tasks: Sequence[Data],
-    indicators: Sequence[Data] = (),
-    schedule: Sequence[Data] | None = None,
-    **header: Any,
-) -> Plan:
-    """A validated plan; ``schedule`` defaults to the six-month report alone, ``header``
-    overrides any other plan field (``effective_from="2025-01-01"``...)."""
-    raw = plan_data(
-        plan_id=plan_id,
-        consolidating_unit_id=consolidating_unit_id,
-        units=units,
-        tasks=tasks,
-        indicators=indicators,
-        schedule=schedule,
-        **header,
-    )
+def make_plan(**fields: Any) -> Plan:
+    """A validated plan from :func:`plan_data`'s fields; ``schedule`` defaults to the six-month
+    report alone, any other plan field can be given (``effective_from="2025-01-01"``...)."""
+    raw = plan_data(**fields)
     # The helpers speak format 1 unless a test passes format=2: both load, as files do.
     return Plan.model_validate(upgrade(raw) if is_v1(raw) else raw)
+
+
+def ladder_plan(plan_id: str) -> Plan:
+    """An office and two communes, the six-month report with the default working-day ladder
+    (open 30 days before the due day, locked 15 after)."""
+    ladder: dict[str, Any] = {}
+    return make_plan(
+        plan_id=plan_id,
+        consolidating_unit_id="van-phong",
+        effective_from="2026-06-01",
+        units=[
+            unit("van-phong", "Văn phòng", "specialised_office", reports=False),
+            unit("xa-a", "UBND xã A", "commune"),
+            unit("xa-b", "UBND xã B", "commune"),
+        ],
+        tasks=[task("nv-1", "II.1", "Nhiệm vụ", ["xa-a", "xa-b"], text="Làm")],
+        schedule=[six_months(opens_days_before_due=30, closes_days_after_due=15, reminders=ladder)],
+    )
 
 
 def plan_data(

@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from contracts.plan import Plan
 from contracts.plan.workdays import DayChanges
 from services.common.clock import FixedClock
 from services.common.reference import Catalog
@@ -20,7 +18,7 @@ from services.deadlines.config import DeadlinesSettings
 from services.deadlines.handlers import scan
 from services.deadlines.metrics import DeadlinesMetrics
 from tests.support.fakes import FakeDeadlinesStore, MemoryOutbox
-from tests.support.plans import make_plan, six_months, task, unit
+from tests.support.plans import ladder_plan
 
 pytestmark = pytest.mark.unit
 
@@ -29,23 +27,7 @@ NOW = dt.datetime(2027, 6, 10, 9, 0, tzinfo=VN).astimezone(dt.UTC)
 """After b3 (9/6 08:00), before b1 (11/6); b14 and b7 passed while no scan ran."""
 
 
-def ladder_plan() -> Plan:
-    ladder: dict[str, Any] = {}
-    return make_plan(
-        plan_id="kh-do",
-        consolidating_unit_id="van-phong",
-        effective_from="2026-06-01",
-        units=[
-            unit("van-phong", "Văn phòng", "specialised_office", reports=False),
-            unit("xa-a", "UBND xã A", "commune"),
-            unit("xa-b", "UBND xã B", "commune"),
-        ],
-        tasks=[task("nv-1", "II.1", "Nhiệm vụ", ["xa-a", "xa-b"], text="Làm")],
-        schedule=[six_months(opens_days_before_due=30, closes_days_after_due=15, reminders=ladder)],
-    )
-
-
-PLAN = ladder_plan()
+PLAN = ladder_plan("kh-do")
 PERIOD = f"{PLAN.id}.2027.6-thang"
 
 

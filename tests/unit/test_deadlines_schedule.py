@@ -4,14 +4,12 @@ store's decisions (made here by the real scan on the in-memory store) and the pl
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from contracts.plan import Plan
 from contracts.plan.workdays import DayChanges, WorkingCalendar
 from services.common.auth import Role
 from services.common.clock import FixedClock
@@ -24,7 +22,7 @@ from services.deadlines.metrics import DeadlinesMetrics
 from services.deadlines.schedule import RungStatus, period_schedule
 from tests.support.auth import bearer
 from tests.support.fakes import FakeDeadlinesStore, FakeTermsStore, MemoryOutbox
-from tests.support.plans import make_plan, six_months, task, unit
+from tests.support.plans import ladder_plan
 
 pytestmark = pytest.mark.unit
 
@@ -35,23 +33,7 @@ def vn(day: str, time: str = "08:00") -> dt.datetime:
     return dt.datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=VN).astimezone(dt.UTC)
 
 
-def ladder_plan() -> Plan:
-    ladder: dict[str, Any] = {}
-    return make_plan(
-        plan_id="kh-lich",
-        consolidating_unit_id="van-phong",
-        effective_from="2026-06-01",
-        units=[
-            unit("van-phong", "Văn phòng", "specialised_office", reports=False),
-            unit("xa-a", "UBND xã A", "commune"),
-            unit("xa-b", "UBND xã B", "commune"),
-        ],
-        tasks=[task("nv-1", "II.1", "Nhiệm vụ", ["xa-a", "xa-b"], text="Làm")],
-        schedule=[six_months(opens_days_before_due=30, closes_days_after_due=15, reminders=ladder)],
-    )
-
-
-PLAN = ladder_plan()
+PLAN = ladder_plan("kh-lich")
 
 
 def the_period() -> Period:
