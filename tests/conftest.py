@@ -9,11 +9,13 @@ Unit tests never ask for these fixtures, so ``pytest -m unit`` needs no server a
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from functools import cache
 
+import pluggy
 import pytest
 
 from deploy.local import stack
@@ -77,6 +79,7 @@ def _local_stack() -> Iterator[Servers]:
     except stack.StackError as error:
         pytest.fail(f"the local stack did not come up:\n{error}", pytrace=False)
     kafka = processes["kafka"]
+    _watched.update(processes)
 
     def start_kafka() -> None:
         kafka.start()
@@ -94,7 +97,52 @@ def _local_stack() -> Iterator[Servers]:
             start_kafka=start_kafka,
         )
     finally:
+        _watched.clear()
         stack.stop_all([processes[name] for name in started])
+
+
+# --- a shared server that dies ends the run, with its post-mortem ----------------------------
+# Once FerretDB or Kafka stops answering, every later test fails on a 30 s timeout and the run
+# outlives CI's limit without saying why; the first failure after the death stops it instead.
+
+_watched: dict[str, stack.Process] = {}
+_failed_since_check = False
+
+
+def _silent_servers() -> list[stack.Process]:
+    """The local stack's servers that stay silent for about six seconds (a busy server may
+    miss one probe; a dead or hung one misses all)."""
+    silent = [process for process in _watched.values() if not process.healthy()]
+    for _ in range(3):
+        if not silent:
+            break
+        time.sleep(2)
+        silent = [process for process in silent if not process.healthy()]
+    return silent
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
+    outcome = yield
+    if outcome.get_result().failed:
+        global _failed_since_check
+        _failed_since_check = True
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Checked before the next test, not at the failure: by then the failed test's teardown has
+    # restarted anything it stopped on purpose (a Kafka outage test).
+    global _failed_since_check
+    if not _failed_since_check or not _watched:
+        return
+    _failed_since_check = False
+    silent = _silent_servers()
+    if silent:
+        names = ", ".join(process.name for process in silent)
+        report = "\n\n".join(process.post_mortem() for process in silent)
+        pytest.exit(f"shared server(s) stopped answering: {names}\n{report}", returncode=3)
 
 
 def _containers() -> Iterator[Servers]:

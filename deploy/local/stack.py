@@ -331,13 +331,36 @@ class Process:
         self.pid_file.unlink(missing_ok=True)
         return True
 
-    def _failure(self, what: str) -> str:
+    def _failure(self, what: str, lines: int = 25) -> str:
         try:
-            tail = self.log_file.read_text(errors="replace").splitlines()[-25:]
+            tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
         except OSError:
             tail = ["(no log written)"]
-        lines = "\n    ".join(tail)
-        return f"{self.name} {what}. Last lines of its log:\n    {lines}\nFull log: {self.log_file}"
+        joined = "\n    ".join(tail)
+        return (
+            f"{self.name} {what}. Last lines of its log:\n    {joined}\nFull log: {self.log_file}"
+        )
+
+    def post_mortem(self) -> str:
+        """What is known of a server that stopped answering: alive or not (its exit status when
+        this object started it), its memory and open files, and its log's last lines."""
+        pid = self.pid()
+        if pid is None:
+            code = self._child.poll() if self._child is not None else None
+            state = "has exited" + (f" with status {code}" if code is not None else "")
+        else:
+            state = f"is alive but not answering (pid {pid}, {_proc_usage(pid)})"
+        return self._failure(state, lines=60)
+
+
+def _proc_usage(pid: int) -> str:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+        files = len(os.listdir(f"/proc/{pid}/fd"))
+    except (OSError, StopIteration):
+        return "usage unknown"
+    return f"RSS {int(rss) // 1024} MB, {files} open files"
 
 
 # --- provisioning ---------------------------------------------------------------------------
