@@ -15,6 +15,12 @@ if not. ``commit`` after a settlement restores a dropped entry and leaves a publ
 alone, so a change is announced once whatever the interleaving. An entry Kafka can never
 accept (too large, invalid topic) is parked with the reason instead of blocking the entries
 behind it; parked entries are listed and replayed over HTTP.
+
+Replicas of a service share its outbox. Each entry names its writer, and each replica's relay
+publishes only its own entries, so no entry goes to Kafka from two relays. The entries of a
+replica that is gone (it stopped, or its heartbeat fell silent: see ``replicas.py``) are taken
+on by the one live replica holding the lease. A replica restarted under the same name
+(``BAOCAO_INSTANCE``, the host name by default) takes its own entries back at once.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +44,7 @@ from services.common.clock import Clock
 from services.common.failures import never_accepted_by_kafka
 from services.common.metrics import CommonMetrics
 from services.common.mongo import Document, to_millis
+from services.common.replicas import Replicas
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +66,13 @@ class Ref:
 class Outbox:
     """The service's pending events, and the ones set aside because Kafka refuses them."""
 
-    def __init__(self, db: AsyncDatabase[Document], clock: Clock) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], clock: Clock, *, writer: str | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
+        self.writer = writer or uuid.uuid4().hex
+        """This replica's name on the entries it writes; its relay publishes those."""
         self.entries: AsyncCollection[Document] = db["outbox"]
         """Intents, and settled intents kept a while as published."""
         self.ready: AsyncCollection[Document] = db["outbox_ready"]
@@ -79,7 +91,11 @@ class Outbox:
             "enqueued_at": to_millis(event.occurred_at),
             "written_at": to_millis(self._clock.now()),
             "ref": {"collection": ref.collection, "id": ref.id} if ref else None,
+            "writer": self.writer,
         }
+
+    def owns(self, entry: Document) -> bool:
+        return entry.get("writer") == self.writer
 
     async def put(self, event: Event) -> None:
         """Store ``event`` ready to publish (for changes that need no separate document)."""
@@ -106,11 +122,19 @@ class Outbox:
         """The change was not made (e.g. a conflict): its event must never leave."""
         await self.entries.delete_one({"_id": entry["_id"]})
 
-    async def waiting(self, limit: int) -> list[Document]:
-        """Ready entries and uncommitted intents, oldest first."""
-        kept = await self.entries.find({}).to_list()
+    async def waiting(
+        self, limit: int, *, skip_writers: Container[str | None] = ()
+    ) -> list[Document]:
+        """Ready entries and uncommitted intents, oldest first, but for those of
+        ``skip_writers`` (live replicas that relay their own)."""
+        kept = [
+            entry
+            for entry in await self.entries.find({}).to_list()
+            if entry["state"] == PUBLISHED or entry.get("writer") not in skip_writers
+        ]
         published = {e["_id"] for e in kept if e["state"] == PUBLISHED}
         ready = await self.ready.find({}).sort([("enqueued_at", 1), ("_id", 1)]).to_list()
+        ready = [r for r in ready if r.get("writer") not in skip_writers]
         late = [r["_id"] for r in ready if r["_id"] in published]
         if late:  # committed after the relay settled and published their intents
             await self.ready.delete_many({"_id": {"$in": late}})
@@ -196,6 +220,7 @@ class OutboxRelay:
         max_idle: float = 30.0,
         batch: int = 200,
         settle_after: dt.timedelta = dt.timedelta(seconds=30),
+        replicas: Replicas | None = None,
         keep_published: dt.timedelta = dt.timedelta(hours=1),
     ) -> None:
         self.outbox = outbox
@@ -206,6 +231,8 @@ class OutboxRelay:
         self._max_idle = max_idle
         self._batch = batch
         self._settle_after = settle_after
+        self._replicas = replicas
+        """The service's other replicas; None: this relay is alone and publishes everything."""
         self._keep_published = keep_published
         self._wake = asyncio.Event()
 
@@ -225,7 +252,7 @@ class OutboxRelay:
         batch: list[tuple[Document, Awaitable[None]]] = []
         settled: set[str] = set()
         failure: Exception | None = None
-        for entry in await self.outbox.waiting(self._batch):
+        for entry in await self._entries():
             if entry["state"] == INTENT:
                 if entry["written_at"] > settle_before:
                     continue  # its request may still be running
@@ -261,6 +288,21 @@ class OutboxRelay:
         if failure is not None:
             raise failure
         return len(published)
+
+    async def _entries(self) -> list[Document]:
+        """This pass's entries: our own, and those of gone replicas if we hold the lease."""
+        if self._replicas is None:
+            return await self.outbox.waiting(self._batch)
+        others = await self._replicas.others_alive()
+        entries = await self.outbox.waiting(self._batch, skip_writers=others)
+        if all(self.outbox.owns(entry) for entry in entries):
+            return entries
+        if await self._replicas.lease.holds():
+            for entry in entries:
+                if not self.outbox.owns(entry):
+                    log.info("outbox: taking on %s, left by %s", entry["_id"], entry.get("writer"))
+            return entries
+        return [entry for entry in entries if self.outbox.owns(entry)]
 
     async def _park(self, entry: Document, error: BaseException) -> None:
         await self.outbox.park(entry, f"{type(error).__name__}: {error}")

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel, Field
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 
 from contracts.topics import ALL_TOPICS, Topic
 from services.common.auth import (
@@ -58,6 +59,7 @@ from services.common.mongo import DeadLetters, Document, connect, ping
 from services.common.openapi import document_answers
 from services.common.outbox import Outbox, OutboxRelay
 from services.common.reference import Catalog
+from services.common.replicas import Replicas
 from services.common.runner import LIFESPAN_STOP_SECONDS
 from services.common.settings import ServiceSettings
 
@@ -91,6 +93,7 @@ class Runtime:
         self._db: AsyncDatabase[Document] | None = None
         self._outbox: Outbox | None = None
         self._relay: OutboxRelay | None = None
+        self._replicas: Replicas | None = None
         self._consumption: Consumption | None = None
         self._subscriptions: dict[str, tuple[Topic, Handler]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -216,13 +219,25 @@ class Runtime:
         self._consumption = Consumption(
             self.service, self.names, dead_letters, self.metrics, self.clock, self._retry
         )
-        self._outbox = Outbox(self._db, self.clock)
+        self._outbox = Outbox(self._db, self.clock, writer=self.settings.instance)
+        self._replicas = Replicas(self._db, self.settings.instance, self.clock)
+        await self._replicas.beat()
         self._relay = OutboxRelay(
-            self._outbox, self.publisher.enqueue_raw, self.clock, self.metrics
+            self._outbox,
+            self.publisher.enqueue_raw,
+            self.clock,
+            self.metrics,
+            replicas=self._replicas,
         )
         await self._ensure_topics()
         await wire(self)
-        loops = [*self._loops, self._relay.run, self._consumption.observe, self._watch_ready]
+        loops = [
+            *self._loops,
+            self._relay.run,
+            self._replicas.run,
+            self._consumption.observe,
+            self._watch_ready,
+        ]
         await self.broker.start()
         self._tasks = [
             asyncio.create_task(body(), name=f"{self.service}:{body.__qualname__}")
@@ -273,6 +288,9 @@ class Runtime:
         self._tasks = []
         try:
             await self.broker.stop()
+            if self._replicas is not None:
+                with contextlib.suppress(PyMongoError):
+                    await self._replicas.leave()
         finally:
             if self._client is not None:
                 await self._client.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from pydantic import AwareDatetime, Field
@@ -30,6 +31,12 @@ class ServiceSettings(BaseSettings):
         description="testing and rehearsal only: the clock starts at this instant and runs on",
     )
     topic_partitions: int = Field(3, ge=1)
+    instance: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        description="this replica's name among the service's replicas (the outbox's writer); "
+        "kept across restarts, distinct between replicas on one host",
+    )
     host: str = "127.0.0.1"
     log_level: str = "INFO"
     access_log: bool = False

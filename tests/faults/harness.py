@@ -310,6 +310,8 @@ class FaultSystem:
             # Longer than one attempt with the default 20 s SMTP timeout, shorter than the
             # default 120 s, so an entry a killed notify held is taken over sooner.
             "BAOCAO_NOTIFY_LEASE_SECONDS": "30",
+            # Replicas on one host are told apart by name, not by the host name they share.
+            "BAOCAO_INSTANCE": instance.name,
         }
         # An instance's own settings replace the defaults (and the clock) above.
         return wiring.env({instance.service: instance.port}, **{**defaults, **instance.env})
