@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from functools import cache
 
 import pluggy
 import pytest
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
 
 from deploy.local import stack
 from tests.support.auth import export_key_files
@@ -109,15 +112,48 @@ _watched: dict[str, stack.Process] = {}
 _failed_since_check = False
 
 
+def _answers(process: stack.Process) -> bool:
+    if not process.healthy():
+        return False
+    if process.name != "ferretdb":
+        return True
+    # FerretDB's readiness probe answers while its storage is stuck: ask for a document.
+    layout = process.layout
+    client: MongoClient[dict[str, object]] = MongoClient(
+        f"mongodb://127.0.0.1:{layout.mongo_port}/", serverSelectionTimeoutMS=3000, timeoutMS=5000
+    )
+    try:
+        client["baocao_watch"]["probe"].find_one({"_id": "probe"})
+    except PyMongoError:
+        return False
+    finally:
+        client.close()
+    return True
+
+
+def _post_mortem(process: stack.Process) -> str:
+    report = process.post_mortem()
+    if process.name == "ferretdb" and process.running():
+        # Where a hung FerretDB's goroutines wait (Go's pprof, on its debug port).
+        url = f"http://127.0.0.1:{process.layout.ferretdb_debug_port}/debug/pprof/goroutine?debug=1"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                dump = response.read().decode(errors="replace").splitlines()[:200]
+        except OSError as error:
+            dump = [f"(no goroutine dump: {error})"]
+        report += "\nFerretDB's goroutines:\n    " + "\n    ".join(dump)
+    return report
+
+
 def _silent_servers() -> list[stack.Process]:
     """The local stack's servers that stay silent for about six seconds (a busy server may
     miss one probe; a dead or hung one misses all)."""
-    silent = [process for process in _watched.values() if not process.healthy()]
+    silent = [process for process in _watched.values() if not _answers(process)]
     for _ in range(3):
         if not silent:
             break
         time.sleep(2)
-        silent = [process for process in silent if not process.healthy()]
+        silent = [process for process in silent if not _answers(process)]
     return silent
 
 
@@ -141,7 +177,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     silent = _silent_servers()
     if silent:
         names = ", ".join(process.name for process in silent)
-        report = "\n\n".join(process.post_mortem() for process in silent)
+        report = "\n\n".join(_post_mortem(process) for process in silent)
         pytest.exit(f"shared server(s) stopped answering: {names}\n{report}", returncode=3)
 
 
