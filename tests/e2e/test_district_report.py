@@ -37,6 +37,7 @@ from services.consolidate.docx_report import SECTION_HEADINGS
 from tests.conftest import Servers
 from tests.e2e import flow
 from tests.e2e.conftest import PROVINCE_PLAN, ROOT, SERVICES, System
+from tests.support import mailpit
 from tests.support.auth import bearer
 from tests.support.kafka import read_all
 from tests.support.waiting import eventually
@@ -47,6 +48,8 @@ Q2 = "kh-ttcs-hai-lam.2027.quy.q2"
 PERCENTAGE, HOUSEHOLDS = "ty-le-ho-tiep-can-thong-tin", "so-ho-gia-dinh"
 OFFICE = bearer(Role.OFFICE, "so-vhttdl", subject="tonghop")
 READER = bearer(Role.READER, subject="captinh")
+LEADERSHIP = "vanthu@hailam.example"
+"""UBND tỉnh, above the consolidating department: told of every version of the report."""
 ARTIFACTS = ROOT / ".stack" / "artifacts"
 
 
@@ -251,6 +254,17 @@ async def test_the_province_receives_versions_of_the_official_report(
     v2_docx = await download(v2["document"]["url"])
     assert hashlib.sha256(v2_docx).hexdigest() == v2["document"]["sha256"]
     assert any(t.startswith("- UBND xã Bình Sơn") or "Bình Sơn" in t for t in text_of(v2_docx))
+
+    # notify reads v2: the province's leadership is told of both versions.
+    async def told() -> list[dict[str, Any]] | None:
+        found = await mailpit.search(
+            system.servers.mailpit_api,
+            f'from:{system.sender} to:{LEADERSHIP} subject:"Báo cáo tổng hợp"',
+        )
+        return found if len(found) >= 2 else None
+
+    notices = await eventually(told, timeout=90, what="the leadership's notice of each version")
+    assert sorted("(phiên bản 2)" in m["Subject"] for m in notices) == [False, True]
 
     # The PDF of version 1: same sections, page 1 kept for a person to look at (last: without
     # LibreOffice the test ends here, skipped).
