@@ -41,6 +41,7 @@ from services.common.periods import Period, find_period
 from services.common.reference import Catalog
 from services.consolidate.documents import Beside, render
 from services.consolidate.domain import consolidate, content_hash
+from services.consolidate.files import GridFSFileStore
 from services.consolidate.handlers import Consolidation, preview
 from services.consolidate.metrics import ConsolidateMetrics
 from services.consolidate.store import SUBMISSIONS, MongoConsolidateStore, MongoTermsStore
@@ -251,6 +252,7 @@ async def _one_size(run: Run, db: AsyncDatabase[Any], size: int, tenth_median: f
         clock,
         lambda: None,
         ConsolidateMetrics(CollectorRegistry()),
+        GridFSFileStore(db),
         terms=MongoTermsStore(db),
     )
     collection = db[SUBMISSIONS + period.id]

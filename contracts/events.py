@@ -1,4 +1,5 @@
-"""Version 1 of every event baocao publishes. Topic names and keys are in ``topics.py``."""
+"""Version 1 of every event baocao publishes. Topic names and keys are in ``topics.py``;
+version 2 of ``ReportConsolidated`` (the per-unit detail in a file) is in ``report_v2.py``."""
 
 from __future__ import annotations
 

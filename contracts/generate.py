@@ -3,6 +3,9 @@
 Run ``python -m contracts.generate`` (``make schemas``) after changing a contract; a test fails
 while the committed files differ from what this would write.
 
+The file a ``ReportConsolidated`` v2 names (its per-unit detail) has its own schema,
+``baocao.report-consolidated-detail.v2.json``, listed in the AsyncAPI document's components.
+
 Only the current plan format is generated (``plan.v2.json``). ``plan.v1.json`` is a frozen copy
 of the last schema format 1's models produced: those models are gone (format 1 files are
 converted on load by ``contracts.plan.v1``), and the file stays as the description of files
@@ -17,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from contracts.plan import FORMAT, Plan
+from contracts.report_v2 import ReportDetail
 from contracts.topics import ALL_TOPICS
 
 HERE = Path(__file__).resolve().parent
 SCHEMAS = HERE / "schemas"
 ASYNCAPI = HERE / "asyncapi.json"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
+DETAIL_V2 = "baocao.report-consolidated-detail.v2"
+"""The schema of the JSON file a ReportConsolidated v2 names in ``payload.detail``."""
 ENVELOPE_FIELDS = (
     "event_id",
     "event_type",
@@ -65,6 +71,10 @@ def schema_files() -> dict[Path, str]:
         schema["$id"] = f"urn:baocao:event:{topic.name}"
         schema["required"] = sorted(set(schema.get("required", [])) | set(ENVELOPE_FIELDS))
         files[SCHEMAS / f"{topic.name}.json"] = _dump(schema)
+    detail = ReportDetail.model_json_schema(mode="serialization")
+    detail["$schema"] = DIALECT
+    detail["$id"] = f"urn:baocao:file:{DETAIL_V2}"
+    files[SCHEMAS / f"{DETAIL_V2}.json"] = _dump(detail)
     plan = Plan.model_json_schema(mode="validation")
     plan["$schema"] = DIALECT
     plan["$id"] = f"urn:baocao:plan:v{FORMAT}"
@@ -137,19 +147,39 @@ def asyncapi() -> dict[str, Any]:
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages},
+        "components": {
+            "messages": messages,
+            # Not a message: the file a ReportConsolidatedV2 names (payload.detail.url).
+            "schemas": {"ReportDetailV2": {"$ref": f"schemas/{DETAIL_V2}.json"}},
+        },
     }
 
 
 def _message_description(name: str) -> str:
+    versions = (
+        "One version of a period's district report. A period gets a new version whenever "
+        "its content changes (closing, a request, a late or corrected report); each "
+        "version is its own event with version (1, 2, ...) and supersedes (the report_id "
+        "it replaces). Keep, per period_id, the highest version; an older version arriving "
+        "late changes nothing. content_hash equal between versions means equal content. "
+        "payload.document, when set, points to the rendered files (URL, SHA-256, size). "
+    )
     if name == "ReportConsolidated":
-        return (
-            "One version of a period's district report. A period gets a new version whenever "
-            "its content changes (closing, a request, a late or corrected report); each "
-            "version is its own event with version (1, 2, ...) and supersedes (the report_id "
-            "it replaces). Keep, per period_id, the highest version; an older version arriving "
-            "late changes nothing. content_hash equal between versions means equal content. "
-            "payload.document, when set, points to the rendered files (URL, SHA-256, size)."
+        return versions + (
+            "Every unit's status, answers and task entries are in the event, so it grows with "
+            "the units: a version whose v1 event would not fit in a Kafka record (1 MiB less "
+            "16 KiB; about 700 units) is published on baocao.report-consolidated.v2 only. "
+            "New readers: use v2."
+        )
+    if name == "ReportConsolidatedV2":
+        return versions + (
+            "The event keeps what does not grow with the units (counts, each indicator's "
+            "aggregate and its breakdown by kind, each task's status counts); payload.detail "
+            "names a JSON file (URL, SHA-256, media type, size) with every unit's status, "
+            "answers and task entries, whose content follows components.schemas.ReportDetailV2 "
+            f"(schemas/{DETAIL_V2}.json). Download it like the documents (the same token) and "
+            "check its SHA-256. Published for every version; the v1 event of the same version "
+            "(same report_id, version and content_hash) is published beside it when it fits."
         )
     return "See the summary; the payload's fields are described in its JSON Schema."
 

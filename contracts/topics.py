@@ -25,6 +25,7 @@ from contracts.events import (
     ReportReviewed,
     SubmissionReceived,
 )
+from contracts.report_v2 import ReportConsolidatedV2
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ DEADLINE_SUMMARY = Topic("baocao.deadline-summary.v1", DeadlineSummary, "period_
 PERIOD_OPENED = Topic("baocao.period-opened.v1", PeriodOpened, "period_id")
 PERIOD_CLOSED = Topic("baocao.period-closed.v1", PeriodClosed, "period_id")
 REPORT_CONSOLIDATED = Topic("baocao.report-consolidated.v1", ReportConsolidated, "period_id")
+# Published beside v1 (whenever v1 fits in a record) for as long as consumers need v1.
+REPORT_CONSOLIDATED_V2 = Topic("baocao.report-consolidated.v2", ReportConsolidatedV2, "period_id")
 NOTIFICATION_SENT = Topic("baocao.notification-sent.v1", NotificationSent, "unit_id")
 NOTIFICATION_FAILED = Topic("baocao.notification-failed.v1", NotificationFailed, "unit_id")
 REPORT_REVIEWED = Topic("baocao.report-reviewed.v1", ReportReviewed, "unit_id")
@@ -64,5 +67,13 @@ ALL_TOPICS: tuple[Topic, ...] = (
     EXTENSION_REQUESTED,
     EXTENSION_DECIDED,
     DEADLINE_SUMMARY,
+    REPORT_CONSOLIDATED_V2,
 )
 TOPIC_OF: dict[type[Event], Topic] = {t.event: t for t in ALL_TOPICS}
+EVENT_CLASSES: dict[tuple[str, int], type[Event]] = {
+    (t.event.model_fields["event_type"].default, t.event.model_fields["schema_version"].default): (
+        t.event
+    )
+    for t in ALL_TOPICS
+}
+"""The class of each (event_type, schema_version): one event type may have two versions."""

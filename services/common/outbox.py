@@ -145,12 +145,19 @@ class Outbox:
         return both[:limit]
 
     async def announced(self, entry: Document) -> bool:
-        """Whether the document an intent announces was written."""
+        """Whether the document an intent announces was written.
+
+        One change may be announced by several events (a report version on v1 and v2 of its
+        topic): the document then lists them all in ``event_ids``."""
         ref = entry.get("ref")
         if not ref:
             return False
-        doc = await self._db[ref["collection"]].find_one({"_id": ref["id"]}, {"event_id": 1})
-        return doc is not None and doc.get("event_id") == entry["_id"]
+        doc = await self._db[ref["collection"]].find_one(
+            {"_id": ref["id"]}, {"event_id": 1, "event_ids": 1}
+        )
+        return doc is not None and (
+            doc.get("event_id") == entry["_id"] or entry["_id"] in doc.get("event_ids", ())
+        )
 
     async def sent(self, entries: list[Document], settled: set[str]) -> None:
         """Forget what Kafka acknowledged; settled intents are kept a while (see below)."""

@@ -37,8 +37,8 @@ def build_app(
     async def wire(rt: Runtime) -> None:
         store = MongoConsolidateStore(rt.db)
         await store.create_indexes()
-        # ReportConsolidated leaves only through the outbox, so a Kafka outage delays it
-        # instead of losing it.
+        # ReportConsolidated (v2, and v1 when it fits) leaves only through the outbox, so a
+        # Kafka outage delays it instead of losing it.
         c = Consolidation(
             rt.catalog,
             store,
@@ -46,8 +46,8 @@ def build_app(
             rt.clock,
             rt.wake_relay,
             metrics,
+            GridFSFileStore(rt.db),
             terms=MongoTermsStore(rt.db),
-            files=GridFSFileStore(rt.db),
             public_url=settings.public_url,
             render_pdf=settings.render_pdf,
         )

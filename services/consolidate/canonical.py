@@ -1,4 +1,5 @@
-"""The SHA-256 of a model's canonical JSON, written into the digest piece by piece.
+"""A model's canonical JSON (a v2 report's detail file), and its SHA-256 written into the
+digest piece by piece (the content hash).
 
 Canonical: ``json.dumps(model.model_dump(mode="json"), sort_keys=True, ensure_ascii=False,
 separators=(",", ":"))`` in UTF-8. JSON's objects and arrays compose, so a list of models can be
@@ -87,6 +88,11 @@ def _holds_list(annotation: object) -> bool:
 @functools.cache
 def _list_adapter(kind: type[BaseModel]) -> TypeAdapter[list[BaseModel]]:
     return TypeAdapter(list[kind])  # type: ignore[valid-type]
+
+
+def canonical_json(model: BaseModel) -> bytes:
+    """The canonical JSON of ``model``, UTF-8: equal content, equal bytes."""
+    return "".join(_canonical(model)).encode()
 
 
 def canonical_sha256(model: BaseModel, *, exclude: Set[str] = frozenset()) -> str:

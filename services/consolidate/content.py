@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from contracts.events import IndicatorTotal, ReportConsolidatedPayload, TaskResults
 from contracts.plan import KIND_LABELS, Plan
+from contracts.report_v2 import IndicatorSummary, ReportSummary
 
 STATUS_LABELS = {
     "completed": "Hoàn thành",
@@ -155,7 +156,7 @@ def build(
     plan: Plan,
     *,
     draft: bool = False,
-    previous: ReportConsolidatedPayload | None = None,
+    previous: ReportSummary | ReportConsolidatedPayload | None = None,
     shorter: ReportConsolidatedPayload | None = None,
 ) -> ReportContent:
     """``previous``: the last period's report, whose figures stand beside these. ``shorter``:
@@ -264,17 +265,18 @@ def _remarks(
     return difficulties, proposals
 
 
-def _shown(total: IndicatorTotal) -> str:
+def _shown(total: IndicatorTotal | IndicatorSummary) -> str:
     shown = "—" if total.aggregation == "list" else number(total.value)
     if total.type == "percentage" and total.value is not None:
         shown = f"{number(round(total.value, 2))} %"
     return shown
 
 
-def _previous_value(previous: ReportConsolidatedPayload | None, code: str) -> str:
+def _previous_value(previous: ReportSummary | ReportConsolidatedPayload | None, code: str) -> str:
     if previous is None:
         return ""
-    found = next((t for t in previous.indicator_totals if t.code == code), None)
+    totals: list[IndicatorTotal] | list[IndicatorSummary] = previous.indicator_totals
+    found = next((t for t in totals if t.code == code), None)
     return _shown(found) if found else "—"
 
 

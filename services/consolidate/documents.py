@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from contracts.events import DocumentFile, DocumentRef, ReportConsolidatedPayload
 from contracts.plan import Plan
+from contracts.report_v2 import ReportSummary
 from services.consolidate import content, docx_report, pdf, xlsx_annex
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,10 @@ def filenames(period_id: str, version: int) -> tuple[str, str, str]:
 class Beside:
     """Other periods' reports the document compares with (see ``content.build``)."""
 
-    previous: ReportConsolidatedPayload | None = None
+    previous: ReportSummary | None = None
+    """Its totals stand beside these: the summary is enough."""
     shorter: ReportConsolidatedPayload | None = None
+    """Its units' figures are compared with these: the whole report."""
 
 
 def _office_files(

@@ -9,10 +9,15 @@ something new: its content hash differs from the latest version's.
 
 Office decisions that judge a unit's punctuality (an approved extension, a returned version)
 are kept as their events arrive; one learnt after the close amends the report the same way.
+
+Each version is announced by ``ReportConsolidated`` v2 (the summary; the per-unit detail in a
+JSON file stored with the documents) and, when it fits in a Kafka record, v1 beside it
+(``publication.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import uuid
@@ -24,12 +29,12 @@ from contracts.envelope import Event
 from contracts.events import (
     ExtensionDecided,
     PeriodClosed,
-    ReportConsolidated,
     ReportConsolidatedPayload,
     ReportReviewed,
     SubmissionReceived,
 )
 from contracts.plan import Plan
+from contracts.report_v2 import ReportConsolidatedV2Payload, ReportDetail, ReportSummary
 from services.common.clock import Clock
 from services.common.failures import PermanentError
 from services.common.mongo import to_millis
@@ -37,7 +42,8 @@ from services.common.outbox import Outbox, Ref
 from services.common.periods import Period, PeriodState
 from services.common.reference import Catalog
 from services.consolidate.amendments import LateCause, PendingAmendments
-from services.consolidate.documents import Beside, Rendered, reference, render
+from services.consolidate.detail import detail_file, join, split, with_detail
+from services.consolidate.documents import Beside, RenderedFile, reference, render
 from services.consolidate.domain import (
     PeriodFold,
     Trigger,
@@ -50,18 +56,19 @@ from services.consolidate.domain import (
 )
 from services.consolidate.files import FileStore
 from services.consolidate.metrics import ConsolidateMetrics
+from services.consolidate.publication import V1_LIMIT, Announcement, announcement
 from services.consolidate.status import PeriodStatus, period_status
 from services.consolidate.store import (
     ConsolidateStore,
     MongoConsolidateStore,
     ReportExists,
+    StoredReport,
     TermsStore,
     VersionTaken,
 )
 
 log = logging.getLogger(__name__)
 
-PRODUCER = "consolidate"
 CLOCK_SKEW = dt.timedelta(hours=1)
 """How far deadlines' clock may run ahead of ours; before closes_at less this, a period
 cannot have been closed, and projecting a submission reads nothing else."""
@@ -91,12 +98,15 @@ class Consolidation:
     clock: Clock
     wake: Callable[[], None]
     metrics: ConsolidateMetrics
+    files: FileStore
+    """Where each version's files go: its detail (always) and its DOCX, XLSX and PDF."""
     terms: TermsStore | None = None
     """Extensions and returns; without it, every unit is judged by the period's due."""
-    files: FileStore | None = None
-    """Where each version's DOCX, XLSX and PDF go; without it, versions carry no document."""
     public_url: str = "http://127.0.0.1:8003"
     """How the province reaches this service: the files' URLs start with it."""
+    documents: bool = True
+    """False: versions carry no DOCX, XLSX or PDF, only their detail (tests about versions:
+    rendering takes seconds)."""
     render_pdf: bool = True
     pending: PendingAmendments = field(default_factory=PendingAmendments)
     """Late causes waiting for ``amend_closed_reports``; its pass waits on it."""
@@ -196,7 +206,7 @@ async def on_period_closed(event: PeriodClosed, *, c: Consolidation) -> None:
 
 async def consolidate_now(
     period_id: str, *, c: Consolidation, request_id: str, requested_by: str = ""
-) -> ReportConsolidatedPayload:
+) -> ReportSummary:
     """A draft version on request; the same ``request_id`` again returns the same report.
 
     Its cause records who asked (``requested by <subject>: <request id>``).
@@ -256,7 +266,7 @@ def _resolve(catalog: Catalog, period_id: str) -> tuple[Plan, Period]:
 
 
 def _says_nothing_new(
-    latest: ReportConsolidatedPayload, digest: str, trigger: Trigger, latest_hash: str
+    latest: ReportSummary, digest: str, trigger: Trigger, latest_hash: str
 ) -> bool:
     # A draft identical to what was published adds nothing; the first closing version is
     # recorded even when a draft said the same, because it tells the province "final".
@@ -273,7 +283,8 @@ async def _record(
     cause: str,
     correlation_id: uuid.UUID,
     causation_id: uuid.UUID | None,
-) -> ReportConsolidatedPayload:
+) -> ReportSummary:
+    """Record a version and queue its events; the v2 payload (or the one recorded before)."""
     existing = await c.store.report(period.id, report_id)
     if existing is not None:
         log.info("report %s for %s already recorded (cause %s)", report_id, period.id, cause)
@@ -304,8 +315,8 @@ async def _record(
                 "supersedes": latest.payload.report_id if latest else None,
             }
         )
-        rendered = None
-        if c.files is not None:
+        files: list[RenderedFile] = []
+        if c.documents:
             # A requested version is a draft: the document says "DỰ THẢO".
             rendered = await render(
                 payload,
@@ -318,65 +329,108 @@ async def _record(
                 rendered, public_url=c.public_url, period_id=period.id, report_id=report_id
             )
             payload = payload.model_copy(update={"document": ref})
-        event = ReportConsolidated(
+            files = list(rendered.files)
+        summary, detail = split(payload)
+        # Canonical JSON of every unit: seconds at a national roll-up, off the event loop.
+        detail_bytes = await asyncio.to_thread(detail_file, detail, payload.version)
+        files.append(detail_bytes)
+        v2 = with_detail(summary, detail_bytes, public_url=c.public_url)
+        out = announcement(
+            payload,
+            v2,
             occurred_at=now,
-            producer=PRODUCER,
             correlation_id=correlation_id,
             causation_id=causation_id,
-            payload=payload,
         )
-        entry = await c.outbox.intend(
-            event, Ref(MongoConsolidateStore.reports_name(period.id), report_id)
-        )
-        # The files before the report that names them, both before the commit: the event
-        # never announces a file that is not there.
+        announced = Ref(MongoConsolidateStore.reports_name(period.id), report_id)
+        entries = [await c.outbox.intend(out.v2, announced)]
+        if out.v1 is not None:
+            entries.append(await c.outbox.intend(out.v1, announced))
+        # The files before the report that names them, both before the commit: no event
+        # ever announces a file that is not there.
         try:
-            if rendered is not None and c.files is not None:
-                await c.files.put(period.id, entry["_id"], rendered.files)
+            await c.files.put(period.id, entries[0]["_id"], files)
             await c.store.add_report(
-                payload, cause=cause, content_hash=digest, event_id=entry["_id"]
+                v2,
+                cause=cause,
+                content_hash=digest,
+                event_id=entries[0]["_id"],
+                v1_event_id=entries[1]["_id"] if out.v1 is not None else None,
             )
         except VersionTaken:
-            await _abandon(c, period.id, entry, rendered)
+            await _abandon(c, period.id, entries, files)
             continue
         except ReportExists:
-            await _abandon(c, period.id, entry, rendered)
+            await _abandon(c, period.id, entries, files)
             stored = await c.store.report(period.id, report_id)
             if stored is None:  # only if someone deletes reports by hand
                 raise
             return stored.payload
-        await c.outbox.commit(entry)
+        for entry in entries:
+            await c.outbox.commit(entry)
         c.metrics.consolidated(trigger)
+        if out.v1 is None:
+            c.metrics.v1_withheld()
         c.wake()
-        log.info(
-            "report %s v%d for %s recorded (%s): %d/%d received",
-            report_id,
-            payload.version,
-            period.id,
-            trigger,
-            payload.received,
-            payload.expected,
-        )
-        return payload
+        _log_recorded(v2, trigger, out)
+        return v2
     raise TooManyVersionConflicts(f"{period.id}: {MAX_VERSION_RACES} conflicts in a row")
 
 
+def _log_recorded(v2: ReportConsolidatedV2Payload, trigger: Trigger, out: Announcement) -> None:
+    log.info(
+        "report %s v%d for %s recorded (%s): %d/%d received; v2 event %d bytes, detail %d",
+        v2.report_id,
+        v2.version,
+        v2.period_id,
+        trigger,
+        v2.received,
+        v2.expected,
+        len(out.v2.model_dump_json().encode()),
+        v2.detail.size,
+    )
+    if out.v1 is None:
+        log.warning(
+            "report %s v%d for %s: v1 withheld, published on v2 only (v1 event %d bytes or "
+            "more, a Kafka record takes %d)",
+            v2.report_id,
+            v2.version,
+            v2.period_id,
+            out.v1_bytes,
+            V1_LIMIT,
+        )
+
+
 async def _abandon(
-    c: Consolidation, period_id: str, entry: dict[str, Any], rendered: Rendered | None
+    c: Consolidation, period_id: str, entries: list[dict[str, Any]], files: list[RenderedFile]
 ) -> None:
-    await c.outbox.abandon(entry)
-    if rendered is not None and c.files is not None:
-        await c.files.discard(period_id, entry["_id"], [f.filename for f in rendered.files])
+    for entry in entries:
+        await c.outbox.abandon(entry)
+    await c.files.discard(period_id, entries[0]["_id"], [f.filename for f in files])
 
 
 async def _beside(c: Consolidation, plan: Plan, period: Period) -> Beside:
     """The latest reports of the previous period and of a shorter window, where recorded."""
     previous, shorter = previous_period(plan, period), shorter_window(plan, period)
+    before = await c.store.latest(previous.id) if previous else None
+    within = await c.store.latest(shorter.id) if shorter else None
     return Beside(
-        previous=(
-            found.payload if previous and (found := await c.store.latest(previous.id)) else None
-        ),
-        shorter=(
-            found.payload if shorter and (found := await c.store.latest(shorter.id)) else None
-        ),
+        previous=before.payload if before else None,
+        # Its units' figures are compared with these: the whole report, detail included.
+        shorter=await _whole(c, shorter.id, within) if shorter and within else None,
     )
+
+
+async def _whole(
+    c: Consolidation, period_id: str, stored: StoredReport
+) -> ReportConsolidatedPayload | None:
+    """A recorded version whole again: its summary and its detail (inline before v2, in its
+    file since); None if the file is gone."""
+    detail = stored.inline_detail
+    if detail is None and isinstance(stored.payload, ReportConsolidatedV2Payload):
+        found = await c.files.get(period_id, stored.event_id, stored.payload.detail.filename)
+        if found is None:
+            log.warning("%s: detail file of %s missing", period_id, stored.payload.report_id)
+            return None
+        detail = await asyncio.to_thread(ReportDetail.model_validate_json, found.data)
+    return join(stored.payload, detail) if detail is not None else None

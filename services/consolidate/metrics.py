@@ -17,6 +17,12 @@ class ConsolidateMetrics:
             ["trigger"],
             registry=registry,
         )
+        self._v1_withheld = Counter(
+            "baocao_reports_v1_withheld",
+            "report versions published on ReportConsolidated v2 only: their v1 event (every "
+            "unit's detail inline) would not fit in a Kafka record",
+            registry=registry,
+        )
         self._pending = Gauge(
             "baocao_amendments_pending",
             "submissions and decisions learnt after a close, not yet counted by an amendment",
@@ -28,3 +34,6 @@ class ConsolidateMetrics:
 
     def consolidated(self, trigger: Trigger) -> None:
         self._consolidated.labels(trigger).inc()
+
+    def v1_withheld(self) -> None:
+        self._v1_withheld.inc()

@@ -6,7 +6,11 @@ period's collection in one pass, never the others.
 
 - ``submissions.<period_id>``: the projection, insert-only, ``_id`` = submission id.
 - ``reports.<period_id>``: every version of the period's report; a unique version index
-  decides races. A report's event leaves through the outbox (``services.common.outbox``).
+  decides races. A version is stored as its v2 payload (the summary; the per-unit detail is a
+  file, ``files.py``), so its document stays small whatever the units; one recorded before v2
+  holds its v1 payload whole. Its events (v2, and v1 when it fits) leave through the outbox
+  (``services.common.outbox``); ``event_ids`` names both, ``event_id`` the v2's, which owns
+  the version's files.
 - ``periods``: one small document per period: whether it has closed (see ``mark_closed``).
 - ``late_causes``: submissions and decisions learnt after a close, each until the amendment
   that counts it is recorded (see ``amendments.py``); empty but for moments after a close.
@@ -36,8 +40,10 @@ from contracts.events import (
     SubmissionReceivedPayload,
     TaskReport,
 )
+from contracts.report_v2 import ReportConsolidatedV2Payload, ReportDetail, ReportSummary
 from services.common.mongo import Document, to_millis
 from services.consolidate.amendments import LateCause
+from services.consolidate.detail import split
 from services.consolidate.domain import SubmissionRow, UnitTerms
 
 SUBMISSIONS, REPORTS = "submissions.", "reports."
@@ -54,10 +60,16 @@ class ReportExists(Exception):
 
 @dataclass(frozen=True)
 class StoredReport:
-    payload: ReportConsolidatedPayload
+    payload: ReportSummary
+    """The v2 payload (``ReportConsolidatedV2Payload``); for a version recorded before v2, the
+    summary of its v1 payload, whose detail is then ``inline_detail``."""
     cause: str
     content_hash: str
     event_id: str
+    """The v2 event's (before v2, the v1 event's): the version's files are under it."""
+    v1_event_id: str | None = None
+    """None: v1 was withheld, it would not fit in a record."""
+    inline_detail: ReportDetail | None = None
 
 
 class ConsolidateStore(abc.ABC):
@@ -78,9 +90,16 @@ class ConsolidateStore(abc.ABC):
 
     @abc.abstractmethod
     async def add_report(
-        self, payload: ReportConsolidatedPayload, *, cause: str, content_hash: str, event_id: str
+        self,
+        payload: ReportConsolidatedV2Payload,
+        *,
+        cause: str,
+        content_hash: str,
+        event_id: str,
+        v1_event_id: str | None = None,
     ) -> None:
-        """Record a report version. Raises :class:`ReportExists` or :class:`VersionTaken`."""
+        """Record a report version announced by ``event_id`` (v2) and ``v1_event_id``.
+        Raises :class:`ReportExists` or :class:`VersionTaken`."""
 
     @abc.abstractmethod
     async def reports(self, period_id: str) -> list[StoredReport]:
@@ -168,7 +187,13 @@ class MongoConsolidateStore(ConsolidateStore):
         return _stored(doc) if doc else None
 
     async def add_report(
-        self, payload: ReportConsolidatedPayload, *, cause: str, content_hash: str, event_id: str
+        self,
+        payload: ReportConsolidatedV2Payload,
+        *,
+        cause: str,
+        content_hash: str,
+        event_id: str,
+        v1_event_id: str | None = None,
     ) -> None:
         reports = await self._reports(payload.period_id)
         try:
@@ -180,6 +205,9 @@ class MongoConsolidateStore(ConsolidateStore):
                     "cause": cause,
                     "content_hash": content_hash,
                     "event_id": event_id,
+                    # Every event announcing the version (what the outbox's settling checks).
+                    "event_ids": [event_id, *([v1_event_id] if v1_event_id else [])],
+                    "v1_event_id": v1_event_id,
                     "consolidated_at": to_millis(payload.consolidated_at),
                     # JSON form: read back, it equals the published payload to the microsecond.
                     "payload": payload.model_dump(mode="json"),
@@ -230,11 +258,25 @@ class MongoConsolidateStore(ConsolidateStore):
 
 
 def _stored(doc: dict[str, Any]) -> StoredReport:
+    raw = doc["payload"]
+    if "detail" in raw:
+        return StoredReport(
+            payload=ReportConsolidatedV2Payload.model_validate(raw),
+            cause=doc["cause"],
+            content_hash=doc["content_hash"],
+            event_id=doc["event_id"],
+            v1_event_id=doc.get("v1_event_id"),
+        )
+    # Recorded before v2: the v1 payload whole, announced by its v1 event alone.
+    whole = ReportConsolidatedPayload.model_validate(raw)
+    summary, detail = split(whole.model_copy(update={"content_hash": doc["content_hash"]}))
     return StoredReport(
-        payload=ReportConsolidatedPayload.model_validate(doc["payload"]),
+        payload=summary,
         cause=doc["cause"],
         content_hash=doc["content_hash"],
         event_id=doc["event_id"],
+        v1_event_id=doc["event_id"],
+        inline_detail=detail,
     )
 
 

@@ -12,9 +12,10 @@ from fastapi import APIRouter, Depends, Header, Request, Response, status
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from contracts.report_v2 import ReportConsolidatedV2Payload, ReportSummary
 from services.common.auth import ReadsAll, Staff
 from services.common.errors import ApiProblem, not_ready, problems
-from services.consolidate import docx_report, pdf, xlsx_annex
+from services.consolidate import detail, docx_report, pdf, xlsx_annex
 from services.consolidate.content import STATUS_LABELS
 from services.consolidate.handlers import (
     Consolidation,
@@ -64,7 +65,8 @@ async def consolidate_period(
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> dict[str, Any]:
     """A draft version now (its document marked "DỰ THẢO"), recorded with who asked; 202
-    because the event is published by the outbox right after."""
+    because the event is published by the outbox right after. The answer is the version as
+    ReportConsolidated v2 carries it (its per-unit detail in the file ``detail`` names)."""
     try:
         payload = await consolidate_now(
             period_id,
@@ -108,15 +110,34 @@ async def list_reports(period_id: str, deps: ConsolidationDep, _: ReadsAll) -> d
 NO_FILE = {404: "Không có kỳ báo cáo, phiên bản báo cáo hoặc tệp này."}
 
 
+def _files_of(payload: ReportSummary) -> dict[str, str]:
+    """The files a recorded version names, each with its SHA-256."""
+    named = {}
+    if payload.document is not None:
+        named[payload.document.filename] = payload.document.sha256
+        named.update({f.filename: f.sha256 for f in payload.document.files})
+    if isinstance(payload, ReportConsolidatedV2Payload):
+        named[payload.detail.filename] = payload.detail.sha256
+    return named
+
+
 @router.get(
     "/periods/{period_id}/reports/{report_id}/files/{name}",
     responses={
         **problems(404, why=NO_FILE),
         200: {
-            "description": "the file (DOCX, XLSX or PDF)",
+            "description": "the file (DOCX, XLSX, PDF, or the JSON of the per-unit detail)",
             "content": {
-                media_type: {"schema": {"type": "string", "format": "binary"}}
-                for media_type in (docx_report.MEDIA_TYPE, xlsx_annex.MEDIA_TYPE, pdf.MEDIA_TYPE)
+                **{
+                    media_type: {"schema": {"type": "string", "format": "binary"}}
+                    for media_type in (
+                        docx_report.MEDIA_TYPE,
+                        xlsx_annex.MEDIA_TYPE,
+                        pdf.MEDIA_TYPE,
+                    )
+                },
+                # The content of schemas/baocao.report-consolidated-detail.v2.json.
+                detail.MEDIA_TYPE: {"schema": {"type": "object"}},
             },
         },
         304: {"description": "If-None-Match names this file's ETag: the copy held is current"},
@@ -131,18 +152,14 @@ async def download_file(
     _: ReadsAll,
     if_none_match: Annotated[str | None, Header(max_length=512)] = None,
 ) -> Response:
-    """One file of a report version, as its DocumentRef names it (the ETag is its SHA-256)."""
+    """One file of a report version, as its DocumentRef or its v2 detail names it (the ETag is
+    its SHA-256)."""
     if deps.catalog.period(period_id) is None:
         raise _period_not_found(period_id)
     stored = await deps.store.report(period_id, report_id)
-    document = stored.payload.document if stored else None
-    names = [document.filename, *(f.filename for f in document.files)] if document else []
+    sha256 = _files_of(stored.payload) if stored else {}
     found = None
-    if stored is not None and document is not None and deps.files is not None and name in names:
-        sha256 = {
-            document.filename: document.sha256,
-            **{f.filename: f.sha256 for f in document.files},
-        }
+    if stored is not None and name in sha256:
         if if_none_match and f'"{sha256[name]}"' in _etags(if_none_match):
             return Response(status_code=304, headers={"ETag": f'"{sha256[name]}"'})
         found = await deps.files.get(period_id, stored.event_id, name)

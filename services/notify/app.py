@@ -19,7 +19,7 @@ from contracts.topics import (
     DEADLINE_SUMMARY,
     EXTENSION_DECIDED,
     FILING_EXCEPTION_GRANTED,
-    REPORT_CONSOLIDATED,
+    REPORT_CONSOLIDATED_V2,
     REPORT_REVIEWED,
     SUBMISSION_RECEIVED,
 )
@@ -114,7 +114,8 @@ def build_app(
         subscribe(REPORT_REVIEWED, "returned")
         subscribe(EXTENSION_DECIDED, "extension")
         subscribe(FILING_EXCEPTION_GRANTED, "exception")
-        subscribe(REPORT_CONSOLIDATED, "consolidated")
+        # v2: published for every version, also those whose v1 would not fit in a record.
+        subscribe(REPORT_CONSOLIDATED_V2, "consolidated")
 
         async def retrier() -> None:
             # Pauses grow while nothing is due; an entry is due at the earliest a second

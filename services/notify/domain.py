@@ -26,9 +26,14 @@ from contracts.events import (
     SubmissionReceived,
 )
 from contracts.plan import Contact, Plan, Unit
+from contracts.report_v2 import ReportConsolidatedV2
 from services.common.periods import find_period
 
 TEMPLATES = Path(__file__).with_name("templates")
+REPORTS = (ReportConsolidated, ReportConsolidatedV2)
+"""The district report in either version: notify reads v2 (published for every version); a
+notice waiting in the ledger since before v2 was caused by a v1 event. Both carry what the
+notice says (the counts and the document)."""
 
 
 @dataclass(frozen=True)
@@ -269,7 +274,7 @@ def _sms_contacts(contacts: list[Contact]) -> list[tuple[str, str]]:
 def _addressee(event: Event, plan: Plan) -> Unit | None:
     """The unit an event is about; a consolidated report goes to the district leadership:
     the body above the consolidating office in the plan's tree (its contacts are the data)."""
-    if isinstance(event, ReportConsolidated):
+    if isinstance(event, REPORTS):
         office = plan.unit(plan.consolidating_unit_id)
         return plan.unit(office.parent_id) if office and office.parent_id else None
     if isinstance(event, DeadlineSummary):
@@ -319,7 +324,7 @@ def _decision_context(event: Event, plan: Plan, portal: str) -> dict[str, Any]:
     if isinstance(event, FilingExceptionGranted):
         g = event.payload
         return {"until_local": when(g.until), "granted_local": when(g.granted_at)}
-    if isinstance(event, ReportConsolidated):
+    if isinstance(event, REPORTS):
         r = event.payload
         document = r.document.url if r.document and r.document.url else None
         return {
@@ -344,5 +349,6 @@ _TEMPLATE_OF: dict[type[Event], str] = {
     ExtensionDecided: "extension",
     FilingExceptionGranted: "exception",
     ReportConsolidated: "consolidated",
+    ReportConsolidatedV2: "consolidated",
     DeadlineSummary: "summary",
 }

@@ -24,14 +24,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from contracts.topics import ALL_TOPICS
+from contracts.topics import EVENT_CLASSES
 from services.common.mongo import Document, to_millis
 from services.notify.domain import Outgoing
 
 SENT, FAILED = "sent", "failed"
 OUTCOMES = "outcomes"
-
-_EVENT_CLASSES = {t.event.model_fields["event_type"].default: t.event for t in ALL_TOPICS}
 
 
 class Ledger(abc.ABC):
@@ -75,6 +73,7 @@ def message_document(message: Outgoing) -> dict[str, Any]:
     fields = asdict(message)
     fields.pop("cause")
     fields["cause_event_type"] = message.cause.event_type
+    fields["cause_schema_version"] = message.cause.schema_version
     fields["cause_json"] = message.cause.model_dump_json()
     return fields
 
@@ -83,7 +82,9 @@ def message_from(document: Document) -> Outgoing:
     # Fields added later have defaults: an entry stored before them still reads.
     fields = {k: document[k] for k in Outgoing.__dataclass_fields__ if k in document}
     fields.pop("cause", None)
-    cause = _EVENT_CLASSES[document["cause_event_type"]].model_validate_json(document["cause_json"])
+    # An entry stored before causes had two versions names none: it was version 1.
+    kind = (document["cause_event_type"], document.get("cause_schema_version", 1))
+    cause = EVENT_CLASSES[kind].model_validate_json(document["cause_json"])
     return Outgoing(**fields, cause=cause)
 
 

@@ -13,10 +13,11 @@ import jsonschema
 import pytest
 import yaml
 
-from contracts.generate import schema_files
+from contracts.generate import DETAIL_V2, schema_files
 from contracts.plan.loading import load
 from contracts.plan.v1 import is_v1, upgrade
-from contracts.topics import ALL_TOPICS
+from contracts.report_v2 import ReportConsolidatedV2, ReportDetail
+from contracts.topics import ALL_TOPICS, REPORT_CONSOLIDATED, REPORT_CONSOLIDATED_V2
 
 pytestmark = pytest.mark.unit
 
@@ -53,6 +54,36 @@ def test_every_topic_has_an_old_payload_that_still_parses(topic) -> None:  # typ
         assert event.event_type == raw["event_type"]
         # What we publish today for that event still satisfies the published schema.
         jsonschema.validate(json.loads(event.model_dump_json()), schema)
+
+
+def test_every_v2_detail_file_kept_parses_and_is_the_one_its_event_names() -> None:
+    details = sorted(FIXTURES.glob(f"{DETAIL_V2}*.json"))
+    assert details, f"keep at least one published detail file in {FIXTURES}"
+    schema = _schema(f"{DETAIL_V2}.json")
+    assert schema["$id"] == f"urn:baocao:file:{DETAIL_V2}"
+    named = {
+        e.payload.detail.sha256: e.payload.detail
+        for e in (
+            ReportConsolidatedV2.model_validate_json(f.read_text(encoding="utf-8"))
+            for f in FIXTURES.glob(f"{REPORT_CONSOLIDATED_V2.name}*.json")
+        )
+    }
+    for path in details:
+        data = path.read_bytes()
+        jsonschema.validate(json.loads(data), schema)
+        detail = ReportDetail.model_validate_json(data)
+        ref = named[hashlib.sha256(data).hexdigest()]
+        assert ref.size == len(data) and ref.media_type == "application/json"
+        assert ref.filename == f"chi-tiet-{detail.period_id}-v1.json"
+
+
+def test_v2_moves_the_per_unit_lists_out_of_the_event_and_keeps_v1_as_it_was() -> None:
+    v1 = _schema(f"{REPORT_CONSOLIDATED.name}.json")["$defs"]["ReportConsolidatedPayload"]
+    v2 = _schema(f"{REPORT_CONSOLIDATED_V2.name}.json")["$defs"]["ReportConsolidatedV2Payload"]
+    assert {"units", "tasks", "indicator_totals"} <= set(v1["properties"])
+    assert "units" not in v2["properties"] and "detail" in v2["required"]
+    summary = _schema(f"{REPORT_CONSOLIDATED_V2.name}.json")["$defs"]["IndicatorSummary"]
+    assert "values" not in summary["properties"] and "by_kind" in summary["properties"]
 
 
 def test_unknown_fields_are_ignored_and_wrong_types_refused() -> None:

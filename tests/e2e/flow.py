@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
@@ -107,18 +108,72 @@ async def wait_until_projected(system: System, period_id: str, received: int) ->
     await eventually(caught_up, timeout=45, what=f"{received} report(s) in the projection")
 
 
+V1, V2 = "baocao.report-consolidated.v1", "baocao.report-consolidated.v2"
+
+
 async def consolidate(system: System, period_id: str) -> dict[str, Any]:
-    """Request a consolidation; the report as the province reads it from Kafka."""
+    """Request a consolidation; the report as the province reads it from Kafka (v2, with its
+    detail file merged in: see :func:`with_detail`), checked against v1, published beside it
+    at these sizes."""
     async with httpx.AsyncClient(
         base_url=system.url("consolidate"), timeout=30, headers=bearer(Role.ADMIN)
     ) as client:
         response = await client.post(f"/api/v1/periods/{period_id}/consolidate")
     assert response.status_code == 202, response.text
     report_id = response.json()["report_id"]
-    events = await read_all(
-        system.servers.kafka_bootstrap, system.topic("baocao.report-consolidated.v1"), until=1
-    )
-    return next(e["payload"] for e in events if e["payload"]["report_id"] == report_id)
+    bootstrap = system.servers.kafka_bootstrap
+    events = await read_all(bootstrap, system.topic(V2), until=1)
+    payload = next(e["payload"] for e in events if e["payload"]["report_id"] == report_id)
+    report = await with_detail(system, payload)
+    olds = await read_all(bootstrap, system.topic(V1), until=1)
+    same_as_v1(report, next(e["payload"] for e in olds if e["payload"]["report_id"] == report_id))
+    return report
+
+
+async def detail_of(system: System, payload: dict[str, Any]) -> dict[str, Any]:
+    """The detail file a v2 payload names, from this system's consolidate (the URL's host is
+    the deployment's public one), its SHA-256 and size checked."""
+    named = payload["detail"]
+    async with httpx.AsyncClient(
+        base_url=system.url("consolidate"), timeout=60, headers=bearer(Role.READER)
+    ) as client:
+        got = await client.get(httpx.URL(named["url"]).path)
+    assert got.status_code == 200, got.text
+    assert hashlib.sha256(got.content).hexdigest() == named["sha256"]
+    assert len(got.content) == named["size"]
+    detail: dict[str, Any] = got.json()
+    return detail
+
+
+async def with_detail(system: System, payload: dict[str, Any]) -> dict[str, Any]:
+    """A v2 payload with its detail merged in where v1 carried it: ``units``, each task's
+    ``entries``, each indicator's ``values``."""
+    detail = await detail_of(system, payload)
+    assert (detail["plan_id"], detail["period_id"]) == (payload["plan_id"], payload["period_id"])
+    answers = {i["code"]: i["values"] for i in detail["indicators"]}
+    entries = {t["task_id"]: t["entries"] for t in detail["tasks"]}
+    return {
+        **payload,
+        "units": detail["units"],
+        "tasks": [{**t, "entries": entries[t["task_id"]]} for t in payload["tasks"]],
+        "indicator_totals": [
+            {**t, "values": answers[t["code"]]} for t in payload["indicator_totals"]
+        ],
+    }
+
+
+def same_as_v1(report: dict[str, Any], v1: dict[str, Any]) -> None:
+    """v1 of the same version says what v2 and its detail say."""
+    keys = ("version", "content_hash", "supersedes", "document")
+    assert [v1[k] for k in keys] == [report[k] for k in keys]
+    assert counts(v1) == counts(report)
+    assert v1["units"] == report["units"]
+    assert [(t["task_id"], t["entries"]) for t in v1["tasks"]] == [
+        (t["task_id"], t["entries"]) for t in report["tasks"]
+    ]
+    assert [(t["code"], t["value"], t["values"], t["by_kind"]) for t in v1["indicator_totals"]] == [
+        (t["code"], t["value"], t["values"], t["by_kind"]) for t in report["indicator_totals"]
+    ]
 
 
 def counts(report: dict[str, Any]) -> tuple[int, ...]:

@@ -1,9 +1,11 @@
 """The district report end to end: units file (on time, late, one corrected, a percentage
 weighted by households), the period closes, the province's consumer (``deploy/province``,
-its own functions, nothing of baocao's) receives version 1, downloads the DOCX and checks its
-SHA-256; the DOCX read back is the official report; the PDF exists with the same sections and
-its first page is kept as a PNG under ``.stack/artifacts/``. A unit filing after the close
-(under an exception) makes version 2, which supersedes version 1.
+its own functions, nothing of baocao's) receives version 1 on ``ReportConsolidated`` v2,
+downloads the DOCX and the per-unit detail file, checks both SHA-256 and recomputes the
+weighted percentage from the units' answers; v1, published beside it at a district's size,
+says the same; the DOCX read back is the official report; the PDF exists with the same
+sections and its first page is kept as a PNG under ``.stack/artifacts/``. A unit filing after
+the close (under an exception) makes version 2, which supersedes version 1.
 
 The province plan is used because it has a percentage indicator (the seed plan has none). The
 system runs twice on the same data: first a minute before the due instant (on-time reports),
@@ -26,7 +28,6 @@ from typing import Any
 import docx
 import httpx
 import pytest
-from jsonschema import Draft202012Validator
 
 from deploy.province import consumer as province
 from services.common.auth import Role
@@ -36,6 +37,7 @@ from services.consolidate.docx_report import SECTION_HEADINGS
 from tests.conftest import Servers
 from tests.e2e import flow
 from tests.e2e.conftest import PROVINCE_PLAN, ROOT, SERVICES, System
+from tests.support import mailpit
 from tests.support.auth import bearer
 from tests.support.kafka import read_all
 from tests.support.waiting import eventually
@@ -46,6 +48,8 @@ Q2 = "kh-ttcs-hai-lam.2027.quy.q2"
 PERCENTAGE, HOUSEHOLDS = "ty-le-ho-tiep-can-thong-tin", "so-ho-gia-dinh"
 OFFICE = bearer(Role.OFFICE, "so-vhttdl", subject="tonghop")
 READER = bearer(Role.READER, subject="captinh")
+LEADERSHIP = "vanthu@hailam.example"
+"""UBND tỉnh, above the consolidating department: told of every version of the report."""
 ARTIFACTS = ROOT / ".stack" / "artifacts"
 
 
@@ -88,14 +92,19 @@ async def file(system: System, unit_id: str, households: int, share: float) -> d
     return await flow.submit(system, body)
 
 
-async def reports_for_province(system: System, count: int) -> list[dict[str, Any]]:
+async def reports_for_province(
+    system: System, count: int, topic: str = flow.V2
+) -> list[dict[str, Any]]:
     events = await read_all(
-        system.servers.kafka_bootstrap,
-        system.topic("baocao.report-consolidated.v1"),
-        until=count,
-        timeout=240,
+        system.servers.kafka_bootstrap, system.topic(topic), until=count, timeout=240
     )
     return [e for e in events if e["payload"]["period_id"] == Q2]
+
+
+async def v1_of(system: System, version: int) -> dict[str, Any]:
+    """The same version on v1: a district's report fits in a record, so it is there too."""
+    found = await reports_for_province(system, version, flow.V1)
+    return next(e["payload"] for e in found if e["payload"]["version"] == version)
 
 
 async def download(url: str) -> bytes:
@@ -166,26 +175,28 @@ async def test_the_province_receives_versions_of_the_official_report(
     figures["dac-khu-hon-ngoc"] = (800, 75.0)
 
     # Version 1, at the close, read and checked by the province's own consumer functions.
-    schema = json.loads(
-        (ROOT / "contracts" / "schemas" / "baocao.report-consolidated.v1.json").read_text()
-    )
-    side = province.Province(Draft202012Validator(schema), system.url("submissions"), None)
+    side = province.Province.from_contracts(ROOT / "contracts", system.url("submissions"), None)
     side._access = READER["Authorization"].removeprefix("Bearer ")
     [first] = await reports_for_province(system, 1)
-    accepted, note = side.accept(json.dumps(first).encode())
-    assert accepted is not None, note
-    v1 = first["payload"]
+    async with httpx.AsyncClient(timeout=60) as http:
+        printed = await province.handle(side, http, json.dumps(first).encode())
+    assert printed.startswith(f"{Q2} v1: 5/"), printed
+    assert "document ok" in printed and "detail ok" in printed, printed
+    assert "indicator(s) recomputed, all agree" in printed, printed
+    v1 = await flow.with_detail(system, first["payload"])
+    flow.same_as_v1(v1, await v1_of(system, 1))
     assert (v1["version"], v1["trigger"], v1["supersedes"]) == (1, "period_closed", None)
     expected = len(plan.reporting_units())
     assert flow.counts(v1) == (expected, 5, 3, 2, expected - 5)
     statuses = {u["unit_id"]: u["status"] for u in v1["units"]}
     assert statuses["phuong-hai-lam"] == "on_time" and statuses["cong-an-tinh"] == "late"
     totals = {t["code"]: t for t in v1["indicator_totals"]}
-    assert totals[PERCENTAGE]["total"] == pytest.approx(weighted(figures))  # 91.2
-    assert totals[HOUSEHOLDS]["total"] == 5000
+    assert totals[PERCENTAGE]["value"] == pytest.approx(weighted(figures))  # 91.2
+    assert province.recompute(totals[PERCENTAGE], totals[PERCENTAGE]["values"]) == pytest.approx(
+        weighted(figures)
+    )
+    assert totals[HOUSEHOLDS]["value"] == 5000
     document = v1["document"]
-    async with httpx.AsyncClient(timeout=60) as http:
-        assert (await side.download(http, document)).startswith("document ok"), document
 
     docx_bytes = await download(document["url"])
     assert hashlib.sha256(docx_bytes).hexdigest() == document["sha256"]
@@ -212,20 +223,6 @@ async def test_the_province_receives_versions_of_the_official_report(
             assert line > heading
     assert "phuong-hai-lam: kết quả nhiệm vụ" in joined and "lần 96" in joined
 
-    # The PDF: same sections, page 1 kept for a person to look at.
-    pdfs = [f for f in document["files"] if f["media_type"] == "application/pdf"]
-    if shutil.which("soffice") is None:
-        pytest.skip("LibreOffice is not installed: the report says so in document.missing")
-    [pdf] = pdfs
-    pdf_bytes = await download(pdf["url"])
-    assert hashlib.sha256(pdf_bytes).hexdigest() == pdf["sha256"] and pdf_bytes[:5] == b"%PDF-"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    pdf_path = ARTIFACTS / f"bao-cao-{Q2}-v1.pdf"
-    pdf_path.write_bytes(pdf_bytes)
-    pdf_text = pdf_text_and_first_page(pdf_path)
-    assert [h for h in SECTION_HEADINGS if h in pdf_text] == list(SECTION_HEADINGS)
-    assert (ARTIFACTS / f"bao-cao-{Q2}-v1-trang-1.png").stat().st_size > 10_000
-
     # After the close, a unit allowed to file late makes version 2, superseding version 1.
     async with httpx.AsyncClient(base_url=system.url("submissions"), timeout=30) as http:
         granted = await http.post(
@@ -242,14 +239,44 @@ async def test_the_province_receives_versions_of_the_official_report(
         return next((e for e in found if e["payload"]["version"] == 2), None)
 
     v2_event = await eventually(second, timeout=240, what="version 2 of the report")
-    accepted, note = side.accept(json.dumps(v2_event).encode())
-    assert accepted is not None, note
-    v2 = v2_event["payload"]
+    async with httpx.AsyncClient(timeout=60) as http:
+        printed = await province.handle(side, http, json.dumps(v2_event).encode())
+    assert printed.startswith(f"{Q2} v2 supersedes {v1['report_id']}: 6/"), printed
+    assert "detail ok" in printed and "all agree" in printed, printed
+    v2 = await flow.with_detail(system, v2_event["payload"])
+    flow.same_as_v1(v2, await v1_of(system, 2))
     assert v2["supersedes"] == v1["report_id"]
     assert flow.counts(v2) == (expected, 6, 3, 3, expected - 6)
     totals = {t["code"]: t for t in v2["indicator_totals"]}
-    assert totals[PERCENTAGE]["total"] == pytest.approx(weighted(figures))
+    assert totals[PERCENTAGE]["value"] == pytest.approx(weighted(figures))
     assert v2["document"]["sha256"] != document["sha256"]
+    assert v2["detail"]["sha256"] != v1["detail"]["sha256"]
     v2_docx = await download(v2["document"]["url"])
     assert hashlib.sha256(v2_docx).hexdigest() == v2["document"]["sha256"]
     assert any(t.startswith("- UBND xã Bình Sơn") or "Bình Sơn" in t for t in text_of(v2_docx))
+
+    # notify reads v2: the province's leadership is told of both versions.
+    async def told() -> list[dict[str, Any]] | None:
+        found = await mailpit.search(
+            system.servers.mailpit_api,
+            f'from:{system.sender} to:{LEADERSHIP} subject:"Báo cáo tổng hợp"',
+        )
+        return found if len(found) >= 2 else None
+
+    notices = await eventually(told, timeout=90, what="the leadership's notice of each version")
+    assert sorted("(phiên bản 2)" in m["Subject"] for m in notices) == [False, True]
+
+    # The PDF of version 1: same sections, page 1 kept for a person to look at (last: without
+    # LibreOffice the test ends here, skipped).
+    pdfs = [f for f in document["files"] if f["media_type"] == "application/pdf"]
+    if shutil.which("soffice") is None:
+        pytest.skip("LibreOffice is not installed: the report says so in document.missing")
+    [pdf] = pdfs
+    pdf_bytes = await download(pdf["url"])
+    assert hashlib.sha256(pdf_bytes).hexdigest() == pdf["sha256"] and pdf_bytes[:5] == b"%PDF-"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pdf_path = ARTIFACTS / f"bao-cao-{Q2}-v1.pdf"
+    pdf_path.write_bytes(pdf_bytes)
+    pdf_text = pdf_text_and_first_page(pdf_path)
+    assert [h for h in SECTION_HEADINGS if h in pdf_text] == list(SECTION_HEADINGS)
+    assert (ARTIFACTS / f"bao-cao-{Q2}-v1-trang-1.png").stat().st_size > 10_000

@@ -68,7 +68,7 @@ async def test_units_report_are_reminded_and_counted(province_system: System) ->
     ):
         assert "so-khcn" in reported_by[task_id], task_id
     totals = {t["code"]: t for t in report["indicator_totals"]}
-    assert totals["kinh-phi-bo-tri"]["total"] == pytest.approx(1250.5)
+    assert totals["kinh-phi-bo-tri"]["value"] == pytest.approx(1250.5)
 
 
 async def test_a_percentage_consolidates_to_the_mean_weighted_by_households(
@@ -94,10 +94,10 @@ async def test_a_percentage_consolidates_to_the_mean_weighted_by_households(
     share = totals[PERCENTAGE]
     # (1200·90 + 3000·98 + 800·75) / 5000 = 92.4; a sum would be 263, a plain mean 87.67.
     assert share["aggregation"] == "weighted_mean"
-    assert share["total"] == pytest.approx(92.4)
+    assert share["value"] == pytest.approx(92.4)
     assert share["reporting_units"] == 3
     assert _by_unit(share["values"]) == {u: s for u, (_, s) in figures.items()}
-    assert totals["so-ho-gia-dinh"]["total"] == 5000
+    assert totals["so-ho-gia-dinh"]["value"] == 5000
     assert totals["da-ban-hanh-ke-hoach"]["aggregation"] == "count_yes"
 
 

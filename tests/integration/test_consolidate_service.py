@@ -31,7 +31,8 @@ from contracts.events import (
     SubmissionReceivedPayload,
     TaskReport,
 )
-from contracts.topics import PERIOD_CLOSED, REPORT_CONSOLIDATED, TOPIC_OF
+from contracts.report_v2 import ReportConsolidatedV2, ReportDetail
+from contracts.topics import PERIOD_CLOSED, REPORT_CONSOLIDATED, REPORT_CONSOLIDATED_V2, TOPIC_OF
 from services.common.auth import Role
 from services.common.clock import FixedClock
 from services.common.kafka import Names
@@ -42,6 +43,8 @@ from services.common.reference import Catalog
 from services.common.runtime import Runtime
 from services.consolidate.app import build_app
 from services.consolidate.config import ConsolidateSettings
+from services.consolidate.detail import join
+from services.consolidate.files import GridFSFileStore
 from services.consolidate.handlers import (
     Consolidation,
     PeriodNotOpen,
@@ -114,11 +117,24 @@ class Service:
             key=str(getattr(event.payload, topic.key_field)).encode(),
         )
 
-    async def reports_on_kafka(self, count: int) -> list[ReportConsolidated]:
-        """The output topic from the start (at least ``count`` reports), oldest version first."""
+    async def reports_on_kafka(self, count: int) -> list[ReportConsolidatedV2]:
+        """The v2 topic from the start (at least ``count`` reports), oldest version first."""
+        topic = self.names.topic(REPORT_CONSOLIDATED_V2)
+        events = await read_all(self.bootstrap, topic, until=count)
+        found = [ReportConsolidatedV2.model_validate(e) for e in events]
+        return sorted(found, key=lambda e: e.payload.version)
+
+    async def v1_reports_on_kafka(self, count: int) -> list[ReportConsolidated]:
+        """The v1 topic, published beside v2 while the report fits in a record."""
         events = await read_all(self.bootstrap, self.names.topic(REPORT_CONSOLIDATED), until=count)
         found = [ReportConsolidated.model_validate(e) for e in events]
         return sorted(found, key=lambda e: e.payload.version)
+
+    async def download(self, url: str) -> bytes:
+        """A file the event names (its URL starts with the public URL, not this client's)."""
+        got = await self.http.get(httpx.URL(url).path)
+        assert got.status_code == 200, got.text
+        return got.content
 
     async def projected(self) -> int:
         return len([row async for row in self.store.submissions(PERIOD_ID)])
@@ -222,27 +238,40 @@ async def test_consolidating_on_request_publishes_the_report(service: Service) -
     assert counts(body) == (3, 2, 1, 1, 1)
     assert (body["version"], body["trigger"]) == (1, "requested")
     assert body["consolidated_at"] == NOW.isoformat().replace("+00:00", "Z")
-    assert [(u["unit_id"], u["status"], u["revision"]) for u in body["units"]] == [
-        ("phong-vhtt", "on_time", 2),
-        ("xa-a", "late", 1),
-        ("xa-b", "missing", None),
-    ]
-    assert [(t["code"], t["total"], t["reporting_units"]) for t in body["indicator_totals"]] == [
+    assert [(t["code"], t["value"], t["reporting_units"]) for t in body["indicator_totals"]] == [
         ("so-buoi", 6.5, 2)
     ]
-    assert [e["results"] for e in body["tasks"][0]["entries"]] == ["bản đính chính", "Đã tổ chức"]
+    assert [(t["task_id"], t["reporting_units"], t["statuses"]) for t in body["tasks"]] == [
+        ("tuyen-truyen", 2, {"completed": 2})
+    ]
+    assert "units" not in body
 
     (event,) = await service.reports_on_kafka(1)
     assert event.producer == "consolidate"
     assert event.payload.model_dump(mode="json") == body
+    # The per-unit detail, from the file the event names.
+    data = await service.download(event.payload.detail.url)
+    assert hashlib.sha256(data).hexdigest() == event.payload.detail.sha256
+    assert len(data) == event.payload.detail.size
+    detail = ReportDetail.model_validate_json(data)
+    assert [(u.unit_id, u.status, u.revision) for u in detail.units] == [
+        ("phong-vhtt", "on_time", 2),
+        ("xa-a", "late", 1),
+        ("xa-b", "missing", None),
+    ]
+    assert [e.results for e in detail.tasks[0].entries] == ["bản đính chính", "Đã tổ chức"]
+    assert [v.value for v in detail.indicators[0].values] == [5, 1.5]
+    # v1 beside it: the same version whole.
+    (v1,) = await service.v1_reports_on_kafka(1)
+    assert v1.payload == join(event.payload, detail)
 
     async def relayed() -> bool:
         return await service.runtime.outbox.waiting(1) == []
 
-    await eventually(relayed, what="the report's event gone from the outbox")
+    await eventually(relayed, what="the report's events gone from the outbox")
     [stored] = await service.store.reports(PERIOD_ID)
-    assert stored.event_id == str(event.event_id)
-    assert stored.content_hash == body["content_hash"]
+    assert (stored.event_id, stored.v1_event_id) == (str(event.event_id), str(v1.event_id))
+    assert stored.content_hash == body["content_hash"] == v1.payload.content_hash
 
 
 async def test_a_redelivered_period_closed_makes_one_report(service: Service) -> None:
@@ -325,10 +354,14 @@ class Handlers:
             for r in reversed(reports)
         ]
 
-    async def announced(self) -> list[ReportConsolidated]:
-        """The report events waiting in the outbox, oldest version first."""
+    async def announced(self) -> list[ReportConsolidatedV2]:
+        """The report events (v2) waiting in the outbox, oldest version first."""
         entries = await self.c.outbox.waiting(100)
-        events = [ReportConsolidated.model_validate_json(e["event_json"]) for e in entries]
+        events = [
+            ReportConsolidatedV2.model_validate_json(e["event_json"])
+            for e in entries
+            if e["topic"] == REPORT_CONSOLIDATED_V2.name
+        ]
         return sorted(events, key=lambda e: e.payload.version)
 
 
@@ -345,6 +378,8 @@ async def handlers(servers: Servers, namespace: str) -> AsyncIterator[Handlers]:
             clock,
             lambda: None,
             ConsolidateMetrics(CollectorRegistry()),
+            GridFSFileStore(db),
+            documents=False,  # the versions are the subject, not their DOCX
         )
         yield Handlers(c, clock, db)
 
@@ -442,19 +477,22 @@ async def test_a_period_that_has_not_opened_cannot_be_consolidated(handlers: Han
 
 
 async def test_each_version_files_are_stored_and_downloadable(service: Service) -> None:
-    """DOCX, XLSX and (where LibreOffice is) PDF in GridFS; the event names them by URL."""
+    """DOCX, XLSX, (where LibreOffice is) PDF and the detail's JSON in GridFS; the event names
+    them by URL."""
     await feed_submissions(service)
     response = await service.http.post(f"/api/v1/periods/{PERIOD_ID}/consolidate")
     assert response.status_code == 202, response.text
     (event,) = await service.reports_on_kafka(1)
-    document = event.payload.document
+    document, detail = event.payload.document, event.payload.detail
     assert document is not None and document.url is not None
-    assert document.url.startswith(
-        f"http://127.0.0.1:8003/api/v1/periods/{PERIOD_ID}/reports/{event.payload.report_id}/"
-    )
+    for url in (document.url, detail.url):
+        assert url.startswith(
+            f"http://127.0.0.1:8003/api/v1/periods/{PERIOD_ID}/reports/{event.payload.report_id}/"
+        )
     expected = [(document.filename, document.sha256, document.size)] + [
         (f.filename, f.sha256, f.size) for f in document.files
     ]
+    expected.append((detail.filename, detail.sha256, detail.size))
     if soffice() is not None:
         assert [f.media_type for f in document.files][-1] == "application/pdf"
         assert document.missing == []
@@ -470,12 +508,17 @@ async def test_each_version_files_are_stored_and_downloadable(service: Service) 
         assert got.headers["content-disposition"] == f"attachment; filename*=UTF-8''{filename}"
         again = await service.http.get(path, headers={"If-None-Match": f'"{sha256}"'})
         assert (again.status_code, again.content) == (304, b"")
+    got = await service.http.get(
+        f"/api/v1/periods/{PERIOD_ID}/reports/{event.payload.report_id}/files/{detail.filename}"
+    )
+    assert got.headers["content-type"] == "application/json"
     base = f"/api/v1/periods/{PERIOD_ID}/reports/{event.payload.report_id}/files/"
     assert (await service.http.get(base + "other.docx")).status_code == 404
     missing_report = f"/api/v1/periods/{PERIOD_ID}/reports/nope/files/{document.filename}"
     assert (await service.http.get(missing_report)).status_code == 404
-    signed_out = await service.http.get(base + document.filename, headers={"Authorization": ""})
-    assert signed_out.status_code == 401
+    for name in (document.filename, detail.filename):
+        signed_out = await service.http.get(base + name, headers={"Authorization": ""})
+        assert signed_out.status_code == 401
 
 
 async def test_the_live_status_as_json_and_as_a_page_for_office_staff(service: Service) -> None:

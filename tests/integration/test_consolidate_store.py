@@ -13,10 +13,16 @@ from contracts.events import (
     ReportConsolidated,
     ReportConsolidatedPayload,
     SubmissionReceivedPayload,
+    TaskEntry,
     TaskReport,
+    TaskResults,
     UnitStatus,
 )
+from contracts.report_v2 import ReportConsolidatedV2Payload
+from services.common.clock import FixedClock
 from services.common.mongo import Document
+from services.common.outbox import Outbox, Ref
+from services.consolidate.detail import detail_file, split, with_detail
 from services.consolidate.store import MongoConsolidateStore, ReportExists, VersionTaken
 from tests.conftest import Servers
 from tests.support.mongo import throwaway_database
@@ -39,30 +45,33 @@ async def store(db: AsyncDatabase[Document]) -> MongoConsolidateStore:
     return store
 
 
-def report(report_id: str, version: int) -> ReportConsolidated:
-    return ReportConsolidated(
-        occurred_at=AT,
-        producer="consolidate",
-        correlation_id=uuid.uuid4(),
-        payload=ReportConsolidatedPayload(
-            report_id=report_id,
-            version=version,
-            trigger="requested",
-            plan_id="kh",
-            period_id="kh.2026.nam",
-            report_kind="nam",
-            year=2026,
-            title="Báo cáo năm 2026",
-            due_at=AT,
-            consolidated_at=AT.replace(microsecond=456_000),
-            expected=1,
-            received=0,
-            on_time=0,
-            late=0,
-            missing=1,
-            units=[UnitStatus(unit_id="xa-a", unit_name="UBND xã A", status="missing")],
-        ),
+def whole(report_id: str, version: int) -> ReportConsolidatedPayload:
+    return ReportConsolidatedPayload(
+        report_id=report_id,
+        version=version,
+        trigger="requested",
+        plan_id="kh",
+        period_id="kh.2026.nam",
+        report_kind="nam",
+        year=2026,
+        title="Báo cáo năm 2026",
+        due_at=AT,
+        consolidated_at=AT.replace(microsecond=456_000),
+        expected=1,
+        received=0,
+        on_time=0,
+        late=0,
+        missing=1,
+        units=[UnitStatus(unit_id="xa-a", unit_name="UBND xã A", status="missing")],
+        tasks=[TaskResults(task_id="viec", section="I", title="Việc", entries=[])],
+        content_hash="a" * 64,
     )
+
+
+def report(report_id: str, version: int) -> ReportConsolidatedV2Payload:
+    """A version as the store records it: its v2 payload, the detail in a file."""
+    summary, detail = split(whole(report_id, version))
+    return with_detail(summary, detail_file(detail, version), public_url="http://consolidate")
 
 
 async def test_a_submission_is_projected_once_with_millisecond_times(
@@ -98,31 +107,30 @@ async def test_a_submission_is_projected_once_with_millisecond_times(
 
 async def test_report_ids_and_versions_are_unique(store: MongoConsolidateStore) -> None:
     first = report("r-1", 1)
-    await store.add_report(first.payload, cause="c-1", content_hash="h-1", event_id="e-1")
+    await store.add_report(first, cause="c-1", content_hash="h-1", event_id="e-1")
 
     with pytest.raises(ReportExists):
-        await store.add_report(
-            report("r-1", 2).payload, cause="c-1", content_hash="h", event_id="e"
-        )
+        await store.add_report(report("r-1", 2), cause="c-1", content_hash="h", event_id="e")
     with pytest.raises(VersionTaken):
-        await store.add_report(
-            report("r-2", 1).payload, cause="c-2", content_hash="h", event_id="e"
-        )
+        await store.add_report(report("r-2", 1), cause="c-2", content_hash="h", event_id="e")
     await store.add_report(
-        report("r-2", 2).payload, cause="c-2", content_hash="h-2", event_id="e-2"
+        report("r-2", 2), cause="c-2", content_hash="h-2", event_id="e-2", v1_event_id="e-2-v1"
     )
 
     latest = await store.latest("kh.2026.nam")
     assert latest is not None
     assert (latest.payload.report_id, latest.payload.version) == ("r-2", 2)
     listed = await store.reports("kh.2026.nam")
-    assert [(r.payload.report_id, r.cause, r.content_hash, r.event_id) for r in listed] == [
-        ("r-2", "c-2", "h-2", "e-2"),
-        ("r-1", "c-1", "h-1", "e-1"),
+    assert [
+        (r.payload.report_id, r.cause, r.content_hash, r.event_id, r.v1_event_id) for r in listed
+    ] == [
+        ("r-2", "c-2", "h-2", "e-2", "e-2-v1"),
+        ("r-1", "c-1", "h-1", "e-1", None),
     ]
     stored = await store.report("kh.2026.nam", "r-1")
     assert stored is not None
-    assert stored.payload == first.payload  # to the microsecond, as published
+    assert stored.payload == first  # to the microsecond, as published
+    assert stored.inline_detail is None  # in its file
     assert await store.report("kh.2026.nam", "r-9") is None
     assert await store.latest("kh.2027.nam") is None
     assert await store.reports("kh.2027.nam") == []
@@ -140,3 +148,67 @@ async def test_a_period_is_marked_closed_once(
     assert await store.is_closed("kh.2027.nam") is False
     [closed] = await db["periods"].find({}).to_list()
     assert closed == {"_id": "kh.2026.nam", "closed_at": AT.replace(microsecond=456_000)}
+
+
+async def test_a_version_recorded_before_v2_reads_as_its_summary_and_inline_detail(
+    store: MongoConsolidateStore, db: AsyncDatabase[Document]
+) -> None:
+    old = whole("r-0", 1).model_copy(
+        update={
+            "tasks": [
+                TaskResults(
+                    task_id="viec",
+                    section="I",
+                    title="Việc",
+                    entries=[TaskEntry(unit_id="xa-a", status="completed", results="Xong")],
+                )
+            ]
+        }
+    )
+    await store.latest("kh.2026.nam")  # the collection and its index, as the old code made
+    await db[store.reports_name("kh.2026.nam")].insert_one(
+        {  # what add_report wrote before v2
+            "_id": "r-0",
+            "version": 1,
+            "trigger": "requested",
+            "cause": "c-0",
+            "content_hash": "a" * 64,
+            "event_id": "e-0",
+            "consolidated_at": old.consolidated_at,
+            "payload": old.model_dump(mode="json"),
+        }
+    )
+
+    stored = await store.report("kh.2026.nam", "r-0")
+
+    assert stored is not None
+    summary, detail = split(old)
+    assert stored.payload == summary
+    assert not isinstance(stored.payload, ReportConsolidatedV2Payload)
+    assert stored.inline_detail == detail
+    assert (stored.event_id, stored.v1_event_id) == ("e-0", "e-0")
+    assert stored.payload.tasks[0].statuses == {"completed": 1}
+
+
+async def test_an_intent_of_either_event_of_a_version_is_settled_as_announced(
+    store: MongoConsolidateStore, db: AsyncDatabase[Document]
+) -> None:
+    """A crash between the report and the commit leaves intents: the relay publishes each
+    whose version was recorded, v1's as well as v2's (both named in ``event_ids``)."""
+    outbox = Outbox(db, FixedClock(AT))
+    announced = Ref(store.reports_name("kh.2026.nam"), "r-1")
+    v1 = ReportConsolidated(
+        occurred_at=AT,
+        producer="consolidate",
+        correlation_id=uuid.uuid4(),
+        payload=whole("r-1", 1),
+    )
+    v1_entry = await outbox.intend(v1, announced)
+    await store.add_report(
+        report("r-1", 1), cause="c", content_hash="h", event_id="e-v2", v1_event_id=v1_entry["_id"]
+    )
+    stray = await outbox.intend(v1.model_copy(update={"event_id": uuid.uuid4()}), announced)
+
+    assert await outbox.announced(v1_entry) is True
+    assert await outbox.announced({**v1_entry, "_id": "e-v2"}) is True
+    assert await outbox.announced(stray) is False

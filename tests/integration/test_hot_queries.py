@@ -30,6 +30,7 @@ from services.common.mongo import Document
 from services.common.outbox import Outbox, OutboxRelay, Ref
 from services.common.periods import find_period
 from services.common.reference import Catalog
+from services.consolidate.files import GridFSFileStore
 from services.consolidate.handlers import Consolidation, on_submission_received
 from services.consolidate.metrics import ConsolidateMetrics
 from services.consolidate.store import MongoConsolidateStore
@@ -235,6 +236,7 @@ async def test_projecting_a_submission_only_inserts_into_the_period_projection(
         clock,
         lambda: None,
         ConsolidateMetrics(CollectorRegistry()),
+        GridFSFileStore(recorded.db),
     )
     projection = f"submissions.{period.id}"
 

@@ -23,9 +23,9 @@ from contracts.envelope import Event
 from contracts.events import (
     ExtensionDecidedPayload,
     FilingExceptionGrantedPayload,
-    ReportConsolidatedPayload,
     SubmissionReceivedPayload,
 )
+from contracts.report_v2 import ReportConsolidatedV2Payload
 from contracts.topics import ALL_TOPICS
 from services.common.clock import Clock
 from services.common.mongo import DeadLetters, Document, to_millis
@@ -44,7 +44,7 @@ from services.submissions.store import (
     SubmissionsStore,
 )
 
-EVENT_CLASSES = {t.event.model_fields["event_type"].default: t.event for t in ALL_TOPICS}
+EVENT_OF_TOPIC = {t.name: t.event for t in ALL_TOPICS}
 
 # --- a collection, as far as the outbox uses one -------------------------------------------
 
@@ -152,7 +152,7 @@ class MemoryOutbox(Outbox):
     def events(self, state: str = READY) -> list[Event]:
         """The events in ``state`` (ready to publish, by default), as their contract class."""
         return [
-            EVENT_CLASSES[d["event_type"]].model_validate_json(d["event_json"])
+            EVENT_OF_TOPIC[d["topic"]].model_validate_json(d["event_json"])
             for d in self.in_state(state)
         ]
 
@@ -310,14 +310,22 @@ class FakeConsolidateStore(ConsolidateStore):
         return max(found, key=lambda r: r.payload.version, default=None)
 
     async def add_report(
-        self, payload: ReportConsolidatedPayload, *, cause: str, content_hash: str, event_id: str
+        self,
+        payload: ReportConsolidatedV2Payload,
+        *,
+        cause: str,
+        content_hash: str,
+        event_id: str,
+        v1_event_id: str | None = None,
     ) -> None:
         period = self.stored.setdefault(payload.period_id, {})
         if payload.report_id in period:
             raise ReportExists(payload.report_id)
         if any(r.payload.version == payload.version for r in period.values()):
             raise VersionTaken(f"{payload.period_id} v{payload.version}")
-        period[payload.report_id] = StoredReport(payload, cause, content_hash, event_id)
+        period[payload.report_id] = StoredReport(
+            payload, cause, content_hash, event_id, v1_event_id
+        )
 
     async def reports(self, period_id: str) -> list[StoredReport]:
         found = self.stored.get(period_id, {}).values()

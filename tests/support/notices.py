@@ -28,6 +28,7 @@ from contracts.events import (
     Submitter,
     TaskReport,
 )
+from contracts.report_v2 import ReportConsolidatedV2, ReportConsolidatedV2Payload
 
 SEED = Path(__file__).resolve().parents[2] / "data" / "plans" / "kh-nq35-ngoc-hoi.yaml"
 PORTAL = "https://baocao.ngochoi.example"
@@ -137,38 +138,59 @@ def exception() -> FilingExceptionGranted:
     )
 
 
-def consolidated(version: int) -> ReportConsolidated:
-    return ReportConsolidated(
+def _report(version: int) -> dict[str, object]:
+    return {
+        "report_id": f"bc-{version}",
+        "version": version,
+        "trigger": "period_closed" if version == 1 else "requested",
+        "plan_id": PLAN_ID,
+        "period_id": PERIOD,
+        "report_kind": "6-thang",
+        "year": 2027,
+        "title": "Báo cáo 6 tháng năm 2027",
+        "due_at": DUE_AT,
+        "consolidated_at": LATER,
+        "expected": 25,
+        "received": 23,
+        "on_time": 20,
+        "late": 3,
+        "missing": 2,
+        "document": {
+            "document_id": "d-1",
+            "media_type": "application/pdf",
+            "filename": "bao-cao.pdf",
+            "sha256": "0" * 64,
+            "url": f"{PORTAL}/documents/d-1",
+        }
+        if version == 1
+        else None,
+        "content_hash": "1" * 64,
+    }
+
+
+def consolidated(version: int) -> ReportConsolidatedV2:
+    """What notify reads: v2, its per-unit detail in a file the notice does not need."""
+    return ReportConsolidatedV2(
         **envelope("consolidate"),
-        payload=ReportConsolidatedPayload.model_validate(
+        payload=ReportConsolidatedV2Payload.model_validate(
             {
-                "report_id": f"bc-{version}",
-                "version": version,
-                "trigger": "period_closed" if version == 1 else "requested",
-                "plan_id": PLAN_ID,
-                "period_id": PERIOD,
-                "report_kind": "6-thang",
-                "year": 2027,
-                "title": "Báo cáo 6 tháng năm 2027",
-                "due_at": DUE_AT,
-                "consolidated_at": LATER,
-                "expected": 25,
-                "received": 23,
-                "on_time": 20,
-                "late": 3,
-                "missing": 2,
-                "units": [],
-                "document": {
-                    "document_id": "d-1",
-                    "media_type": "application/pdf",
-                    "filename": "bao-cao.pdf",
-                    "sha256": "0" * 64,
-                    "url": f"{PORTAL}/documents/d-1",
-                }
-                if version == 1
-                else None,
+                **_report(version),
+                "detail": {
+                    "filename": f"chi-tiet-v{version}.json",
+                    "sha256": "2" * 64,
+                    "size": 1234,
+                    "url": f"{PORTAL}/documents/chi-tiet-v{version}.json",
+                },
             }
         ),
+    )
+
+
+def consolidated_v1(version: int) -> ReportConsolidated:
+    """The same version as v1 carried it (a notice in the ledger from before v2)."""
+    return ReportConsolidated(
+        **envelope("consolidate"),
+        payload=ReportConsolidatedPayload.model_validate({**_report(version), "units": []}),
     )
 
 

@@ -12,10 +12,15 @@ from contracts.events import (
     PeriodClosed,
     PeriodClosedPayload,
     ReportConsolidated,
-    ReportConsolidatedPayload,
     SubmissionReceived,
     SubmissionReceivedPayload,
     TaskReport,
+)
+from contracts.report_v2 import (
+    ReportConsolidatedV2,
+    ReportConsolidatedV2Payload,
+    ReportDetail,
+    ReportSummary,
 )
 from services.common.clock import FixedClock
 from services.common.failures import PermanentError
@@ -43,6 +48,7 @@ from services.consolidate.metrics import ConsolidateMetrics
 from services.consolidate.store import StoredReport
 from tests.support.fakes import FakeConsolidateStore, MemoryOutbox
 from tests.support.plans import make_plan, report_kind, task, unit
+from tests.support.report_files import MemoryFileStore
 
 pytestmark = pytest.mark.unit
 
@@ -75,7 +81,13 @@ class RivalStore(FakeConsolidateStore):
         self.tried_versions: list[int] = []
 
     async def add_report(
-        self, payload: ReportConsolidatedPayload, *, cause: str, content_hash: str, event_id: str
+        self,
+        payload: ReportConsolidatedV2Payload,
+        *,
+        cause: str,
+        content_hash: str,
+        event_id: str,
+        v1_event_id: str | None = None,
     ) -> None:
         self.tried_versions.append(payload.version)
         if self.races > 0:
@@ -85,20 +97,38 @@ class RivalStore(FakeConsolidateStore):
             await super().add_report(
                 rival, cause="rival", content_hash=f"rival-{self.races}", event_id="rival"
             )
-        await super().add_report(payload, cause=cause, content_hash=content_hash, event_id=event_id)
+        await super().add_report(
+            payload,
+            cause=cause,
+            content_hash=content_hash,
+            event_id=event_id,
+            v1_event_id=v1_event_id,
+        )
 
 
 class SameRequestFirst(FakeConsolidateStore):
     """A concurrent request with the same idempotency key records the same report first."""
 
     async def add_report(
-        self, payload: ReportConsolidatedPayload, *, cause: str, content_hash: str, event_id: str
+        self,
+        payload: ReportConsolidatedV2Payload,
+        *,
+        cause: str,
+        content_hash: str,
+        event_id: str,
+        v1_event_id: str | None = None,
     ) -> None:
         if await self.report(payload.period_id, payload.report_id) is None:
             await super().add_report(
                 payload, cause=cause, content_hash=content_hash, event_id="the-other-request"
             )
-        await super().add_report(payload, cause=cause, content_hash=content_hash, event_id=event_id)
+        await super().add_report(
+            payload,
+            cause=cause,
+            content_hash=content_hash,
+            event_id=event_id,
+            v1_event_id=v1_event_id,
+        )
 
 
 class AmendedMeanwhile(FakeConsolidateStore):
@@ -114,12 +144,24 @@ class AmendedMeanwhile(FakeConsolidateStore):
         self.c: Consolidation | None = None
 
     async def add_report(
-        self, payload: ReportConsolidatedPayload, *, cause: str, content_hash: str, event_id: str
+        self,
+        payload: ReportConsolidatedV2Payload,
+        *,
+        cause: str,
+        content_hash: str,
+        event_id: str,
+        v1_event_id: str | None = None,
     ) -> None:
         if self.lagging is not None and self.c is not None:
             late, self.lagging = self.lagging, None
             await on_submission_received(late, c=self.c)
-        await super().add_report(payload, cause=cause, content_hash=content_hash, event_id=event_id)
+        await super().add_report(
+            payload,
+            cause=cause,
+            content_hash=content_hash,
+            event_id=event_id,
+            v1_event_id=v1_event_id,
+        )
 
 
 class Deps:
@@ -129,6 +171,7 @@ class Deps:
         self.outbox = MemoryOutbox(self.clock)
         self.registry = CollectorRegistry()
         self.wakes = 0
+        self.files = MemoryFileStore()
         self.c = Consolidation(
             CATALOG,
             self.store,
@@ -136,6 +179,8 @@ class Deps:
             self.clock,
             self.wake,
             ConsolidateMetrics(self.registry),
+            self.files,
+            documents=False,  # versions are the subject here, not their DOCX
         )
 
     def wake(self) -> None:
@@ -150,15 +195,23 @@ class Deps:
     async def amend(self) -> int:
         return await amend_closed_reports(self.c)
 
-    async def request(
-        self, request_id: str, period_id: str = PERIOD_ID
-    ) -> ReportConsolidatedPayload:
+    async def request(self, request_id: str, period_id: str = PERIOD_ID) -> ReportSummary:
         return await consolidate_now(period_id, c=self.c, request_id=request_id)
 
-    def announced(self) -> list[ReportConsolidated]:
-        """The reports waiting in the outbox, in version order."""
+    def announced(self) -> list[ReportConsolidatedV2]:
+        """The reports (v2) waiting in the outbox, in version order."""
+        events = [e for e in self.outbox.events() if isinstance(e, ReportConsolidatedV2)]
+        return sorted(events, key=lambda e: e.payload.version)
+
+    def announced_v1(self) -> list[ReportConsolidated]:
         events = [e for e in self.outbox.events() if isinstance(e, ReportConsolidated)]
         return sorted(events, key=lambda e: e.payload.version)
+
+    async def detail(self, stored: StoredReport) -> ReportDetail:
+        assert isinstance(stored.payload, ReportConsolidatedV2Payload)
+        found = await self.files.get(PERIOD_ID, stored.event_id, stored.payload.detail.filename)
+        assert found is not None
+        return ReportDetail.model_validate_json(found.data)
 
     def consolidated(self, trigger: str) -> float | None:
         return self.registry.get_sample_value(
@@ -223,20 +276,25 @@ async def test_a_redelivered_period_closed_records_one_report() -> None:
 
     [stored] = await deps.store.reports(PERIOD_ID)
     [report] = deps.announced()
+    [v1] = deps.announced_v1()
     assert stored.cause == str(event.event_id)
     assert stored.event_id == str(report.event_id)
+    assert stored.v1_event_id == str(v1.event_id)
     assert stored.payload == report.payload
     assert report.payload.report_id == report_id_for_closing(event.event_id)
-    assert report.causation_id == event.event_id
-    assert report.correlation_id == event.correlation_id
+    assert report.causation_id == event.event_id == v1.causation_id
+    assert report.correlation_id == event.correlation_id == v1.correlation_id
     assert report.payload.trigger == "period_closed"
     assert (report.payload.expected, report.payload.received, report.payload.missing) == (2, 1, 1)
-    assert report.payload.content_hash == content_hash(report.payload) == stored.content_hash
+    # Both versions of the event say the same version with the same hash.
+    assert (v1.payload.report_id, v1.payload.version) == (report.payload.report_id, 1)
+    assert report.payload.content_hash == v1.payload.content_hash == content_hash(v1.payload)
+    assert report.payload.content_hash == stored.content_hash
     assert report.payload.supersedes is None
     # milliseconds only, as MongoDB keeps them
     assert report.payload.consolidated_at == NOW.replace(microsecond=123_000)
     assert await deps.store.is_closed(PERIOD_ID)
-    assert [e["state"] for e in deps.outbox.all()] == [READY]
+    assert [e["state"] for e in deps.outbox.all()] == [READY, READY]
     assert (deps.wakes, deps.consolidated("period_closed")) == (1, 1.0)
 
 
@@ -358,11 +416,15 @@ async def test_a_version_taken_by_a_racing_consolidation_moves_to_the_next() -> 
     assert report.version == 3
     rival_v2 = next(r for r in await store.reports(PERIOD_ID) if r.payload.version == 2)
     assert report.supersedes == rival_v2.payload.report_id
-    # The intents of the lost attempts were abandoned: one event, the recorded version's.
+    # The intents of the lost attempts were abandoned: the recorded version's events alone.
     latest = await store.latest(PERIOD_ID)
     assert latest is not None
     assert latest.payload == report
-    assert [e["_id"] for e in deps.outbox.all()] == [latest.event_id]
+    assert sorted(e["_id"] for e in deps.outbox.all()) == sorted(
+        [latest.event_id, latest.v1_event_id]
+    )
+    # ... and their files: the detail of the recorded version alone.
+    assert {k[1].split("/")[0] for k in deps.files.files} == {latest.event_id}
 
 
 async def test_endless_version_races_give_up_and_announce_nothing() -> None:
@@ -415,4 +477,5 @@ async def test_a_submission_projected_while_the_closing_records_is_counted_by_th
     latest = await store.latest(PERIOD_ID)
     assert latest is not None
     assert latest.payload.received == 2
-    assert {u.unit_id for u in latest.payload.units if u.status != "missing"} == {"phong-a", "xa-b"}
+    reported = {u.unit_id for u in (await deps.detail(latest)).units if u.status != "missing"}
+    assert reported == {"phong-a", "xa-b"}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import docx
 import pytest
+from prometheus_client import CollectorRegistry
 
 from contracts.events import (
     IndicatorTotal,
@@ -17,8 +18,10 @@ from contracts.events import (
     TaskReport,
     UnitIndicatorValue,
 )
+from contracts.report_v2 import ReportConsolidatedV2Payload
+from services.common.clock import FixedClock
 from services.common.periods import Period, find_period
-from services.common.reference import load_plan
+from services.common.reference import Catalog, load_plan
 from services.consolidate import content, docx_report
 from services.consolidate.domain import (
     SubmissionRow,
@@ -26,6 +29,10 @@ from services.consolidate.domain import (
     previous_period,
     shorter_window,
 )
+from services.consolidate.handlers import Consolidation, consolidate_now
+from services.consolidate.metrics import ConsolidateMetrics
+from tests.support.fakes import FakeConsolidateStore, MemoryOutbox
+from tests.support.report_files import MemoryFileStore
 
 pytestmark = pytest.mark.unit
 
@@ -45,8 +52,8 @@ SIX_MONTHS, ANNUAL = (
 )
 
 
-def report(p: Period, figures: dict[str, float]) -> ReportConsolidatedPayload:
-    rows = [
+def rows_of(p: Period, figures: dict[str, float]) -> list[SubmissionRow]:
+    return [
         SubmissionRow(
             submission_id=f"{unit_id}-{p.id}",
             receipt_no="BC-1",
@@ -64,9 +71,13 @@ def report(p: Period, figures: dict[str, float]) -> ReportConsolidatedPayload:
         )
         for unit_id, value in figures.items()
     ]
+
+
+def report(p: Period, figures: dict[str, float]) -> ReportConsolidatedPayload:
     return consolidate(
-        PLAN, p, rows, now=p.closes_at, trigger="period_closed", version=1, report_id="r"
-    )
+        PLAN, p, rows_of(p, figures), now=p.closes_at, trigger="period_closed", version=1,
+        report_id="r",
+    )  # fmt: skip
 
 
 def test_the_previous_period_and_the_shorter_window_of_the_same_year() -> None:
@@ -118,3 +129,36 @@ def test_a_percentage_shows_its_lowest_highest_and_mean_beside_the_aggregate() -
     row = content._indicator_row(total, {})
     assert row.value == "92,4 %"
     assert row.spread == "thấp nhất 75 %, cao nhất 98 %, trung bình cộng 87,67 %"
+
+
+async def test_the_shorter_window_is_read_back_from_its_recorded_detail_file() -> None:
+    """Recorded since v2, the six-month report keeps its units' figures in its detail file:
+    the annual DOCX still finds the count that went down."""
+    clock = FixedClock(ANNUAL.closes_at)
+    store, files = FakeConsolidateStore(), MemoryFileStore()
+    c = Consolidation(
+        Catalog({PLAN.id: PLAN}),
+        store,
+        MemoryOutbox(clock),
+        clock,
+        lambda: None,
+        ConsolidateMetrics(CollectorRegistry()),
+        files,
+        render_pdf=False,
+    )
+    for p, figures in ((SIX_MONTHS, {"xa-bo-y": 5}), (ANNUAL, {"xa-bo-y": 3})):
+        store.rows[p.id] = {row.submission_id: row for row in rows_of(p, figures)}
+    half = await consolidate_now(SIX_MONTHS.id, c=c, request_id="6-thang")
+    stored = store.stored[SIX_MONTHS.id][half.report_id]
+    assert stored.inline_detail is None and isinstance(half, ReportConsolidatedV2Payload)
+
+    year = await consolidate_now(ANNUAL.id, c=c, request_id="nam")
+
+    assert year.document is not None
+    recorded = store.stored[ANNUAL.id][year.report_id]
+    found = await files.get(ANNUAL.id, recorded.event_id, year.document.filename)
+    assert found is not None
+    document = docx.Document(io.BytesIO(found.data))
+    texts = [p.text for p in document.paragraphs]
+    assert "Số liệu cần xem lại:" in texts
+    assert any("xã Bờ Y" in t and "thấp hơn 5" in t for t in texts), texts

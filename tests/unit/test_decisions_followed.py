@@ -32,6 +32,7 @@ from tests.support.decisions import FakeConsolidateTerms, FakeDeadlinesTerms
 from tests.support.events import submission_received
 from tests.support.fakes import FakeConsolidateStore, FakeDeadlinesStore, MemoryOutbox
 from tests.support.plans import three_units_plan
+from tests.support.report_files import MemoryFileStore
 
 pytestmark = pytest.mark.unit
 
@@ -216,7 +217,9 @@ def consolidation(at: dt.datetime) -> Consolidation:
         clock,
         lambda: None,
         ConsolidateMetrics(CollectorRegistry()),
+        MemoryFileStore(),
         terms=FakeConsolidateTerms(),
+        documents=False,
     )
 
 

@@ -15,7 +15,8 @@ import pytest
 from contracts.plan import Plan
 from services.common.reference import Catalog
 from services.notify.domain import html_of, messages_for
-from tests.support.notices import CASES, PERIOD, PLAN_ID, PORTAL, SEED
+from services.notify.store import message_document, message_from
+from tests.support.notices import CASES, PERIOD, PLAN_ID, PORTAL, SEED, consolidated_v1
 
 pytestmark = pytest.mark.unit
 
@@ -76,3 +77,29 @@ def test_every_unit_notice_links_to_the_intake_page(plan: Plan) -> None:
             continue
         text = messages_for(event, plan, PORTAL)[0].text
         assert f"{PORTAL}/periods/{PERIOD}/report" in text, case
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_report_notice_caused_by_v1_reads_as_the_one_caused_by_v2(
+    plan: Plan, version: int
+) -> None:
+    """notify reads v2; a notice still in its ledger from before v2 was caused by v1."""
+    v2 = messages_for(CASES["consolidated" if version == 1 else "consolidated-v2"], plan, PORTAL)
+    v1 = messages_for(consolidated_v1(version), plan, PORTAL)
+    assert [(m.recipient, m.subject, m.text) for m in v1] == [
+        (m.recipient, m.subject, m.text) for m in v2
+    ]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_report_notice_reads_back_from_the_ledger_as_the_event_version_that_caused_it(
+    plan: Plan, version: int
+) -> None:
+    cause = CASES["consolidated"] if version == 2 else consolidated_v1(1)
+    message = messages_for(cause, plan, PORTAL)[0]
+    document = message_document(message)
+    assert document["cause_schema_version"] == version
+    if version == 1:
+        del document["cause_schema_version"]  # stored before the event had two versions
+    again = message_from(document)
+    assert again == message and type(again.cause) is type(cause)

@@ -15,11 +15,11 @@ from contracts.events import (
     PeriodClosed,
     PeriodClosedPayload,
     ReportConsolidated,
-    ReportConsolidatedPayload,
     SubmissionReceived,
     SubmissionReceivedPayload,
     TaskReport,
 )
+from contracts.report_v2 import ReportConsolidatedV2, ReportConsolidatedV2Payload
 from services.common.clock import FixedClock
 from services.common.periods import find_period
 from services.common.reference import Catalog
@@ -74,12 +74,24 @@ class LosesOnce(FakeConsolidateStore):
         self.lost = False
 
     async def add_report(
-        self, payload: ReportConsolidatedPayload, *, cause: str, content_hash: str, event_id: str
+        self,
+        payload: ReportConsolidatedV2Payload,
+        *,
+        cause: str,
+        content_hash: str,
+        event_id: str,
+        v1_event_id: str | None = None,
     ) -> None:
         if not self.lost:
             self.lost = True
             raise VersionTaken("v1")
-        await super().add_report(payload, cause=cause, content_hash=content_hash, event_id=event_id)
+        await super().add_report(
+            payload,
+            cause=cause,
+            content_hash=content_hash,
+            event_id=event_id,
+            v1_event_id=v1_event_id,
+        )
 
 
 def consolidation(
@@ -95,7 +107,7 @@ def consolidation(
         clock,
         lambda: None,
         ConsolidateMetrics(CollectorRegistry()),
-        files=files,
+        files,
         public_url=PUBLIC,
         render_pdf=False,
     )
@@ -150,9 +162,10 @@ async def test_a_closing_version_carries_its_files_stored_before_the_commit() ->
     c, files, outbox = consolidation()
     await on_submission_received(submitted("xa-b"), c=c)
     await on_period_closed(closed(), c=c)
-    [event] = [e for e in outbox.events() if isinstance(e, ReportConsolidated)]
+    [event] = [e for e in outbox.events() if isinstance(e, ReportConsolidatedV2)]
+    [v1] = [e for e in outbox.events() if isinstance(e, ReportConsolidated)]
     document = event.payload.document
-    assert document is not None
+    assert document is not None and document == v1.payload.document
     assert document.filename == f"bao-cao-{PERIOD_ID}-v1.docx"
     assert document.url == (
         f"{PUBLIC}/api/v1/periods/{PERIOD_ID}/reports/{event.payload.report_id}"
@@ -160,13 +173,18 @@ async def test_a_closing_version_carries_its_files_stored_before_the_commit() ->
     )
     assert [f.filename for f in document.files] == [f"phu-luc-{PERIOD_ID}-v1.xlsx"]
     assert document.missing == [f"bao-cao-{PERIOD_ID}-v1.pdf: PDF rendering is turned off"]
-    assert outbox.stored_at_commit == [2]
-    stored = await files.get(PERIOD_ID, str(event.event_id), document.filename)
-    assert stored is not None
-    assert hashlib.sha256(stored.data).hexdigest() == document.sha256 == stored.sha256
-    assert len(stored.data) == document.size
-    assert "DỰ THẢO" not in text_of(stored.data)
-    assert "UBND xã B" in text_of(stored.data)
+    # DOCX, XLSX and the detail, all stored under the v2 event, before either event commits.
+    assert outbox.stored_at_commit == [3, 3]
+    assert event.payload.detail.filename == f"chi-tiet-{PERIOD_ID}-v1.json"
+    for named in (document, event.payload.detail):
+        stored = await files.get(PERIOD_ID, str(event.event_id), named.filename)
+        assert stored is not None
+        assert hashlib.sha256(stored.data).hexdigest() == named.sha256 == stored.sha256
+        assert len(stored.data) == named.size
+    docx_file = await files.get(PERIOD_ID, str(event.event_id), document.filename)
+    assert docx_file is not None
+    assert "DỰ THẢO" not in text_of(docx_file.data)
+    assert "UBND xã B" in text_of(docx_file.data)
 
 
 async def test_a_requested_version_is_a_draft_and_says_who_asked() -> None:
