@@ -151,7 +151,7 @@ def test_a_metric_no_service_exports_is_caught(rules):
 def test_every_rule_speaks_both_languages_and_has_a_runbook_section(rules):
     runbook = RUNBOOK.read_text(encoding="utf-8")
     headings = {
-        match.lower() for match in re.findall(r"^##+ .*?\b(Baocao[A-Za-z]+)", runbook, re.M)
+        match.lower() for match in re.findall(r"^##+ .*?\b(Baocao[A-Za-z0-9]+)", runbook, re.M)
     }
     for rule in rules:
         annotations = rule["annotations"]
