@@ -221,7 +221,6 @@ class Runtime:
         )
         self._outbox = Outbox(self._db, self.clock, writer=self.settings.instance)
         self._replicas = Replicas(self._db, self.settings.instance, self.clock)
-        await self._replicas.beat()
         self._relay = OutboxRelay(
             self._outbox,
             self.publisher.enqueue_raw,
