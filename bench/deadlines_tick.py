@@ -4,9 +4,9 @@ Issue 11's goal: one tick for 100,000 units × 2 periods under 1 s and 300 MB on
 machine. The plan is generated (one office, N communes, the six-month and annual reports with
 the default working-day ladder); the clock is 16/6/2027 09:00 local, one day after a1, with
 nobody having reported, the worst case (every unit owes, every unit has a rung to send).
-The decisions are taken as the scan takes them (``services.deadlines.handlers.scan``): made
-lazily, a chunk of ``SCAN_CHUNK`` at a time, each chunk let go before the next is made (the
-scan stores it). Prints the time and the peak memory that tracemalloc sees (Python
+The decisions are taken as the scan takes them (``handlers.decision_chunks``): made lazily,
+a chunk of ``SCAN_CHUNK`` at a time, each chunk let go before the next is made (the scan
+stores it there). Prints the time and the peak memory that tracemalloc sees (Python
 allocations).
 """
 
@@ -21,10 +21,9 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 
 from contracts.plan.workdays import WorkingCalendar, load_day_changes
-from services.common.chunks import chunked
 from services.common.periods import periods_around
 from services.deadlines.domain import Emission, emissions_due
-from services.deadlines.handlers import SCAN_CHUNK
+from services.deadlines.handlers import decision_chunks
 from tests.support.plans import make_plan, report_kind, six_months, task, unit
 
 
@@ -67,7 +66,7 @@ def main() -> None:
         gc.freeze()  # as the service's start does (services/deadlines/__main__.py)
 
     def tick(decided: Callable[[str], bool] | None = None) -> Iterator[list[Emission]]:
-        return chunked(
+        return decision_chunks(
             emissions_due(
                 plan,
                 periods,
@@ -76,8 +75,7 @@ def main() -> None:
                 catch_up=dt.timedelta(days=30),
                 calendar=calendar,
                 decided=decided,
-            ),
-            SCAN_CHUNK,
+            )
         )
 
     # Timed without tracemalloc (it slows allocation-heavy code several times over), then

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from contracts.events import (
     ExtensionDecided,
@@ -31,6 +31,13 @@ SCAN_CHUNK = 1_000
 for 12 s; a chunk is a few MB and tens of milliseconds, and the relay is woken each time a
 chunk's worth is stored, so publishing starts while the scan goes on (bench/README.md,
 "The deadlines tick")."""
+
+
+def decision_chunks(emissions: Iterable[Emission]) -> Iterator[list[Emission]]:
+    """The scan's announcements as it takes them: ``SCAN_CHUNK`` at a time, each chunk made
+    only once the one before is stored, with the collector paused while it is made (its
+    events all live until it is stored; see ``chunked``)."""
+    return chunked(emissions, SCAN_CHUNK, collect=False)
 
 
 async def on_submission_received(event: SubmissionReceived, *, store: DeadlinesStore) -> None:
@@ -116,7 +123,7 @@ async def scan(
         # Each chunk is stored before the next is decided: the scan holds a chunk's events,
         # not the day's. Whatever the order they are stored in, the relay publishes oldest
         # first (``domain.publish_order``).
-        for chunk in chunked(emissions, SCAN_CHUNK):
+        for chunk in decision_chunks(emissions):
             stored = await _record(chunk, store=store, metrics=metrics, now=now)
             recorded += stored
             unannounced += stored

@@ -4,6 +4,7 @@ chunks, each unit's event built from what its period shares, ids as ``uuid5`` ma
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -161,3 +162,23 @@ def test_chunks_are_taken_from_the_producer_only_when_asked_for() -> None:
     assert list(chunked([], 3)) == []
     with pytest.raises(ValueError, match="at least 1"):
         list(chunked([1], 0))
+
+
+def test_the_collector_is_paused_while_a_chunk_is_made_and_only_then() -> None:
+    seen: list[bool] = []
+
+    def producer() -> Iterator[int]:
+        for n in range(5):
+            seen.append(gc.isenabled())
+            yield n
+
+    assert gc.isenabled()
+    for chunk in chunked(producer(), 2, collect=False):
+        assert gc.isenabled(), chunk  # the caller's turn: it stores the chunk
+    assert seen == [False] * 5
+    gc.disable()
+    try:
+        list(chunked(producer(), 2, collect=False))
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
