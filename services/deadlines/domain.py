@@ -9,8 +9,9 @@ emits nothing twice, and a scan after downtime catches up without replaying stal
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TypeVar
@@ -20,7 +21,6 @@ from contracts.events import (
     DeadlineApproaching,
     DeadlineOverdue,
     DeadlineSummary,
-    PendingUnit,
     PeriodClosed,
     PeriodOpened,
 )
@@ -43,7 +43,7 @@ class EmissionKind(StrEnum):
     SUMMARY = "summary"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Emission:
     """An event that is due, under the key that makes it happen once."""
 
@@ -98,15 +98,42 @@ LadderMemo = dict[tuple[object, ...], list[RungAt]]
 """Ladders placed, and rungs passed, during one scan (see :func:`passed_rungs`)."""
 
 
+class NameIds:
+    """``uuid.uuid5(namespace, prefix + name)`` for many names: the namespace and the prefix are
+    hashed once, and each name continues a copy of that hash (half the cost of ``uuid5``,
+    which a rung day pays 100,000 times)."""
+
+    def __init__(self, namespace: uuid.UUID, prefix: str) -> None:
+        self._head = hashlib.sha1(namespace.bytes + prefix.encode(), usedforsecurity=False)
+
+    def __call__(self, name: str) -> uuid.UUID:
+        digest = self._head.copy()
+        digest.update(name.encode())
+        # What ``uuid.UUID(bytes=..., version=5)`` does to the first 16 bytes of the hash.
+        return uuid.UUID(int=int.from_bytes(digest.digest()[:16], "big") & _V5_CLEAR | _V5_SET)
+
+    def hex(self, name: str) -> str:
+        """The same id as 32 hex digits, for a model to parse into the same ``uuid.UUID``
+        (pydantic's parser is cheaper than ``uuid.UUID``'s constructor)."""
+        digest = self._head.copy()
+        digest.update(name.encode())
+        h = digest.hexdigest()
+        return f"{h[:12]}5{h[13:16]}{_V5_VARIANT[h[16]]}{h[17:32]}"
+
+
+_V5_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_V5_SET = (0x8000 << 48) | (5 << 76)
+_V5_VARIANT = {f"{n:x}": f"{n & 0x3 | 0x8:x}" for n in range(16)}
+"""The variant digit's RFC 4122 value (binary 10xx) for each hex digit of the hash."""
+_PERIOD_IDS = NameIds(_IDS, "period:")
+# Name-based, so a decision computed twice (two scans, two replicas) is the same event and
+# consumers deduplicating by event_id see one even if it were ever recorded twice.
+event_id_for = NameIds(_IDS, "emission:")
+
+
 def period_correlation_id(period_id: str) -> uuid.UUID:
     """The correlation id every event of one period's lifecycle shares."""
-    return uuid.uuid5(_IDS, f"period:{period_id}")
-
-
-def event_id_for(key: str) -> uuid.UUID:
-    # Name-based, so a decision computed twice (two scans, two replicas) is the same event and
-    # consumers deduplicating by event_id see one even if it were ever recorded twice.
-    return uuid.uuid5(_IDS, f"emission:{key}")
+    return _PERIOD_IDS(period_id)
 
 
 def is_relevant(period: Period, now: dt.datetime, catch_up: dt.timedelta) -> bool:
@@ -127,7 +154,43 @@ def due_emissions(
     reopened: Mapping[str, Mapping[str, Reopened]] | None = None,
     decided: Callable[[str], bool] | None = None,
 ) -> list[Emission]:
-    """Every announcement due at ``now``, oldest first (the order they should be published).
+    """Every announcement due at ``now``, oldest first: :func:`emissions_due` held in a list
+    and sorted, for callers that want them all at once (a scan does not: see there)."""
+    found = emissions_due(
+        plan,
+        periods,
+        submitted,
+        now,
+        catch_up=catch_up,
+        extended=extended,
+        calendar=calendar,
+        returned=returned,
+        reopened=reopened,
+        decided=decided,
+    )
+    return sorted(found, key=publish_order)
+
+
+def publish_order(emission: Emission) -> tuple[dt.datetime, str]:
+    """Oldest first, as the relay publishes its outbox (``Outbox.waiting``), then by key."""
+    return emission.event.occurred_at, emission.key
+
+
+def emissions_due(
+    plan: Plan,
+    periods: Iterable[Period],
+    submitted: Mapping[str, Set[str]],
+    now: dt.datetime,
+    *,
+    catch_up: dt.timedelta,
+    extended: Mapping[str, Mapping[str, UnitDue]] | None = None,
+    calendar: WorkingCalendar | None = None,
+    returned: Mapping[str, Mapping[str, dt.datetime]] | None = None,
+    reopened: Mapping[str, Mapping[str, Reopened]] | None = None,
+    decided: Callable[[str], bool] | None = None,
+    unit_ids: Sequence[str] | None = None,
+) -> Iterator[Emission]:
+    """Every announcement due at ``now``, made one at a time as the caller asks for the next.
 
     ``submitted`` maps a period id to the units that have reported for it; ``extended`` a
     period id to the units with an approved extension: their reminders count down to their own
@@ -137,84 +200,138 @@ def due_emissions(
     since) re-enters that ladder from the return on; a unit in ``reopened`` (a filing
     exception) keeps getting its overdue rungs past the lock, until the exception ends.
     A rung whose key ``decided`` knows is left out before its event is built (the steady
-    state of a scan: most units' latest rung was sent at an earlier scan).
+    state of a scan: most units' latest rung was sent at an earlier scan). ``unit_ids``: the
+    plan's reporting units, in its order, if the caller has them already.
+
+    Period by period: its opening, its units' announcements in the plan's unit order, its
+    summary (which lists who owes, so it comes after them), its closing. Not sorted by time,
+    and need not be: the relay publishes what its outbox holds oldest first whatever order it
+    was stored in, and a period's opening still comes before its units' announcements, so a
+    relay run in the middle of a scan cannot publish a rung of a period not yet announced.
+    So a scan stores each chunk as it comes and never holds them all: on a rung day every
+    unit of a province owes one, 100,000 events.
     """
     calendar = calendar or WorkingCalendar()
     memo: LadderMemo = {}
-    unit_ids = [u.id for u in plan.reporting_units()]
-    found: list[Emission] = []
+    if unit_ids is None:
+        unit_ids = [u.id for u in plan.reporting_units()]
     for period in periods:
-        if not is_relevant(period, now, catch_up):
+        if is_relevant(period, now, catch_up):
+            yield from _period_emissions(
+                plan,
+                period,
+                unit_ids,
+                submitted.get(period.id, frozenset()),
+                now,
+                calendar=calendar,
+                moved=(extended or {}).get(period.id, {}),
+                back=(returned or {}).get(period.id, {}) if period.kind.reminders else {},
+                exceptions=(reopened or {}).get(period.id, {}) if period.kind.reminders else {},
+                memo=memo,
+                decided=decided,
+            )
+
+
+def _period_emissions(
+    plan: Plan,
+    period: Period,
+    unit_ids: Sequence[str],
+    reported: Set[str],
+    now: dt.datetime,
+    *,
+    calendar: WorkingCalendar,
+    moved: Mapping[str, UnitDue],
+    back: Mapping[str, dt.datetime],
+    exceptions: Mapping[str, Reopened],
+    memo: LadderMemo,
+    decided: Callable[[str], bool] | None,
+) -> Iterator[Emission]:
+    yield _opened(period, unit_ids)
+    owing: list[tuple[str, dt.datetime, bool]] = []  # unit, own due, returned
+    # Most units live the period as it is (no extension, return or exception): their latest
+    # rung, its key but for the unit and its event but for the unit are the period's, worked
+    # out once (a rung day is 100,000 of them).
+    common = passed_rungs(period, plan, calendar, now, memo=memo)
+    shared = SharedRung(period, common) if common and meaningful(common[-1], period, now) else None
+    for unit_id in unit_ids:
+        returned_at = back.get(unit_id)
+        if unit_id in reported and returned_at is None:
             continue
-        found.append(_opened(period, unit_ids))
-        reported = submitted.get(period.id, frozenset())
-        moved = (extended or {}).get(period.id, {})
-        back = (returned or {}).get(period.id, {}) if period.kind.reminders else {}
-        owing: list[tuple[str, dt.datetime, bool]] = []  # unit, own due, returned
-        exceptions = (reopened or {}).get(period.id, {}) if period.kind.reminders else {}
-        # Most units live the period as it is (no extension, return or exception): their
-        # latest rung, and its key but for the unit, are the period's, worked out once.
-        common = passed_rungs(period, plan, calendar, now, memo=memo)
-        common_latest = common[-1] if common and meaningful(common[-1], period, now) else None
-        key_head, key_tail = f"rung|{period.id}|", f"|{common_latest and common_latest.rung_id}"
-        for unit_id in unit_ids:
-            returned_at = back.get(unit_id)
-            if unit_id in reported and returned_at is None:
-                continue
-            if (
-                period.kind.reminders is not None
-                and returned_at is None
-                and unit_id not in moved
-                and unit_id not in exceptions
-            ):
-                owing.append((unit_id, period.due_at, False))
-                if common_latest is None:
-                    continue
-                if decided is not None and decided(key_head + unit_id + key_tail):
-                    continue  # the steady state: sent at an earlier scan
-            reopen = exceptions.get(unit_id)
-            own = own_period(period, moved.get(unit_id), reopen)
-            if period.kind.reminders is not None:
-                if returned_at is not None or unit_id in moved or unit_id in exceptions:
-                    owing.append((unit_id, own.due_at, returned_at is not None))
-                extension = moved.get(unit_id)
-                since = [t for t in (extension and extension.decided_at, returned_at) if t]
-                if (
-                    reopen is not None
-                    and reopen.granted_at
-                    and reopen.granted_at > period.closes_at
-                ):
-                    since.append(reopen.granted_at)  # the rungs while it was locked stay unsent
-                passed = passed_rungs(
-                    own, plan, calendar, now, since=max(since, default=None), memo=memo
-                )
-                if passed and meaningful(passed[-1], own, now):
-                    was_moved = unit_id in moved
-                    latest_key = rung_key(
-                        own, unit_id, passed[-1], moved=was_moved, returned_at=returned_at
-                    )
-                    if decided is not None and decided(latest_key):
-                        continue
-                    superseded = tuple(
-                        rung_key(own, unit_id, r, moved=was_moved, returned_at=returned_at)
-                        for r in passed[:-1]
-                    )
-                    emission = _rung(
-                        own, unit_id, passed[-1], moved=was_moved, returned_at=returned_at
-                    )
-                    found.append(replace(emission, skipped=superseded))
-                continue
-            reminder = latest_reminder(own, now)
-            if reminder is not None:
-                found.append(_reminder(own, unit_id, reminder, moved=unit_id in moved))
-            elif own.due_at <= now < own.closes_at:
-                found.append(_overdue(own, unit_id, moved=unit_id in moved))
-        summary = _summary(plan, period, calendar, now, owing, len(unit_ids), memo, decided)
-        if summary is not None:
-            found.append(summary)
-        if now >= period.closes_at:
-            found.append(_closed(period))
-    return sorted(found, key=lambda e: (e.event.occurred_at, e.key))
+        if (
+            period.kind.reminders is not None
+            and returned_at is None
+            and unit_id not in moved
+            and unit_id not in exceptions
+        ):
+            owing.append((unit_id, period.due_at, False))
+            if shared is not None:
+                key = shared.key(unit_id)
+                if decided is None or not decided(key):  # decided: sent at an earlier scan
+                    yield shared.emission(unit_id, key)
+            continue
+        emission = _own_terms(
+            plan,
+            period,
+            unit_id,
+            now,
+            calendar,
+            owing,
+            memo,
+            decided,
+            extension=moved.get(unit_id),
+            returned_at=returned_at,
+            reopen=exceptions.get(unit_id),
+        )
+        if emission is not None:
+            yield emission
+    summary = _summary(plan, period, calendar, now, owing, len(unit_ids), memo, decided)
+    if summary is not None:
+        yield summary
+    if now >= period.closes_at:
+        yield _closed(period)
+
+
+def _own_terms(
+    plan: Plan,
+    period: Period,
+    unit_id: str,
+    now: dt.datetime,
+    calendar: WorkingCalendar,
+    owing: list[tuple[str, dt.datetime, bool]],
+    memo: LadderMemo,
+    decided: Callable[[str], bool] | None,
+    *,
+    extension: UnitDue | None,
+    returned_at: dt.datetime | None,
+    reopen: Reopened | None,
+) -> Emission | None:
+    """The announcement due to a unit with terms of its own (an extension, a returned report,
+    a filing exception) or of a kind without a ladder; it joins ``owing`` if it has a ladder.
+    A rung ``decided`` knows is left out before its event is built."""
+    own = own_period(period, extension, reopen)
+    was_moved = extension is not None
+    if period.kind.reminders is None:
+        reminder = latest_reminder(own, now)
+        if reminder is not None:
+            return _reminder(own, unit_id, reminder, moved=was_moved)
+        if own.due_at <= now < own.closes_at:
+            return _overdue(own, unit_id, moved=was_moved)
+        return None
+    owing.append((unit_id, own.due_at, returned_at is not None))
+    since = [t for t in (extension and extension.decided_at, returned_at) if t]
+    if reopen is not None and reopen.granted_at and reopen.granted_at > period.closes_at:
+        since.append(reopen.granted_at)  # the rungs while it was locked stay unsent
+    passed = passed_rungs(own, plan, calendar, now, since=max(since, default=None), memo=memo)
+    if not passed or not meaningful(passed[-1], own, now):
+        return None
+    key = rung_key(own, unit_id, passed[-1], moved=was_moved, returned_at=returned_at)
+    if decided is not None and decided(key):
+        return None
+    emission = _rung(own, unit_id, passed[-1], moved=was_moved, returned_at=returned_at)
+    superseded = tuple(
+        rung_key(own, unit_id, r, moved=was_moved, returned_at=returned_at) for r in passed[:-1]
+    )
+    return replace(emission, skipped=superseded)
 
 
 def _summary(
@@ -237,10 +354,6 @@ def _summary(
     key = f"summary|{period.id}|{day:%Y%m%d}"
     if decided is not None and decided(key):
         return None
-    pending = [
-        PendingUnit(unit_id=u, due_at=due, overdue=now >= due, returned=back)
-        for u, due, back in owing
-    ]
     reaches = ["office", "leadership"] if rung.overdue else ["office"]
     event = _event(
         DeadlineSummary,
@@ -252,7 +365,11 @@ def _summary(
             "rung": rung.rung_id,
             "reaches": reaches,
             "expected_count": expected,
-            "pending": [u.model_dump() for u in pending],
+            # ``PendingUnit``s as the event's validation builds them (once, not twice).
+            "pending": [
+                {"unit_id": u, "due_at": due, "overdue": now >= due, "returned": back}
+                for u, due, back in owing
+            ],
         },
     )
     return Emission(key, EmissionKind.SUMMARY, period.id, None, event)
@@ -341,19 +458,23 @@ def _event(
             "occurred_at": occurred_at,
             "producer": PRODUCER,
             "correlation_id": period_correlation_id(period.id),
-            "payload": {
-                "plan_id": period.plan_id,
-                "period_id": period.id,
-                "report_kind": period.kind.code,
-                "year": period.year,
-                "due_at": period.due_at,
-                **payload,
-            },
+            "payload": {**_period_ref(period), **payload},
         }
     )
 
 
-def _opened(period: Period, unit_ids: list[str]) -> Emission:
+def _period_ref(period: Period) -> dict[str, object]:
+    """The payload fields every event of a period starts with (``PeriodRef``)."""
+    return {
+        "plan_id": period.plan_id,
+        "period_id": period.id,
+        "report_kind": period.kind.code,
+        "year": period.year,
+        "due_at": period.due_at,
+    }
+
+
+def _opened(period: Period, unit_ids: Sequence[str]) -> Emission:
     key = f"opened|{period.id}"
     event = _event(
         PeriodOpened,
@@ -427,30 +548,28 @@ def _rung(
     returned_at: dt.datetime | None = None,
 ) -> Emission:
     key = rung_key(period, unit_id, rung, moved=moved, returned_at=returned_at)
+    cls, kind, fields = _rung_fields(period, rung)
+    event = _event(cls, key, period, rung.at, {"unit_id": unit_id, **fields})
+    return Emission(key, kind, period.id, unit_id, event)
+
+
+def _rung_fields(
+    period: Period, rung: RungAt
+) -> tuple[type[DeadlineApproaching] | type[DeadlineOverdue], EmissionKind, dict[str, object]]:
+    """A rung's event class, kind and payload fields but for the unit and the period."""
     reaches = [a.value for a in rung.reaches]
     if rung.overdue:
-        event: Event = _event(
+        return (
             DeadlineOverdue,
-            key,
-            period,
-            rung.at,
-            {
-                "unit_id": unit_id,
-                "rung": rung.rung_id,
-                "working_days_after": rung.working_days,
-                "reaches": reaches,
-            },
+            EmissionKind.OVERDUE,
+            {"rung": rung.rung_id, "working_days_after": rung.working_days, "reaches": reaches},
         )
-        return Emission(key, EmissionKind.OVERDUE, period.id, unit_id, event)
     # Whole days (rounded up) from the rung to the due instant, as the field always meant.
     days_before = max(1, -((rung.at - period.due_at) // dt.timedelta(days=1)))
-    event = _event(
+    return (
         DeadlineApproaching,
-        key,
-        period,
-        rung.at,
+        EmissionKind.REMINDER,
         {
-            "unit_id": unit_id,
             "days_before": days_before,
             "reminder_at": rung.at,
             "rung": rung.rung_id,
@@ -458,7 +577,42 @@ def _rung(
             "reaches": reaches,
         },
     )
-    return Emission(key, EmissionKind.REMINDER, period.id, unit_id, event)
+
+
+class SharedRung:
+    """A period's latest rung at one scan as every unit on the period's own terms gets it
+    (no extension, return or exception): key, event and superseded keys are the same but for
+    the unit, so all but the unit is worked out once, and each unit's emission costs its key,
+    its id and one validation of its event. It equals :func:`_rung`'s, skipped keys included
+    (tests/unit/test_deadlines_rung_day.py)."""
+
+    def __init__(self, period: Period, passed: Sequence[RungAt]) -> None:
+        latest = passed[-1]
+        self._period_id = period.id
+        self._head, self._tail = f"rung|{period.id}|", f"|{latest.rung_id}"
+        self._superseded = tuple(f"|{r.rung_id}" for r in passed[:-1])
+        self._cls, self._kind, fields = _rung_fields(period, latest)
+        self._envelope = {
+            "occurred_at": latest.at,
+            "producer": PRODUCER,
+            "correlation_id": period_correlation_id(period.id),
+        }
+        self._payload = {**_period_ref(period), **fields}
+
+    def key(self, unit_id: str) -> str:
+        """:func:`rung_key` of the unit's latest rung, on the period's own terms."""
+        return self._head + unit_id + self._tail
+
+    def emission(self, unit_id: str, key: str) -> Emission:
+        event = self._cls.model_validate(
+            {
+                **self._envelope,
+                "event_id": event_id_for.hex(key),
+                "payload": {**self._payload, "unit_id": unit_id},
+            }
+        )
+        skipped = tuple(map((self._head + unit_id).__add__, self._superseded))
+        return Emission(key, self._kind, self._period_id, unit_id, event, skipped)
 
 
 def _overdue(period: Period, unit_id: str, *, moved: bool = False) -> Emission:

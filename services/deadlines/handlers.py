@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from contracts.events import (
     ExtensionDecided,
@@ -13,16 +13,31 @@ from contracts.events import (
     SubmissionReceived,
 )
 from contracts.plan.workdays import DayChanges, plan_calendar
+from services.common.chunks import chunked
 from services.common.clock import Clock
 from services.common.periods import periods_around
 from services.common.reference import Catalog
 from services.deadlines.coverage import Coverage, open_coverage
-from services.deadlines.domain import due_emissions, is_relevant
+from services.deadlines.domain import Emission, emissions_due, is_relevant
 from services.deadlines.metrics import DeadlinesMetrics
 from services.deadlines.pending import pending_rungs
 from services.deadlines.store import DeadlinesStore, TermsStore
 
 log = logging.getLogger(__name__)
+
+SCAN_CHUNK = 1_000
+"""Announcements a scan decides, then stores, at a time. On a rung day every unit owes one
+(100,000 events for a province): decided all at once, they held 450 MB and the event loop
+for 12 s; a chunk is a few MB and tens of milliseconds, and the relay is woken each time a
+chunk's worth is stored, so publishing starts while the scan goes on (bench/README.md,
+"The deadlines tick")."""
+
+
+def decision_chunks(emissions: Iterable[Emission]) -> Iterator[list[Emission]]:
+    """The scan's announcements as it takes them: ``SCAN_CHUNK`` at a time, each chunk made
+    only once the one before is stored, with the collector paused while it is made (its
+    events all live until it is stored; see ``chunked``)."""
+    return chunked(emissions, SCAN_CHUNK, collect=False)
 
 
 async def on_submission_received(event: SubmissionReceived, *, store: DeadlinesStore) -> None:
@@ -62,7 +77,7 @@ async def scan(
 ) -> int:
     """Record every announcement that is due and not yet recorded; returns how many."""
     now = clock.now()
-    recorded = 0
+    recorded = unannounced = 0
     coverage: list[Coverage] = []
     pending: list[tuple[str, dict[str, int]]] = []
     for plan in catalog.plans.values():
@@ -71,7 +86,7 @@ async def scan(
             continue
         submitted = await store.submitted_units(p.id for p in periods)
         coverage += open_coverage(plan, periods, submitted, now)
-        expected = frozenset(u.id for u in plan.reporting_units())
+        unit_ids = [u.id for u in plan.reporting_units()]  # 0.1 s for 100,000 units: once
         extended = await terms.extended(p.id for p in periods) if terms else {}
         returned = await store.returned_units(p.id for p in periods)
         reopened = await terms.reopened(p.id for p in periods) if terms else {}
@@ -88,11 +103,11 @@ async def scan(
                     extended=extended,
                     returned=returned,
                     reopened=reopened,
-                    unit_ids=expected,
+                    unit_ids=unit_ids,
                 ),
             )
         )
-        for emission in due_emissions(
+        emissions = emissions_due(
             plan,
             periods,
             submitted,
@@ -103,27 +118,48 @@ async def scan(
             returned=returned,
             reopened=reopened,
             decided=store.known_decided,
-        ):
-            if store.known_decided(emission.key):
-                continue
-            # Recorded before it is published: a crash after this line publishes it later,
-            # a crash before it decides it again at the next scan. Either way, once.
-            if await store.record_emission(emission, recorded_at=now):
-                metrics.emitted(emission.kind)
-                rung = getattr(emission.event.payload, "rung", None)
-                if rung and emission.unit_id:  # a unit's ladder rung (not the office summary)
-                    metrics.rung_emitted(rung)
-                recorded += 1
-                log.debug("recorded %s", emission.key)
-            if emission.skipped:
-                # Also when it was decided before: a crash may have come between the two.
-                metrics.skipped(await store.record_skipped(emission, recorded_at=now))
+            unit_ids=unit_ids,
+        )
+        # Each chunk is stored before the next is decided: the scan holds a chunk's events,
+        # not the day's. Whatever the order they are stored in, the relay publishes oldest
+        # first (``domain.publish_order``).
+        for chunk in decision_chunks(emissions):
+            stored = await _record(chunk, store=store, metrics=metrics, now=now)
+            recorded += stored
+            unannounced += stored
+            if unannounced >= SCAN_CHUNK:
+                wake()
+                unannounced = 0
     if recorded:
         log.info("scan at %s recorded %d announcement(s)", now.isoformat(), recorded)
+    if unannounced:
         wake()
     metrics.coverage(coverage)
     metrics.clear_pending()
     for plan_id, counts in pending:
         metrics.pending(plan_id, counts)
     metrics.scan_succeeded()
+    return recorded
+
+
+async def _record(
+    emissions: list[Emission], *, store: DeadlinesStore, metrics: DeadlinesMetrics, now: dt.datetime
+) -> int:
+    """Record each decision not recorded before, with its event queued; returns how many."""
+    recorded = 0
+    for emission in emissions:
+        if store.known_decided(emission.key):
+            continue
+        # Recorded before it is published: a crash after this line publishes it later,
+        # a crash before it decides it again at the next scan. Either way, once.
+        if await store.record_emission(emission, recorded_at=now):
+            metrics.emitted(emission.kind)
+            rung = getattr(emission.event.payload, "rung", None)
+            if rung and emission.unit_id:  # a unit's ladder rung (not the office summary)
+                metrics.rung_emitted(rung)
+            recorded += 1
+            log.debug("recorded %s", emission.key)
+        if emission.skipped:
+            # Also when it was decided before: a crash may have come between the two.
+            metrics.skipped(await store.record_skipped(emission, recorded_at=now))
     return recorded

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -13,6 +15,8 @@ from services.common.clock import FixedClock
 from services.common.outbox import READY
 from services.common.periods import Period, find_period
 from services.common.reference import Catalog
+from services.deadlines import domain, handlers
+from services.deadlines.domain import Emission
 from services.deadlines.handlers import on_report_reviewed, on_submission_received, scan
 from services.deadlines.metrics import DeadlinesMetrics
 from tests.support.events import submission_received
@@ -89,6 +93,33 @@ async def test_each_decision_is_stored_with_its_event_ready_in_the_outbox() -> N
     )
     assert {e["ref"]["id"] for e in entries} == set(scanner.store.emissions)
     assert {e["event_type"] for e in entries} == {"period.opened", "deadline.approaching"}
+
+
+async def test_a_scan_stores_each_chunk_before_it_decides_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    period = the_period()
+    scanner = Scanner(period.due_at - 3 * dt.timedelta(days=1))  # opened + 2 reminders
+    steps: list[str] = []
+    decide, record = domain.emissions_due, scanner.store.record_emission
+
+    def decided(*args: Any, **kwargs: Any) -> Iterator[Emission]:
+        for emission in decide(*args, **kwargs):
+            steps.append("decided")
+            yield emission
+
+    async def recorded(emission: Emission, *, recorded_at: dt.datetime) -> bool:
+        steps.append("stored")
+        return await record(emission, recorded_at=recorded_at)
+
+    monkeypatch.setattr(handlers, "SCAN_CHUNK", 2)
+    monkeypatch.setattr(handlers, "emissions_due", decided)
+    monkeypatch.setattr(scanner.store, "record_emission", recorded)
+
+    assert await scanner() == 3
+    assert steps == ["decided", "decided", "stored", "stored", "decided", "stored"]
+    assert scanner.wakes == 2  # once a chunk's worth was stored, and at the end
+    assert len(scanner.outbox.ready_entries()) == 3
 
 
 async def test_a_restarted_process_decides_nothing_again() -> None:
