@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import logging
 import os
 import re
@@ -517,6 +518,18 @@ def consolidation_errors(
     if extra:
         details.append(f"received {report['received']} for {len(revisions)} units")
     return lost + max(-extra, 0), duplicated + max(extra, 0), details
+
+
+async def with_units(system: FaultSystem, payload: dict[str, Any]) -> dict[str, Any]:
+    """A v2 report payload with ``units`` from the detail file it names (checked against its
+    SHA-256): what :func:`consolidation_errors` reads, as the preview and v1 carry it."""
+    async with httpx.AsyncClient(
+        base_url=system.url("consolidate"), timeout=60, headers=bearer(Role.ADMIN)
+    ) as http:
+        got = await http.get(httpx.URL(payload["detail"]["url"]).path)
+    got.raise_for_status()
+    assert hashlib.sha256(got.content).hexdigest() == payload["detail"]["sha256"]
+    return {**payload, "units": got.json()["units"]}
 
 
 # --- Kafka ----------------------------------------------------------------------------------

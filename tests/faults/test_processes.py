@@ -50,6 +50,7 @@ from tests.faults.harness import (
     report_body,
     settled,
     submission_events,
+    with_units,
 )
 from tests.support.auth import bearer
 from tests.support.waiting import eventually
@@ -207,7 +208,8 @@ async def test_kill_notify_and_consolidate_mid_burst(system: FaultSystem, tally:
         )
     assert response.status_code == 202, response.text
     lost_p, dup_p, details_p = consolidation_errors(seen, revisions)
-    lost_r, dup_r, details_r = consolidation_errors(response.json(), revisions)
+    report = await with_units(system, response.json())
+    lost_r, dup_r, details_r = consolidation_errors(report, revisions)
     lost = len(ids - set(projected)) + lost_p + lost_r
     dup = duplicates(projected) + len(set(projected) - ids) + dup_p + dup_r
     tally(
