@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from contracts.envelope import Event
 from contracts.events import (
@@ -141,34 +141,10 @@ def is_relevant(period: Period, now: dt.datetime, catch_up: dt.timedelta) -> boo
     return period.opens_at <= now and now - period.closes_at <= catch_up
 
 
-def due_emissions(
-    plan: Plan,
-    periods: Iterable[Period],
-    submitted: Mapping[str, Set[str]],
-    now: dt.datetime,
-    *,
-    catch_up: dt.timedelta,
-    extended: Mapping[str, Mapping[str, UnitDue]] | None = None,
-    calendar: WorkingCalendar | None = None,
-    returned: Mapping[str, Mapping[str, dt.datetime]] | None = None,
-    reopened: Mapping[str, Mapping[str, Reopened]] | None = None,
-    decided: Callable[[str], bool] | None = None,
-) -> list[Emission]:
-    """Every announcement due at ``now``, oldest first: :func:`emissions_due` held in a list
-    and sorted, for callers that want them all at once (a scan does not: see there)."""
-    found = emissions_due(
-        plan,
-        periods,
-        submitted,
-        now,
-        catch_up=catch_up,
-        extended=extended,
-        calendar=calendar,
-        returned=returned,
-        reopened=reopened,
-        decided=decided,
-    )
-    return sorted(found, key=publish_order)
+def due_emissions(*args: Any, **options: Any) -> list[Emission]:
+    """Every announcement due, oldest first: :func:`emissions_due` (same arguments) held in a
+    list and sorted, for callers that want them all at once (a scan does not: see there)."""
+    return sorted(emissions_due(*args, **options), key=publish_order)
 
 
 def publish_order(emission: Emission) -> tuple[dt.datetime, str]:
