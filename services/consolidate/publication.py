@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from contracts.events import ReportConsolidated, ReportConsolidatedPayload
 from contracts.report_v2 import ReportConsolidatedV2, ReportConsolidatedV2Payload
@@ -45,22 +46,16 @@ def announcement(
     limit: int = V1_LIMIT,
 ) -> Announcement:
     """``whole``: the version's v1 payload (with its document); ``v2``: the same version cut."""
-    second = ReportConsolidatedV2(
-        occurred_at=occurred_at,
-        producer=PRODUCER,
-        correlation_id=correlation_id,
-        causation_id=causation_id,
-        payload=v2,
-    )
+    envelope: dict[str, Any] = {
+        "occurred_at": occurred_at,
+        "producer": PRODUCER,
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+    }
+    second = ReportConsolidatedV2(**envelope, payload=v2)
     if v2.detail.size > limit:
         # Tens of MB at a national roll-up: not serialised only to be measured.
         return Announcement(second, None, v2.detail.size)
-    first = ReportConsolidated(
-        occurred_at=occurred_at,
-        producer=PRODUCER,
-        correlation_id=correlation_id,
-        causation_id=causation_id,
-        payload=whole,
-    )
+    first = ReportConsolidated(**envelope, payload=whole)
     size = len(first.model_dump_json().encode())
     return Announcement(second, first if size <= limit else None, size)
