@@ -28,6 +28,7 @@ from bench import (
     p8_resources,
     p9_mail_pool,
     p10_consolidation,
+    p11_deadlines_tick,
     results,
 )
 from bench.context import Bounds, Run
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, tuple[str, Benchmark]] = {
     "P8": ("RSS and CPU per service", p8_resources.run),
     "P9": ("e-mails through notify's SMTP pool", p9_mail_pool.run),
     "P10": ("consolidation of 1,000 to 100,000 submissions", p10_consolidation.run),
+    "P11": ("deadlines rung-day tick for 100,000 units", p11_deadlines_tick.run),
 }
 
 

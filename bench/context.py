@@ -30,6 +30,7 @@ class Bounds:
     p8_burst_requests: int = 600
     p9_mails: int = 10_000
     p10_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
+    p11_units: int = 100_000
     repetitions: int = 3
 
     @classmethod
@@ -45,6 +46,7 @@ class Bounds:
             p8_burst_requests=200,
             p9_mails=300,
             p10_sizes=(300, 3_000),
+            p11_units=10_000,
         )
 
 

@@ -6,8 +6,9 @@ the default working-day ladder); the clock is 16/6/2027 09:00 local, one day aft
 nobody having reported, the worst case (every unit owes, every unit has a rung to send).
 The decisions are taken as the scan takes them (``handlers.decision_chunks``): made lazily,
 a chunk of ``SCAN_CHUNK`` at a time, each chunk let go before the next is made (the scan
-stores it there). Prints the time and the peak memory that tracemalloc sees (Python
-allocations).
+stores it there). Prints the time, the peak memory that tracemalloc sees (Python
+allocations) and the process's RSS before the tick (the plan loaded) and at its peak; with
+``--json`` the figures, as ``make bench``'s P11 reads them (``bench/p11_deadlines_tick.py``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import json
 import os
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 from contracts.plan.workdays import WorkingCalendar, load_day_changes
 from services.common.periods import periods_around
@@ -35,8 +39,27 @@ def main() -> None:
         action="store_true",
         help="leave the plan to the collector's full passes (the service freezes it at start)",
     )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON (P11)")
     args = parser.parse_args()
-    ids = [f"xa-{n:06d}" for n in range(args.units)]
+    figures = measure(args.units, freeze=not args.no_freeze)
+    if args.json:
+        print(json.dumps(figures))
+        return
+    print(
+        f"units={args.units} open_periods={figures['open_periods']} "
+        f"emissions={figures['emissions']}: first tick (every unit owes a rung, every event "
+        f"built) {figures['first_seconds']:.2f}s ({figures['first_cpu_seconds']:.2f}s CPU), "
+        f"peak {figures['peak_traced_mb']:.0f}MB (traced), RSS {figures['rss_before_mb']:.0f}MB "
+        f"with the plan → peak {figures['rss_peak_mb']:.0f}MB; steady tick (rungs already "
+        f"sent) {figures['steady_seconds']:.2f}s with {figures['steady_new']} new (goal < 1 s, "
+        f"< 300 MB); gc {'frozen' if figures['frozen'] else 'not frozen'}, load average "
+        f"{figures['load_average']:.1f}"
+    )
+
+
+def measure(units: int, *, freeze: bool = True) -> dict[str, Any]:
+    """One rung-day tick and one steady tick for ``units`` communes, in this process."""
+    ids = [f"xa-{n:06d}" for n in range(units)]
     plan = make_plan(
         plan_id="kh-bench",
         consolidating_unit_id="van-phong",
@@ -62,7 +85,7 @@ def main() -> None:
     now = dt.datetime(2027, 6, 16, 9, tzinfo=dt.timezone(dt.timedelta(hours=7)))
     periods = periods_around(plan, now)
     calendar.is_working_day(now.date())  # loads the holidays library, as a service's start does
-    if not args.no_freeze:
+    if freeze:
         gc.freeze()  # as the service's start does (services/deadlines/__main__.py)
 
     def tick(decided: Callable[[str], bool] | None = None) -> Iterator[list[Emission]]:
@@ -81,12 +104,15 @@ def main() -> None:
     # Timed without tracemalloc (it slows allocation-heavy code several times over), then
     # once more under it for the peak. The keys are kept for the steady tick, as the service
     # remembers the keys it stored. The machine is shared: the CPU time and the load average
-    # say how much of the wall time was ours.
+    # say how much of the wall time was ours. Each emission carries its event's JSON, the
+    # outbox's entry but for the store's own fields: the tick is decisions and serialisation.
+    rss_before = _status_mb("VmRSS")
     known: set[str] = set()
     started, cpu = time.perf_counter(), time.process_time()
     for chunk in tick():
         known.update(e.key for e in chunk)
     first, first_cpu = time.perf_counter() - started, time.process_time() - cpu
+    rss_peak = _status_mb("VmHWM")
     # The steady state: the same scan again, every decision known to the process.
     started = time.perf_counter()
     again = sum(len(chunk) for chunk in tick(known.__contains__))
@@ -96,15 +122,28 @@ def main() -> None:
         pass
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    open_periods = sum(1 for p in periods if p.opens_at <= now < p.closes_at)
-    print(
-        f"units={args.units} open_periods={open_periods} emissions={len(known)}: "
-        f"first tick (every unit owes a rung, every event built) {first:.2f}s "
-        f"({first_cpu:.2f}s CPU), peak {peak / 1e6:.0f}MB (traced); steady tick (rungs "
-        f"already sent) {steady:.2f}s with {again} new (goal < 1 s, < 300 MB); "
-        f"gc {'not frozen' if args.no_freeze else 'frozen'}, load average "
-        f"{os.getloadavg()[0]:.1f}"
-    )
+    return {
+        "units": units,
+        "open_periods": sum(1 for p in periods if p.opens_at <= now < p.closes_at),
+        "emissions": len(known),
+        "first_seconds": first,
+        "first_cpu_seconds": first_cpu,
+        "steady_seconds": steady,
+        "steady_new": again,
+        "peak_traced_mb": peak / 1e6,
+        "rss_before_mb": rss_before,
+        "rss_peak_mb": rss_peak,
+        "frozen": freeze,
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (kB there), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1000
+    return float("nan")
 
 
 if __name__ == "__main__":

@@ -32,14 +32,14 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import Event
-from contracts.topics import TOPIC_OF
+from contracts.topics import TOPIC_OF, Topic
 from services.common.clock import Clock
 from services.common.failures import never_accepted_by_kafka
 from services.common.metrics import CommonMetrics
@@ -53,6 +53,33 @@ EnqueueRaw = Callable[[str, str, bytes, dict[str, str]], Awaitable[Awaitable[Non
 acknowledged the record; raises at once for a record the producer will not send."""
 
 INTENT, READY, PUBLISHED = "intent", "ready", "published"
+
+
+class SerializedEvent(NamedTuple):
+    """An event as the outbox stores it: serialised once, by whoever made it (``of`` a model;
+    the deadlines scan renders its rung day's from templates, ``services/common/templates.py``).
+    """
+
+    event_id: str
+    topic: Topic
+    key: str
+    """The Kafka record key: the payload's ``topic.key_field``."""
+    occurred_at: dt.datetime
+    json: str
+
+    @classmethod
+    def of(cls, event: Event) -> SerializedEvent:
+        topic = TOPIC_OF[type(event)]
+        key = str(getattr(event.payload, topic.key_field))
+        return cls(str(event.event_id), topic, key, event.occurred_at, event.model_dump_json())
+
+    @property
+    def event_type(self) -> str:
+        return str(self.topic.event.model_fields["event_type"].default)
+
+    def event(self) -> Event:
+        """The model again, from the JSON (for readers: the outbox needs only the JSON)."""
+        return self.topic.event.model_validate_json(self.json)
 
 
 @dataclass(frozen=True)
@@ -79,16 +106,18 @@ class Outbox:
         """Ready entries: the committed copy of an intent, or an event put directly."""
         self.parked: AsyncCollection[Document] = db["outbox_parked"]
 
-    def entry(self, event: Event, *, ref: Ref | None = None, state: str = READY) -> Document:
-        topic = TOPIC_OF[type(event)]
+    def entry(
+        self, event: Event | SerializedEvent, *, ref: Ref | None = None, state: str = READY
+    ) -> Document:
+        out = event if isinstance(event, SerializedEvent) else SerializedEvent.of(event)
         return {
-            "_id": str(event.event_id),
+            "_id": out.event_id,
             "state": state,
-            "topic": topic.name,
-            "key": str(getattr(event.payload, topic.key_field)),
-            "event_type": event.event_type,
-            "event_json": event.model_dump_json(),
-            "enqueued_at": to_millis(event.occurred_at),
+            "topic": out.topic.name,
+            "key": out.key,
+            "event_type": out.event_type,
+            "event_json": out.json,
+            "enqueued_at": to_millis(out.occurred_at),
             "written_at": to_millis(self._clock.now()),
             "ref": {"collection": ref.collection, "id": ref.id} if ref else None,
             "writer": self.writer,
@@ -97,12 +126,12 @@ class Outbox:
     def owns(self, entry: Document) -> bool:
         return entry.get("writer") == self.writer
 
-    async def put(self, event: Event) -> None:
+    async def put(self, event: Event | SerializedEvent) -> None:
         """Store ``event`` ready to publish (for changes that need no separate document)."""
         with contextlib.suppress(DuplicateKeyError):  # the same event stored twice: once
             await self.ready.insert_one(self.entry(event))
 
-    async def intend(self, event: Event, ref: Ref) -> Document:
+    async def intend(self, event: Event | SerializedEvent, ref: Ref) -> Document:
         """Step 1: announce ``ref`` before it is written. Returns the entry for ``commit``."""
         entry = self.entry(event, ref=ref, state=INTENT)
         await self.entries.insert_one(entry)

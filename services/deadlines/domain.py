@@ -14,19 +14,24 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, TypeVar
+from itertools import repeat
+from typing import Any, NamedTuple, TypeVar
 
 from contracts.envelope import Event
 from contracts.events import (
     DeadlineApproaching,
     DeadlineOverdue,
     DeadlineSummary,
+    PendingUnit,
     PeriodClosed,
     PeriodOpened,
 )
 from contracts.plan import Plan
 from contracts.plan.workdays import WorkingCalendar
+from contracts.topics import TOPIC_OF, Topic
+from services.common.outbox import SerializedEvent
 from services.common.periods import Period
+from services.common.templates import JsonTemplate
 from services.deadlines.ladder import RungAt, rungs
 
 PRODUCER = "deadlines"
@@ -43,18 +48,63 @@ class EmissionKind(StrEnum):
     SUMMARY = "summary"
 
 
-@dataclass(frozen=True, slots=True)
-class Emission:
-    """An event that is due, under the key that makes it happen once."""
+class Emission(NamedTuple):
+    """An event that is due, under the key that makes it happen once, and serialised.
+
+    A flat tuple, not a frozen dataclass holding the event: a rung day makes 100,000 of
+    them, and a frozen dataclass's ``__init__`` costs three times a tuple's, each object
+    more is more for the collector to walk."""
 
     key: str
     kind: EmissionKind
     period_id: str
     unit_id: str | None
-    event: Event
+    event_id: str
+    topic: Topic
+    occurred_at: dt.datetime
+    """When it became due (UTC), the event's ``occurred_at``."""
+    json: str
+    """The event as ``model_dump_json`` writes it."""
     skipped: tuple[str, ...] = ()
     """Keys of earlier rungs this one supersedes (passed while no scan ran): recorded as
     skipped, never sent, if they were not decided before."""
+    rung: str | None = None
+    """The ladder rung a unit's announcement is (not set for the office's summary)."""
+
+    @classmethod
+    def of(
+        cls,
+        key: str,
+        kind: EmissionKind,
+        period_id: str,
+        unit_id: str | None,
+        event: Event,
+        *,
+        rung: str | None = None,
+    ) -> Emission:
+        return cls(
+            key,
+            kind,
+            period_id,
+            unit_id,
+            str(event.event_id),
+            TOPIC_OF[type(event)],
+            event.occurred_at,
+            event.model_dump_json(),
+            rung=rung,
+        )
+
+    @property
+    def serialized(self) -> SerializedEvent:
+        """What the outbox stores (the record key is the unit or the period, as the topic
+        says: ``Topic.key_field`` of the deadlines' topics is one of those two fields)."""
+        record_key = getattr(self, self.topic.key_field)
+        return SerializedEvent(self.event_id, self.topic, record_key, self.occurred_at, self.json)
+
+    @property
+    def event(self) -> Event:
+        """The event as a model, parsed from its JSON (for readers; storing needs the JSON)."""
+        return self.topic.event.model_validate_json(self.json)
 
 
 @dataclass(frozen=True)
@@ -94,6 +144,10 @@ def own_period(period: Period, extension: UnitDue | None, reopen: Reopened | Non
     return own
 
 
+Owing = list[tuple[dt.datetime, bool, list[str]]]
+"""Who owes a report in a period, in the plan's order, for its summary: runs of units with
+the same due instant and whether their report was returned (a run per unit with its own
+terms, one for each stretch of the units on the period's terms)."""
 LadderMemo = dict[tuple[object, ...], list[RungAt]]
 """Ladders placed, and rungs passed, during one scan (see :func:`passed_rungs`)."""
 
@@ -112,13 +166,21 @@ class NameIds:
         # What ``uuid.UUID(bytes=..., version=5)`` does to the first 16 bytes of the hash.
         return uuid.UUID(int=int.from_bytes(digest.digest()[:16], "big") & _V5_CLEAR | _V5_SET)
 
-    def hex(self, name: str) -> str:
-        """The same id as 32 hex digits, for a model to parse into the same ``uuid.UUID``
-        (pydantic's parser is cheaper than ``uuid.UUID``'s constructor)."""
-        digest = self._head.copy()
-        digest.update(name.encode())
-        h = digest.hexdigest()
-        return f"{h[:12]}5{h[13:16]}{_V5_VARIANT[h[16]]}{h[17:32]}"
+    def text(self, name: str) -> str:
+        """The same id as ``str(uuid)`` writes it (what an event's JSON carries), without
+        building the ``uuid.UUID``."""
+        (text,) = self.texts([name])
+        return text
+
+    def texts(self, names: Iterable[str]) -> list[str]:
+        """``text`` of each name, in one pass over them (a rung day's 100,000)."""
+        hexes = []
+        for name in names:
+            digest = self._head.copy()
+            digest.update(name.encode())
+            hexes.append(digest.hexdigest())
+        v = _V5_VARIANT
+        return [f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{v[h[16]]}{h[17:20]}-{h[20:32]}" for h in hexes]
 
 
 _V5_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
@@ -149,7 +211,7 @@ def due_emissions(*args: Any, **options: Any) -> list[Emission]:
 
 def publish_order(emission: Emission) -> tuple[dt.datetime, str]:
     """Oldest first, as the relay publishes its outbox (``Outbox.waiting``), then by key."""
-    return emission.event.occurred_at, emission.key
+    return emission.occurred_at, emission.key
 
 
 def emissions_due(
@@ -223,27 +285,28 @@ def _period_emissions(
     decided: Callable[[str], bool] | None,
 ) -> Iterator[Emission]:
     yield _opened(period, unit_ids)
-    owing: list[tuple[str, dt.datetime, bool]] = []  # unit, own due, returned
+    owing: Owing = []
     # Most units live the period as it is (no extension, return or exception): their latest
     # rung, its key but for the unit and its event but for the unit are the period's, worked
     # out once (a rung day is 100,000 of them).
     common = passed_rungs(period, plan, calendar, now, memo=memo)
     shared = SharedRung(period, common) if common and meaningful(common[-1], period, now) else None
+    has_ladder = period.kind.reminders is not None
+    own_terms = back.keys() | moved.keys() | exceptions.keys()
+    run: list[str] | None = None  # units owing on the period's terms since the last that is not
     for unit_id in unit_ids:
+        if has_ladder and unit_id not in own_terms:  # the period's terms: the hot path
+            if unit_id not in reported:
+                if run is None:
+                    run = []
+                    owing.append((period.due_at, False, run))
+                run.append(unit_id)
+            continue
+        if run and shared is not None:  # their emissions first, in the plan's order
+            yield from shared.emissions(run, decided)
+        run = None
         returned_at = back.get(unit_id)
         if unit_id in reported and returned_at is None:
-            continue
-        if (
-            period.kind.reminders is not None
-            and returned_at is None
-            and unit_id not in moved
-            and unit_id not in exceptions
-        ):
-            owing.append((unit_id, period.due_at, False))
-            if shared is not None:
-                key = shared.key(unit_id)
-                if decided is None or not decided(key):  # decided: sent at an earlier scan
-                    yield shared.emission(unit_id, key)
             continue
         emission = _own_terms(
             plan,
@@ -260,6 +323,8 @@ def _period_emissions(
         )
         if emission is not None:
             yield emission
+    if run and shared is not None:
+        yield from shared.emissions(run, decided)
     summary = _summary(plan, period, calendar, now, owing, len(unit_ids), memo, decided)
     if summary is not None:
         yield summary
@@ -273,7 +338,7 @@ def _own_terms(
     unit_id: str,
     now: dt.datetime,
     calendar: WorkingCalendar,
-    owing: list[tuple[str, dt.datetime, bool]],
+    owing: Owing,
     memo: LadderMemo,
     decided: Callable[[str], bool] | None,
     *,
@@ -293,7 +358,7 @@ def _own_terms(
         if own.due_at <= now < own.closes_at:
             return _overdue(own, unit_id, moved=was_moved)
         return None
-    owing.append((unit_id, own.due_at, returned_at is not None))
+    owing.append((own.due_at, returned_at is not None, [unit_id]))
     since = [t for t in (extension and extension.decided_at, returned_at) if t]
     if reopen is not None and reopen.granted_at and reopen.granted_at > period.closes_at:
         since.append(reopen.granted_at)  # the rungs while it was locked stay unsent
@@ -307,7 +372,7 @@ def _own_terms(
     superseded = tuple(
         rung_key(own, unit_id, r, moved=was_moved, returned_at=returned_at) for r in passed[:-1]
     )
-    return replace(emission, skipped=superseded)
+    return emission._replace(skipped=superseded)
 
 
 def _summary(
@@ -315,7 +380,7 @@ def _summary(
     period: Period,
     calendar: WorkingCalendar,
     now: dt.datetime,
-    owing: list[tuple[str, dt.datetime, bool]],
+    owing: Owing,
     expected: int,
     memo: LadderMemo,
     decided: Callable[[str], bool] | None,
@@ -331,7 +396,9 @@ def _summary(
     if decided is not None and decided(key):
         return None
     reaches = ["office", "leadership"] if rung.overdue else ["office"]
-    event = _event(
+    # Validated with nobody pending, then the list written in: each pending unit from a
+    # template of its (due, overdue, returned), 100,000 of them on a province's rung day.
+    model = _model(
         DeadlineSummary,
         key,
         period,
@@ -341,14 +408,33 @@ def _summary(
             "rung": rung.rung_id,
             "reaches": reaches,
             "expected_count": expected,
-            # ``PendingUnit``s as the event's validation builds them (once, not twice).
-            "pending": [
-                {"unit_id": u, "due_at": due, "overdue": now >= due, "returned": back}
-                for u, due, back in owing
-            ],
+            "pending": [],
         },
     )
-    return Emission(key, EmissionKind.SUMMARY, period.id, None, event)
+    # Each run of units with the same (due, returned) from one template; a plan's unit ids
+    # are slugs (``contracts.plan.model.Slug``), written in unchecked.
+    templates: dict[tuple[dt.datetime, bool], JsonTemplate] = {}
+    pending: list[str] = []
+    for due, back, units in owing:
+        template = templates.get((due, back))
+        if template is None:
+            template = templates[(due, back)] = JsonTemplate(
+                PendingUnit,
+                {"unit_id": "", "due_at": due, "overdue": now >= due, "returned": back},
+                [("unit_id",)],
+            )
+        pending += template.fill_each(units)
+    empty = model.model_dump_json()
+    if empty.count(_NOBODY_PENDING) != 1:
+        raise AssertionError("a summary's JSON must hold its pending list once")
+    json = empty.replace(_NOBODY_PENDING, '"pending":[' + ",".join(pending) + "]")
+    topic, event_id = TOPIC_OF[DeadlineSummary], str(model.event_id)
+    return Emission(
+        key, EmissionKind.SUMMARY, period.id, None, event_id, topic, model.occurred_at, json
+    )
+
+
+_NOBODY_PENDING = '"pending":[]'
 
 
 def latest_reminder(period: Period, now: dt.datetime) -> int | None:
@@ -425,7 +511,7 @@ def reminder_at(period: Period, days_before: int) -> dt.datetime:
     return period.due_at - dt.timedelta(days=days_before)
 
 
-def _event(
+def _model(
     cls: type[E], key: str, period: Period, occurred_at: dt.datetime, payload: dict[str, object]
 ) -> E:
     return cls.model_validate(
@@ -452,7 +538,7 @@ def _period_ref(period: Period) -> dict[str, object]:
 
 def _opened(period: Period, unit_ids: Sequence[str]) -> Emission:
     key = f"opened|{period.id}"
-    event = _event(
+    event = _model(
         PeriodOpened,
         key,
         period,
@@ -466,7 +552,7 @@ def _opened(period: Period, unit_ids: Sequence[str]) -> Emission:
             "expected_unit_ids": unit_ids,
         },
     )
-    return Emission(key, EmissionKind.OPENED, period.id, None, event)
+    return Emission.of(key, EmissionKind.OPENED, period.id, None, event)
 
 
 def _moved(period: Period, moved: bool) -> str:
@@ -488,7 +574,7 @@ def overdue_key(period: Period, unit_id: str, *, moved: bool = False) -> str:
 def _reminder(period: Period, unit_id: str, days_before: int, *, moved: bool = False) -> Emission:
     key = reminder_key(period, unit_id, days_before, moved=moved)
     moment = reminder_at(period, days_before)
-    event = _event(
+    event = _model(
         DeadlineApproaching,
         key,
         period,
@@ -499,7 +585,7 @@ def _reminder(period: Period, unit_id: str, days_before: int, *, moved: bool = F
             "reminder_at": moment,
         },
     )
-    return Emission(key, EmissionKind.REMINDER, period.id, unit_id, event)
+    return Emission.of(key, EmissionKind.REMINDER, period.id, unit_id, event)
 
 
 def rung_key(
@@ -525,8 +611,8 @@ def _rung(
 ) -> Emission:
     key = rung_key(period, unit_id, rung, moved=moved, returned_at=returned_at)
     cls, kind, fields = _rung_fields(period, rung)
-    event = _event(cls, key, period, rung.at, {"unit_id": unit_id, **fields})
-    return Emission(key, kind, period.id, unit_id, event)
+    event = _model(cls, key, period, rung.at, {"unit_id": unit_id, **fields})
+    return Emission.of(key, kind, period.id, unit_id, event, rung=rung.rung_id)
 
 
 def _rung_fields(
@@ -559,45 +645,79 @@ class SharedRung:
     """A period's latest rung at one scan as every unit on the period's own terms gets it
     (no extension, return or exception): key, event and superseded keys are the same but for
     the unit, so all but the unit is worked out once, and each unit's emission costs its key,
-    its id and one validation of its event. It equals :func:`_rung`'s, skipped keys included
-    (tests/unit/test_deadlines_rung_day.py)."""
+    its id and its event's JSON from a template validated once (``JsonTemplate``). It equals
+    :func:`_rung`'s, JSON and skipped keys included (tests/unit/test_deadlines_rung_day.py)."""
 
     def __init__(self, period: Period, passed: Sequence[RungAt]) -> None:
         latest = passed[-1]
         self._period_id = period.id
         self._head, self._tail = f"rung|{period.id}|", f"|{latest.rung_id}"
         self._superseded = tuple(f"|{r.rung_id}" for r in passed[:-1])
-        self._cls, self._kind, fields = _rung_fields(period, latest)
-        self._envelope = {
+        self._rung = latest.rung_id
+        cls, self._kind, fields = _rung_fields(period, latest)
+        self._topic = TOPIC_OF[cls]
+        template = {
+            "event_id": "",
             "occurred_at": latest.at,
             "producer": PRODUCER,
             "correlation_id": period_correlation_id(period.id),
+            "payload": {**_period_ref(period), **fields, "unit_id": ""},
         }
-        self._payload = {**_period_ref(period), **fields}
+        self._json = JsonTemplate(cls, template, [("event_id",), ("payload", "unit_id")])
+        self._occurred_at = latest.at.astimezone(dt.UTC)  # as the event's validation has it
 
     def key(self, unit_id: str) -> str:
         """:func:`rung_key` of the unit's latest rung, on the period's own terms."""
         return self._head + unit_id + self._tail
 
-    def emission(self, unit_id: str, key: str) -> Emission:
-        event = self._cls.model_validate(
-            {
-                **self._envelope,
-                "event_id": event_id_for.hex(key),
-                "payload": {**self._payload, "unit_id": unit_id},
-            }
-        )
-        skipped = tuple(map((self._head + unit_id).__add__, self._superseded))
-        return Emission(key, self._kind, self._period_id, unit_id, event, skipped)
+    def emissions(
+        self, unit_ids: Sequence[str], decided: Callable[[str], bool] | None
+    ) -> Iterator[Emission]:
+        """The emission of each unit whose key ``decided`` does not know (all if None).
+
+        Made a batch at a time, each step over the whole batch (comprehensions, ``map``),
+        which halves the cost of one loop doing every step per unit: it runs for every unit
+        of a rung day."""
+        head, tail, superseded = self._head, self._tail, self._superseded
+        fill = self._json.fill
+        for start in range(0, len(unit_ids), _BATCH):
+            units = unit_ids[start : start + _BATCH]
+            keys = [head + unit_id + tail for unit_id in units]
+            if decided is not None:  # the ones sent at an earlier scan are left out
+                kept = [(k, u) for k, u in zip(keys, units, strict=True) if not decided(k)]
+                keys, units = [k for k, _ in kept], [u for _, u in kept]
+            ids = event_id_for.texts(keys)
+            # Unchecked: UUID text, and a plan's unit id (a ``Slug``, see ``JsonTemplate.fill``).
+            jsons = list(map(fill, ids, units))
+            skipped = [tuple(map((head + u).__add__, superseded)) for u in units]
+            yield from map(
+                Emission._make,
+                zip(
+                    keys,
+                    repeat(self._kind),
+                    repeat(self._period_id),
+                    units,
+                    ids,
+                    repeat(self._topic),
+                    repeat(self._occurred_at),
+                    jsons,
+                    skipped,
+                    repeat(self._rung),
+                ),
+            )
+
+
+_BATCH = 1_000
+"""Units a ``SharedRung`` makes emissions for at a time (what the scan stores at a time)."""
 
 
 def _overdue(period: Period, unit_id: str, *, moved: bool = False) -> Emission:
     key = overdue_key(period, unit_id, moved=moved)
-    event = _event(DeadlineOverdue, key, period, period.due_at, {"unit_id": unit_id})
-    return Emission(key, EmissionKind.OVERDUE, period.id, unit_id, event)
+    event = _model(DeadlineOverdue, key, period, period.due_at, {"unit_id": unit_id})
+    return Emission.of(key, EmissionKind.OVERDUE, period.id, unit_id, event)
 
 
 def _closed(period: Period) -> Emission:
     key = f"closed|{period.id}"
-    event = _event(PeriodClosed, key, period, period.closes_at, {"closed_at": period.closes_at})
-    return Emission(key, EmissionKind.CLOSED, period.id, None, event)
+    event = _model(PeriodClosed, key, period, period.closes_at, {"closed_at": period.closes_at})
+    return Emission.of(key, EmissionKind.CLOSED, period.id, None, event)

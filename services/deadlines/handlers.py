@@ -154,9 +154,8 @@ async def _record(
         # a crash before it decides it again at the next scan. Either way, once.
         if await store.record_emission(emission, recorded_at=now):
             metrics.emitted(emission.kind)
-            rung = getattr(emission.event.payload, "rung", None)
-            if rung and emission.unit_id:  # a unit's ladder rung (not the office summary)
-                metrics.rung_emitted(rung)
+            if emission.rung:  # a unit's ladder rung (not the office summary)
+                metrics.rung_emitted(emission.rung)
             recorded += 1
             log.debug("recorded %s", emission.key)
         if emission.skipped:

@@ -136,7 +136,7 @@ class MongoDeadlinesStore(DeadlinesStore):
 
     async def record_emission(self, emission: Emission, *, recorded_at: dt.datetime) -> bool:
         try:
-            entry = await self._outbox.intend(emission.event, Ref(EMISSIONS, emission.key))
+            entry = await self._outbox.intend(emission.serialized, Ref(EMISSIONS, emission.key))
         except DuplicateKeyError:
             # The same decision is queued (ids are name-based), perhaps as the intent of a
             # process that died before deciding it: not remembered as decided, so that a
@@ -149,7 +149,7 @@ class MongoDeadlinesStore(DeadlinesStore):
                     "kind": emission.kind.value,
                     "period_id": emission.period_id,
                     "unit_id": emission.unit_id,
-                    "due_since": to_millis(emission.event.occurred_at),
+                    "due_since": to_millis(emission.occurred_at),
                     "recorded_at": to_millis(recorded_at),
                     "event_id": entry["_id"],
                 }

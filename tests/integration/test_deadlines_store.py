@@ -127,13 +127,12 @@ async def test_a_returned_report_is_owed_until_a_later_version_arrives(
 async def test_superseded_rungs_are_recorded_as_skipped_unless_decided_before(
     db: AsyncDatabase[Document],
 ) -> None:
-    from dataclasses import replace
 
     store = a_store(db)
     emissions, reminder = reminders()
     sent_before = next(e for e in emissions if e.key != reminder.key)
     assert await store.record_emission(sent_before, recorded_at=dt.datetime.now(dt.UTC))
-    superseding = replace(reminder, skipped=(sent_before.key, "rung|p|u|b14", "rung|p|u|b7"))
+    superseding = reminder._replace(skipped=(sent_before.key, "rung|p|u|b14", "rung|p|u|b7"))
     assert await store.record_emission(superseding, recorded_at=dt.datetime.now(dt.UTC))
 
     # A fresh process (nothing remembered): the one decided before stays as it was.

@@ -410,7 +410,7 @@ class FakeDeadlinesStore(DeadlinesStore):
 
     async def record_emission(self, emission: Emission, *, recorded_at: dt.datetime) -> bool:
         try:
-            entry = await self.outbox.intend(emission.event, Ref(EMISSIONS, emission.key))
+            entry = await self.outbox.intend(emission.serialized, Ref(EMISSIONS, emission.key))
         except DuplicateKeyError:
             self._decided.add(emission.key)
             return False
@@ -423,7 +423,7 @@ class FakeDeadlinesStore(DeadlinesStore):
             "kind": emission.kind.value,
             "period_id": emission.period_id,
             "unit_id": emission.unit_id,
-            "due_since": to_millis(emission.event.occurred_at),
+            "due_since": to_millis(emission.occurred_at),
             "recorded_at": to_millis(recorded_at),
             "event_id": entry["_id"],
         }
