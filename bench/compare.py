@@ -1,14 +1,16 @@
 """``python -m bench.compare A.json B.json``: what changed between two results files.
 
 Rows are matched by id and position within the id (P0 has one row per level, P8 two per
-service). For each, the baocao and baseline figures of A and B, and whether the goal's
-verdict changed.
+service). For each, the baocao and baseline figures of A and B, whether the goal's verdict
+changed, and how many of B's medians fall within the range (min–max of the repetitions) A
+reports for the same figure: two runs of the same code should agree within their spread.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,26 @@ def keyed(rows: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
     return out
 
 
+SPREAD = re.compile(
+    r"(-?\d[\d,]*(?:\.\d+)?)\s*[^\s(;–]*\s*\((-?\d[\d,]*(?:\.\d+)?)–(-?\d[\d,]*(?:\.\d+)?)\)"
+)
+"""A figure as the table writes it: ``median unit (min–max)``, e.g. ``41 req/s (40–42)``."""
+
+
+def spreads(text: str) -> list[tuple[float, float, float]]:
+    """Each ``median (min–max)`` of a cell, in order."""
+    return [
+        tuple(float(n.replace(",", "")) for n in match.groups())  # type: ignore[misc]
+        for match in SPREAD.finditer(text)
+    ]
+
+
+def within(a: str, b: str) -> tuple[int, int]:
+    """How many of ``b``'s medians lie within ``a``'s ranges, out of the figures both have."""
+    pairs = list(zip(spreads(a), spreads(b), strict=False))
+    return sum(1 for (_, low, high), (median, _, _) in pairs if low <= median <= high), len(pairs)
+
+
 def verdict(met: bool | None) -> str:
     return {True: "yes", False: "NO", None: "—"}[met]
 
@@ -33,11 +55,16 @@ def verdict(met: bool | None) -> str:
 def compare(a: dict[str, Any], b: dict[str, Any]) -> list[Row]:
     rows_a, rows_b = keyed(a["rows"]), keyed(b["rows"])
     table = []
-    for key in sorted(set(rows_a) | set(rows_b), key=lambda k: (k[0], k[1])):
+    for key in sorted(set(rows_a) | set(rows_b), key=lambda k: (int(k[0].lstrip("P")), k[1])):
         old, new = rows_a.get(key), rows_b.get(key)
         what = (new or old or {})["what"]
         met_old = verdict(old["met"]) if old else "absent"
         met_new = verdict(new["met"]) if new else "absent"
+        inside, of = (0, 0)
+        if old and new:
+            for field in ("baocao", "baseline"):
+                n, m = within(old[field], new[field])
+                inside, of = inside + n, of + m
         table.append(
             Row(
                 key[0],
@@ -47,7 +74,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> list[Row]:
                 f"{old['ratio'] if old else '—'}  →  {new['ratio'] if new else '—'}",
                 (new or old or {}).get("goal", "—"),
                 None,
-                {"met": f"{met_old} → {met_new}"},
+                {"met": f"{met_old} → {met_new}", "within": f"{inside} of {of}" if of else "—"},
             )
         )
     return table
@@ -69,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     text = render_table(rows)
     # The last column carries the verdicts "before → after" rather than one verdict.
     lines = text.splitlines()
-    lines[0] = lines[0].replace("| met", "| met A → B")
-    out = [lines[0], lines[1]]
+    lines[0] = lines[0].replace("| met", "| met A → B | B's medians within A's range")
+    out = [lines[0], lines[1] + "---|"]
     for line, row in zip(lines[2:], rows, strict=True):
-        out.append(line.rsplit("|", 2)[0] + f"| {row.figures['met']} |")
+        out.append(line.rsplit("|", 2)[0] + f"| {row.figures['met']} | {row.figures['within']} |")
     print("\n".join(out))
     return 0
 

@@ -31,6 +31,7 @@ class Bounds:
     p9_mails: int = 10_000
     p10_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
     p11_units: int = 100_000
+    p11_store_units: int = 3_000
     repetitions: int = 3
 
     @classmethod
@@ -47,6 +48,7 @@ class Bounds:
             p9_mails=300,
             p10_sizes=(300, 3_000),
             p11_units=10_000,
+            p11_store_units=1_000,
         )
 
 

@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from contracts.plan import Plan
 from contracts.plan.workdays import WorkingCalendar, load_day_changes
-from services.common.periods import periods_around
+from services.common.periods import Period, periods_around
 from services.deadlines.domain import Emission, emissions_due
 from services.deadlines.handlers import decision_chunks
 from tests.support.plans import make_plan, report_kind, six_months, task, unit
@@ -57,8 +58,8 @@ def main() -> None:
     )
 
 
-def measure(units: int, *, freeze: bool = True) -> dict[str, Any]:
-    """One rung-day tick and one steady tick for ``units`` communes, in this process."""
+def rung_day(units: int) -> tuple[Plan, list[Period], dt.datetime, WorkingCalendar]:
+    """The plan of ``units`` communes, its periods, the worst moment and the calendar."""
     ids = [f"xa-{n:06d}" for n in range(units)]
     plan = make_plan(
         plan_id="kh-bench",
@@ -83,8 +84,13 @@ def measure(units: int, *, freeze: bool = True) -> dict[str, Any]:
     )
     calendar = WorkingCalendar(load_day_changes())
     now = dt.datetime(2027, 6, 16, 9, tzinfo=dt.timezone(dt.timedelta(hours=7)))
-    periods = periods_around(plan, now)
     calendar.is_working_day(now.date())  # loads the holidays library, as a service's start does
+    return plan, periods_around(plan, now), now, calendar
+
+
+def measure(units: int, *, freeze: bool = True) -> dict[str, Any]:
+    """One rung-day tick and one steady tick for ``units`` communes, in this process."""
+    plan, periods, now, calendar = rung_day(units)
     if freeze:
         gc.freeze()  # as the service's start does (services/deadlines/__main__.py)
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import re
+from typing import Any
 
 import httpx
 
@@ -46,15 +47,26 @@ class MailSeen:
         messages = response.json()["messages"]
         for message in messages:
             created = _instant(message["Created"])
-            found = RECEIPT_NO.search(message.get("Snippet", ""))
-            if found:
-                self.arrived.setdefault(found.group(0), []).append(created)
+            number = await self._receipt_number(message)
+            if number:
+                self.arrived.setdefault(number, []).append(created)
             else:
                 self.unmatched += 1
         if messages:
             ids = [m["ID"] for m in messages]
             await self._client.request("DELETE", "/api/v1/messages", json={"IDs": ids})
         return len(messages)
+
+    async def _receipt_number(self, message: dict[str, Any]) -> str | None:
+        """The receipt number a receipt carries: in the listing's snippet when it is near the
+        top, else in the message's text, read on its own (a receipt is text + HTML, and the
+        snippet may stop before the number)."""
+        found = RECEIPT_NO.search(message.get("Snippet", ""))
+        if found is None:
+            response = await self._client.get(f"/api/v1/message/{message['ID']}")
+            response.raise_for_status()
+            found = RECEIPT_NO.search(response.json().get("Text", ""))
+        return found.group(0) if found else None
 
     def missing(self, wanted: dict[str, int]) -> int:
         """How many of the wanted messages (receipt number -> how many) have not arrived."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from bson import Binary
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 Document = dict[str, Any]
 
@@ -27,6 +29,27 @@ def connect(uri: str) -> AsyncMongoClient[Document]:
 def to_millis(moment: dt.datetime) -> dt.datetime:
     """Truncate to what a BSON date stores, so a value read back equals the one published."""
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+async def insert_each(
+    collection: AsyncCollection[Document], documents: Sequence[Document]
+) -> set[int]:
+    """Insert every document whose ``_id`` is new, in one unordered ``insert_many``; returns
+    the positions of those that were there already. Any other error is raised (the documents
+    before and after it may be stored: each insert stands alone, as ``insert_one``'s would)."""
+    if not documents:
+        return set()
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as error:
+        errors = error.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {e["index"] for e in errors}
+    return set()
+
+
+DUPLICATE_KEY = 11000
 
 
 async def ping(db: AsyncDatabase[Document]) -> bool:

@@ -146,19 +146,14 @@ async def _record(
     emissions: list[Emission], *, store: DeadlinesStore, metrics: DeadlinesMetrics, now: dt.datetime
 ) -> int:
     """Record each decision not recorded before, with its event queued; returns how many."""
-    recorded = 0
-    for emission in emissions:
-        if store.known_decided(emission.key):
-            continue
-        # Recorded before it is published: a crash after this line publishes it later,
-        # a crash before it decides it again at the next scan. Either way, once.
-        if await store.record_emission(emission, recorded_at=now):
-            metrics.emitted(emission.kind)
-            if emission.rung:  # a unit's ladder rung (not the office summary)
-                metrics.rung_emitted(emission.rung)
-            recorded += 1
-            log.debug("recorded %s", emission.key)
-        if emission.skipped:
-            # Also when it was decided before: a crash may have come between the two.
-            metrics.skipped(await store.record_skipped(emission, recorded_at=now))
-    return recorded
+    # Recorded before it is published: a crash after this line publishes it later, a crash
+    # before it decides it again at the next scan. Either way, once.
+    recorded = await store.record_emissions(emissions, recorded_at=now)
+    for emission in recorded:
+        metrics.emitted(emission.kind)
+        if emission.rung:  # a unit's ladder rung (not the office summary)
+            metrics.rung_emitted(emission.rung)
+        log.debug("recorded %s", emission.key)
+    # Also for decisions made before: a crash may have come between the two.
+    metrics.skipped(await store.record_skipped(emissions, recorded_at=now))
+    return len(recorded)

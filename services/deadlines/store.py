@@ -17,14 +17,14 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from contracts.events import ExtensionDecidedPayload, FilingExceptionGrantedPayload
-from services.common.mongo import Document, to_millis
+from services.common.mongo import Document, insert_each, to_millis
 from services.common.outbox import Outbox, Ref
 from services.deadlines.domain import Emission, Reopened, UnitDue
 
@@ -57,8 +57,14 @@ class DeadlinesStore(abc.ABC):
         """Whether this process already saw ``key`` decided (no store access)."""
 
     @abc.abstractmethod
+    async def record_emissions(
+        self, emissions: Sequence[Emission], *, recorded_at: dt.datetime
+    ) -> list[Emission]:
+        """Record each decision and queue its event; returns those not decided before."""
+
     async def record_emission(self, emission: Emission, *, recorded_at: dt.datetime) -> bool:
-        """Record the decision and queue its event; False if the key was already decided."""
+        """Record one decision and queue its event; False if the key was already decided."""
+        return bool(await self.record_emissions([emission], recorded_at=recorded_at))
 
     @abc.abstractmethod
     async def decisions(self, period_id: str) -> list[Document]:
@@ -66,8 +72,10 @@ class DeadlinesStore(abc.ABC):
         and overdue notices (the operators' schedule view)."""
 
     @abc.abstractmethod
-    async def record_skipped(self, emission: Emission, *, recorded_at: dt.datetime) -> int:
-        """Record the rungs ``emission`` supersedes as skipped (no event) unless they were
+    async def record_skipped(
+        self, emissions: Sequence[Emission], *, recorded_at: dt.datetime
+    ) -> int:
+        """Record the rungs each emission supersedes as skipped (no event) unless they were
         decided already; returns how many were newly recorded."""
 
 
@@ -134,16 +142,23 @@ class MongoDeadlinesStore(DeadlinesStore):
     def known_decided(self, key: str) -> bool:
         return key in self._decided
 
-    async def record_emission(self, emission: Emission, *, recorded_at: dt.datetime) -> bool:
-        try:
-            entry = await self._outbox.intend(emission.serialized, Ref(EMISSIONS, emission.key))
-        except DuplicateKeyError:
-            # The same decision is queued (ids are name-based), perhaps as the intent of a
-            # process that died before deciding it: not remembered as decided, so that a
-            # later scan decides it if the relay drops that intent.
-            return False
-        try:
-            await self.emissions.insert_one(
+    async def record_emissions(
+        self, emissions: Sequence[Emission], *, recorded_at: dt.datetime
+    ) -> list[Emission]:
+        # The outbox's three steps, each one insert for the whole batch (a rung day's chunk
+        # is 1,000 decisions): intents, then decisions, then ready copies. A crash between
+        # two steps leaves what a crash inside ``intend``/``commit`` of one would.
+        fresh = [e for e in emissions if e.key not in self._decided]
+        entries = await self._outbox.intend_many(
+            [(e.serialized, Ref(EMISSIONS, e.key)) for e in fresh]
+        )
+        # None: the same decision is queued (ids are name-based), perhaps as the intent of a
+        # process that died before deciding it: not remembered as decided, so that a later
+        # scan decides it if the relay drops that intent.
+        queued = [(e, entry) for e, entry in zip(fresh, entries, strict=True) if entry]
+        taken = await insert_each(
+            self.emissions,
+            [
                 {
                     "_id": emission.key,
                     "kind": emission.kind.value,
@@ -153,32 +168,36 @@ class MongoDeadlinesStore(DeadlinesStore):
                     "recorded_at": to_millis(recorded_at),
                     "event_id": entry["_id"],
                 }
-            )
-        except DuplicateKeyError:
-            await self._outbox.abandon(entry)
-            self._decided.add(emission.key)
-            return False
-        await self._outbox.commit(entry)
-        self._decided.add(emission.key)
-        return True
+                for emission, entry in queued
+            ],
+        )
+        # Decided before (by another replica, or before a restart): its event must not leave.
+        await self._outbox.abandon_many(
+            [entry for i, (_, entry) in enumerate(queued) if i in taken]
+        )
+        recorded = [(e, entry) for i, (e, entry) in enumerate(queued) if i not in taken]
+        await self._outbox.commit_many([entry for _, entry in recorded])
+        self._decided.update(e.key for e, _ in queued)
+        return [e for e, _ in recorded]
 
     async def decisions(self, period_id: str) -> list[Document]:
         return await self.emissions.find(
             {"period_id": period_id, "unit_id": {"$ne": None}}
         ).to_list()
 
-    async def record_skipped(self, emission: Emission, *, recorded_at: dt.datetime) -> int:
-        keys = [k for k in emission.skipped if k not in self._decided]
-        if not keys:
-            return 0
-        documents = [skipped_document(k, emission, recorded_at) for k in keys]
-        try:
-            result = await self.emissions.insert_many(documents, ordered=False)
-            recorded = len(result.inserted_ids)
-        except BulkWriteError as error:  # the ones sent (or skipped) before stay as they are
-            recorded = error.details.get("nInserted", 0)
-        self._decided.update(keys)
-        return recorded
+    async def record_skipped(
+        self, emissions: Sequence[Emission], *, recorded_at: dt.datetime
+    ) -> int:
+        documents = [
+            skipped_document(key, emission, recorded_at)
+            for emission in emissions
+            for key in emission.skipped
+            if key not in self._decided
+        ]
+        # The ones sent (or skipped) before stay as they are.
+        there = await insert_each(self.emissions, documents)
+        self._decided.update(d["_id"] for d in documents)
+        return len(documents) - len(there)
 
 
 def skipped_document(key: str, emission: Emission, recorded_at: dt.datetime) -> Document:

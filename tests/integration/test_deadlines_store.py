@@ -10,7 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.clock import FixedClock
 from services.common.mongo import Document
-from services.common.outbox import READY, Outbox
+from services.common.outbox import READY, Outbox, Ref
 from services.common.periods import find_period
 from services.deadlines.domain import Emission, due_emissions
 from services.deadlines.store import EMISSIONS, MongoDeadlinesStore
@@ -83,6 +83,38 @@ async def test_a_restarted_process_does_not_decide_again_after_the_relay(
     assert await db[EMISSIONS].count_documents({}) == 1
 
 
+async def test_a_batch_records_the_new_decisions_and_leaves_the_others_as_they_are(
+    db: AsyncDatabase[Document],
+) -> None:
+    # One chunk of a scan: one decision made by another replica, one queued by a process
+    # that died before deciding it (its intent only), the rest new.
+    emissions, _ = reminders()
+    assert len(emissions) >= 4
+    by_other, queued_only, *new = emissions
+    at = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)
+    assert await a_store(db).record_emission(by_other, recorded_at=at)
+    for name in ("outbox", "outbox_ready"):  # relayed and removed
+        await db[name].delete_many({})
+    dead = Outbox(db, FixedClock(at))
+    await dead.intend(queued_only.serialized, Ref(EMISSIONS, queued_only.key))
+
+    store = a_store(db)
+    recorded = await store.record_emissions(emissions, recorded_at=at)
+
+    assert [e.key for e in recorded] == [e.key for e in new]
+    decided = {d["_id"]: d["event_id"] async for d in db[EMISSIONS].find({})}
+    assert set(decided) == {by_other.key, *(e.key for e in new)}  # the intent is the relay's
+    entries = await outbox_view(db)
+    ready = {e["_id"] for e in entries if e["state"] == READY}
+    assert ready == {e.event_id for e in new}
+    assert [e["_id"] for e in entries if e["state"] != READY] == [queued_only.event_id]
+    assert store.known_decided(by_other.key) and not store.known_decided(queued_only.key)
+    # Again (a second scan of the same process, or another process): nothing new.
+    assert await store.record_emissions(emissions, recorded_at=at) == []
+    assert await a_store(db).record_emissions(new, recorded_at=at) == []
+    assert {e["_id"] for e in await outbox_view(db) if e["state"] == READY} == ready
+
+
 async def test_submissions_are_projected_idempotently(db: AsyncDatabase[Document]) -> None:
     store = a_store(db)
     at = dt.datetime(2027, 6, 1, 1, 2, 3, 456_789, tzinfo=dt.UTC)
@@ -137,11 +169,11 @@ async def test_superseded_rungs_are_recorded_as_skipped_unless_decided_before(
 
     # A fresh process (nothing remembered): the one decided before stays as it was.
     again = a_store(db)
-    assert await again.record_skipped(superseding, recorded_at=dt.datetime.now(dt.UTC)) == 2
+    assert await again.record_skipped([superseding], recorded_at=dt.datetime.now(dt.UTC)) == 2
     kinds = {d["_id"]: d["kind"] async for d in db[EMISSIONS].find({})}
     assert kinds[sent_before.key] == sent_before.kind.value
     assert kinds["rung|p|u|b14"] == kinds["rung|p|u|b7"] == "skipped"
-    assert await a_store(db).record_skipped(superseding, recorded_at=dt.datetime.now(dt.UTC)) == 0
+    assert await a_store(db).record_skipped([superseding], recorded_at=dt.datetime.now(dt.UTC)) == 0
 
 
 async def test_decisions_are_read_back_by_period_with_units_only(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -380,12 +380,17 @@ class FakeDeadlinesStore(DeadlinesStore):
         }
         return {p: units for p, units in found.items() if units}
 
-    async def record_skipped(self, emission: Emission, *, recorded_at: dt.datetime) -> int:
-        keys = [k for k in emission.skipped if k not in self.emissions]
-        for key in keys:
-            self.emissions[key] = skipped_document(key, emission, recorded_at)
-        self._decided.update(emission.skipped)
-        return len(keys)
+    async def record_skipped(
+        self, emissions: Sequence[Emission], *, recorded_at: dt.datetime
+    ) -> int:
+        recorded = 0
+        for emission in emissions:
+            for key in emission.skipped:
+                if key not in self.emissions:
+                    self.emissions[key] = skipped_document(key, emission, recorded_at)
+                    recorded += 1
+            self._decided.update(emission.skipped)
+        return recorded
 
     async def record_submission(
         self, period_id: str, unit_id: str, received_at: dt.datetime
@@ -408,28 +413,34 @@ class FakeDeadlinesStore(DeadlinesStore):
     async def decisions(self, period_id: str) -> list[Document]:
         return [d for d in self.emissions.values() if d["period_id"] == period_id and d["unit_id"]]
 
-    async def record_emission(self, emission: Emission, *, recorded_at: dt.datetime) -> bool:
-        try:
-            entry = await self.outbox.intend(emission.serialized, Ref(EMISSIONS, emission.key))
-        except DuplicateKeyError:
+    async def record_emissions(
+        self, emissions: Sequence[Emission], *, recorded_at: dt.datetime
+    ) -> list[Emission]:
+        recorded = []
+        for emission in emissions:
+            if emission.key in self._decided:
+                continue
+            try:
+                entry = await self.outbox.intend(emission.serialized, Ref(EMISSIONS, emission.key))
+            except DuplicateKeyError:
+                self._decided.add(emission.key)
+                continue
             self._decided.add(emission.key)
-            return False
-        if emission.key in self.emissions:
-            await self.outbox.abandon(entry)
-            self._decided.add(emission.key)
-            return False
-        self.emissions[emission.key] = {
-            "_id": emission.key,
-            "kind": emission.kind.value,
-            "period_id": emission.period_id,
-            "unit_id": emission.unit_id,
-            "due_since": to_millis(emission.occurred_at),
-            "recorded_at": to_millis(recorded_at),
-            "event_id": entry["_id"],
-        }
-        await self.outbox.commit(entry)
-        self._decided.add(emission.key)
-        return True
+            if emission.key in self.emissions:
+                await self.outbox.abandon(entry)
+                continue
+            self.emissions[emission.key] = {
+                "_id": emission.key,
+                "kind": emission.kind.value,
+                "period_id": emission.period_id,
+                "unit_id": emission.unit_id,
+                "due_since": to_millis(emission.occurred_at),
+                "recorded_at": to_millis(recorded_at),
+                "event_id": entry["_id"],
+            }
+            await self.outbox.commit(entry)
+            recorded.append(emission)
+        return recorded
 
 
 class FakeTermsStore(TermsStore):

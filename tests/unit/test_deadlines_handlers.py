@@ -101,23 +101,23 @@ async def test_a_scan_stores_each_chunk_before_it_decides_the_next(
     period = the_period()
     scanner = Scanner(period.due_at - 3 * dt.timedelta(days=1))  # opened + 2 reminders
     steps: list[str] = []
-    decide, record = domain.emissions_due, scanner.store.record_emission
+    decide, record = domain.emissions_due, scanner.store.record_emissions
 
     def decided(*args: Any, **kwargs: Any) -> Iterator[Emission]:
         for emission in decide(*args, **kwargs):
             steps.append("decided")
             yield emission
 
-    async def recorded(emission: Emission, *, recorded_at: dt.datetime) -> bool:
-        steps.append("stored")
-        return await record(emission, recorded_at=recorded_at)
+    async def recorded(emissions: list[Emission], *, recorded_at: dt.datetime) -> list[Emission]:
+        steps.append(f"stored {len(emissions)}")
+        return await record(emissions, recorded_at=recorded_at)
 
     monkeypatch.setattr(handlers, "SCAN_CHUNK", 2)
     monkeypatch.setattr(handlers, "emissions_due", decided)
-    monkeypatch.setattr(scanner.store, "record_emission", recorded)
+    monkeypatch.setattr(scanner.store, "record_emissions", recorded)
 
     assert await scanner() == 3
-    assert steps == ["decided", "decided", "stored", "stored", "decided", "stored"]
+    assert steps == ["decided", "decided", "stored 2", "decided", "stored 1"]
     assert scanner.wakes == 2  # once a chunk's worth was stored, and at the end
     assert len(scanner.outbox.ready_entries()) == 3
 
