@@ -47,8 +47,9 @@ Handler = Callable[[Any], Awaitable[None]]
 BATCH_RECORDS, BATCH_WAIT_MS = 100, 1000
 """A batch is what one fetch returns, up to 100 records; an idle consumer waits 1 s per poll
 (records that arrive meanwhile are returned at once, so this adds no latency, only fewer
-wake-ups while idle: notify subscribes to eight topics, and idled at 3.7 % of a core with
-500 ms, bench P8)."""
+wake-ups while idle). aiokafka's own fetcher still long-polls the broker every 500 ms
+(``fetch_max_wait_ms``) under it: bench P8 found notify's idle CPU the same with 500 ms
+and 1 s here (bench/README.md)."""
 
 MAX_EVENT_BYTES = 1024 * 1024 - 16 * 1024
 """The largest event value our producers send: aiokafka's max_request_size (1 MiB) less room
