@@ -158,18 +158,7 @@ class MongoDeadlinesStore(DeadlinesStore):
         queued = [(e, entry) for e, entry in zip(fresh, entries, strict=True) if entry]
         taken = await insert_each(
             self.emissions,
-            [
-                {
-                    "_id": emission.key,
-                    "kind": emission.kind.value,
-                    "period_id": emission.period_id,
-                    "unit_id": emission.unit_id,
-                    "due_since": to_millis(emission.occurred_at),
-                    "recorded_at": to_millis(recorded_at),
-                    "event_id": entry["_id"],
-                }
-                for emission, entry in queued
-            ],
+            [decision_document(e, entry["_id"], recorded_at) for e, entry in queued],
         )
         # Decided before (by another replica, or before a restart): its event must not leave.
         await self._outbox.abandon_many(
@@ -198,6 +187,19 @@ class MongoDeadlinesStore(DeadlinesStore):
         there = await insert_each(self.emissions, documents)
         self._decided.update(d["_id"] for d in documents)
         return len(documents) - len(there)
+
+
+def decision_document(emission: Emission, event_id: str, recorded_at: dt.datetime) -> Document:
+    """A decision: the emission's key, what it is and for whom, and the event it queued."""
+    return {
+        "_id": emission.key,
+        "kind": emission.kind.value,
+        "period_id": emission.period_id,
+        "unit_id": emission.unit_id,
+        "due_since": to_millis(emission.occurred_at),
+        "recorded_at": to_millis(recorded_at),
+        "event_id": event_id,
+    }
 
 
 def skipped_document(key: str, emission: Emission, recorded_at: dt.datetime) -> Document:

@@ -34,7 +34,13 @@ from services.consolidate.amendments import LateCause
 from services.consolidate.domain import SubmissionRow
 from services.consolidate.store import ConsolidateStore, ReportExists, StoredReport, VersionTaken
 from services.deadlines.domain import Emission, Reopened, UnitDue
-from services.deadlines.store import EMISSIONS, DeadlinesStore, TermsStore, skipped_document
+from services.deadlines.store import (
+    EMISSIONS,
+    DeadlinesStore,
+    TermsStore,
+    decision_document,
+    skipped_document,
+)
 from services.notify.domain import Outgoing
 from services.notify.store import Ledger, message_document
 from services.submissions.store import (
@@ -429,15 +435,7 @@ class FakeDeadlinesStore(DeadlinesStore):
             if emission.key in self.emissions:
                 await self.outbox.abandon(entry)
                 continue
-            self.emissions[emission.key] = {
-                "_id": emission.key,
-                "kind": emission.kind.value,
-                "period_id": emission.period_id,
-                "unit_id": emission.unit_id,
-                "due_since": to_millis(emission.occurred_at),
-                "recorded_at": to_millis(recorded_at),
-                "event_id": entry["_id"],
-            }
+            self.emissions[emission.key] = decision_document(emission, entry["_id"], recorded_at)
             await self.outbox.commit(entry)
             recorded.append(emission)
         return recorded
