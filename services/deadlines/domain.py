@@ -104,7 +104,7 @@ class Emission(NamedTuple):
     @property
     def event(self) -> Event:
         """The event as a model, parsed from its JSON (for readers; storing needs the JSON)."""
-        return self.topic.event.model_validate_json(self.json)
+        return self.serialized.event()
 
 
 @dataclass(frozen=True)
