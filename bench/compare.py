@@ -3,7 +3,9 @@
 Rows are matched by id and position within the id (P0 has one row per level, P8 two per
 service). For each, the baocao and baseline figures of A and B, whether the goal's verdict
 changed, and how many of B's medians fall within the range (min–max of the repetitions) A
-reports for the same figure: two runs of the same code should agree within their spread.
+reports for the same figure: two runs of the same code should agree within their spread. The
+ratios to a baseline measured beside them count as figures too, and they are the ones to
+read first: the machine's drift between runs moves a figure and its baseline together.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> list[Row]:
         met_new = verdict(new["met"]) if new else "absent"
         inside, of = (0, 0)
         if old and new:
-            for field in ("baocao", "baseline"):
+            for field in ("baocao", "baseline", "ratio"):
                 n, m = within(old[field], new[field])
                 inside, of = inside + n, of + m
         table.append(

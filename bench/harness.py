@@ -45,6 +45,17 @@ class Spread:
             return cls(math.nan, math.nan, math.nan, ())
         return cls(statistics.median(clean), min(clean), max(clean), tuple(clean))
 
+    @classmethod
+    def paired(cls, figures: Sequence[float], baselines: Sequence[float]) -> Spread:
+        """The ratios of figures measured side by side, repetition by repetition.
+
+        This shared machine runs some ±30 % faster or slower from one run to the next, and
+        that drift moves a figure and its baseline together: their ratio, which is what
+        the goals judge, holds still where neither figure does.
+        """
+        pairs = zip(figures, baselines, strict=True)
+        return cls.of([f / b if b else math.nan for f, b in pairs])
+
     def text(self, unit: str, digits: int = 1) -> str:
         if math.isnan(self.median):
             return "n/a"
@@ -96,8 +107,21 @@ def render_table(rows: Sequence[Row]) -> str:
     return "\n".join([line(cells[0]), rule, *(line(c) for c in cells[1:])])
 
 
-def ratio_text(value: float) -> str:
+def ratio_text(value: float | Spread) -> str:
+    """A share in percent; with its range when it comes from paired repetitions."""
+    if isinstance(value, Spread):
+        if math.isnan(value.median):
+            return "n/a"
+        return f"{value.median * 100:.0f} % ({value.low * 100:.0f}–{value.high * 100:.0f})"
     return "n/a" if math.isnan(value) else f"{value * 100:.0f} %"
+
+
+def times_text(value: Spread, digits: int = 2) -> str:
+    """A factor such as ``1.41× (1.38–1.50)``."""
+    if math.isnan(value.median):
+        return "n/a"
+    fmt = f"{{:.{digits}f}}"
+    return f"{fmt.format(value.median)}× ({fmt.format(value.low)}–{fmt.format(value.high)})"
 
 
 def _finite(value: Any) -> Any:

@@ -31,7 +31,7 @@ from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.context import Run
-from bench.harness import Row, Spread, log
+from bench.harness import Row, Spread, log, times_text
 from bench.system import database_name
 from contracts.events import ReportConsolidatedPayload
 from contracts.plan import Plan
@@ -311,16 +311,16 @@ async def _one_size(run: Run, db: AsyncDatabase[Any], size: int, tenth_median: f
     await db.drop_collection(SUBMISSIONS + period.id)
 
     read_s, fold_s = Spread.of(reads), Spread.of(folds)
-    ratio = fold_s.median / read_s.median
+    ratio = Spread.paired(folds, reads)
     growth = fold_s.median / tenth_median if tenth_median else None
-    met = ratio <= GOAL_OF_READ and (growth is None or growth <= GOAL_GROWTH)
+    met = ratio.median <= GOAL_OF_READ and (growth is None or growth <= GOAL_GROWTH)
     return Row(
         ID,
         f"consolidation figures, {size:,} submissions of {unit_count:,} units",
         f"{fold_s.text('s', 2)}; peak {peak_fold:.0f} MB"
         + (f"; {growth:.1f}× the {size // 10:,}" if growth else ""),
         f"read {read_s.text('s', 2)}; peak {peak_read:.0f} MB",
-        f"{ratio:.2f}×",
+        times_text(ratio),
         f"≤ {GOAL_OF_READ:g}× read"
         + (f"; ≤ {GOAL_GROWTH:g}× the {size // 10:,}" if growth else ""),
         met,

@@ -89,7 +89,11 @@ async def _measure(run: Run, port: int, workload: Workload) -> list[Row]:
 
     intake_peak = max(sweep["intake"], key=lambda lv: lv.rate.median)
     echo_peak = max(sweep["echo"], key=lambda lv: lv.rate.median) if has_echo else None
-    share = intake_peak.rate.median / echo_peak.rate.median if echo_peak else math.nan
+    share = (
+        Spread.paired(intake_peak.rate.samples, echo_peak.rate.samples)
+        if echo_peak
+        else Spread.of([])
+    )
 
     half = intake_peak.rate.median / 2
     log(f"P1: intake at half its peak, {half:.0f} req/s")
@@ -125,7 +129,9 @@ async def _measure(run: Run, port: int, workload: Workload) -> list[Row]:
         else f"n/a ({ECHO} missing)",
         ratio_text(share),
         f"≥ {GOAL_SHARE:.0%} of echo peak",
-        None if math.isnan(share) else share >= GOAL_SHARE and intake_peak.errors == 0,
+        None
+        if math.isnan(share.median)
+        else share.median >= GOAL_SHARE and intake_peak.errors == 0,
         figures,
     )
     latency = Row(

@@ -106,7 +106,7 @@ async def run(run: Run) -> list[Row]:
         await client.close()
 
     relay_spread, raw_spread = Spread.of(relay_rates), Spread.of(raw_rates)
-    share = relay_spread.median / raw_spread.median
+    share = Spread.paired(relay_rates, raw_rates)
     return [
         Row(
             ID,
@@ -115,7 +115,7 @@ async def run(run: Run) -> list[Row]:
             f"{raw_spread.text('ev/s', 0)} raw aiokafka acks=1",
             ratio_text(share),
             f"≥ {GOAL_SHARE:.0%} of raw",
-            share >= GOAL_SHARE and short == 0,
+            share.median >= GOAL_SHARE and short == 0,
             {
                 "relay_rates": relay_rates,
                 "raw_rates": raw_rates,

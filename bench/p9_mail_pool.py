@@ -25,7 +25,7 @@ from pathlib import Path
 import aiosmtplib
 
 from bench.context import Run
-from bench.harness import Row, Spread, log, ratio_text
+from bench.harness import Row, Spread, log, ratio_text, times_text
 from bench.private_mailpit import PrivateMailpit, private_mailpit
 from contracts.events import DeadlineOverdue, DeadlineOverduePayload
 from services.notify.domain import Outgoing
@@ -186,22 +186,22 @@ async def _measure(run: Run, mailpit: PrivateMailpit, count: int, *, starttls: b
         await asyncio.to_thread(mailpit.delete_all)
 
     p, r, u = Spread.of(pooled), Spread.of(reconnecting), Spread.of(reused)
-    share, over_reconnect = p.median / u.median, p.median / r.median
+    share, over_reconnect = Spread.paired(pooled, reused), Spread.paired(pooled, reconnecting)
     goal = f"≥ {GOAL_SHARE:.0%} of one reused connection"
-    met = share >= GOAL_SHARE
+    met = share.median >= GOAL_SHARE
     if starttls:
         goal += f"; ≥ {GOAL_OVER_RECONNECT_TLS:.0f}× new connection each"
-        met = met and over_reconnect >= GOAL_OVER_RECONNECT_TLS
+        met = met and over_reconnect.median >= GOAL_OVER_RECONNECT_TLS
     log(
-        f"P9 ({mode}): pool {p.median:.0f} mails/s = {share:.0%} of one reused connection, "
-        f"{over_reconnect:.1f}× a new connection per message"
+        f"P9 ({mode}): pool {p.median:.0f} mails/s = {share.median:.0%} of one reused "
+        f"connection, {over_reconnect.median:.1f}× a new connection per message"
     )
     return Row(
         ID,
         f"{count} e-mails through notify's SMTP pool → Mailpit ({mode})",
         p.text("mails/s", 0),
         f"{u.text('mails/s', 0)} one reused connection; {r.text('mails/s', 0)} new connection each",
-        f"{ratio_text(share)}; {over_reconnect:.1f}× reconnect",
+        f"{ratio_text(share)}; {times_text(over_reconnect, 1)} reconnect",
         goal,
         met,
         {
@@ -209,7 +209,7 @@ async def _measure(run: Run, mailpit: PrivateMailpit, count: int, *, starttls: b
             "pool_rates": pooled,
             "reconnect_rates": reconnecting,
             "reused_rates": reused,
-            "over_reconnect": over_reconnect,
+            "over_reconnect": over_reconnect.samples,
             "reconnect_sample": min(count, RECONNECT_SAMPLE),
         },
     )
