@@ -20,6 +20,7 @@ import concurrent.futures
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -1025,14 +1026,22 @@ def service_process(layout: Layout, service: str) -> Process:
 def prometheus_config(layout: Layout) -> str:
     """prometheus.local.yml with this stack's ports and the rules file's absolute path."""
     text = (PROMETHEUS_DIR / "prometheus.local.yml").read_text(encoding="utf-8")
-    defaults = {
-        **{f"127.0.0.1:{Layout.default_service_port(s)}": layout.service_port(s) for s in SERVICES},
-        "127.0.0.1:8088": layout.ferretdb_debug_port,
-        "127.0.0.1:9090": layout.prometheus_port,
-        "127.0.0.1:9094": layout.alertmanager_port,
+    ports = {
+        **{Layout.default_service_port(s): layout.service_port(s) for s in SERVICES},
+        8088: layout.ferretdb_debug_port,
+        9090: layout.prometheus_port,
+        9094: layout.alertmanager_port,
     }
-    for default, port in defaults.items():
-        text = text.replace(f'"{default}"', f'"127.0.0.1:{port}"')
+
+    def moved(match: re.Match[str]) -> str:
+        default = int(match.group(1))
+        if default not in ports:
+            raise StackError(f"prometheus.local.yml: no stack port for 127.0.0.1:{default}")
+        return f'"127.0.0.1:{ports[default]}"'
+
+    # One pass over the file: replacing one port after another would chain (8001 -> 8002,
+    # then 8002 -> 8003 ...) when the moved ports overlap the defaults.
+    text = re.sub(r'"127\.0\.0\.1:(\d+)"', moved, text)
     return text.replace("- alerts.yml", f"- {PROMETHEUS_DIR / 'alerts.yml'}")
 
 

@@ -149,9 +149,29 @@ async def test_http_requests_are_counted_by_route_template_method_and_status() -
     assert sample(registry, "http_requests_total", handler="none", method="GET", status="404") == 1
 
 
+STACK_PORT_VARIABLES = (
+    *(f"BAOCAO_{s.upper()}_PORT" for s in stack.SERVICES),
+    "BAOCAO_FERRETDB_DEBUG_PORT",
+    "BAOCAO_PROMETHEUS_PORT",
+    "BAOCAO_ALERTMANAGER_PORT",
+)
+
+
+def scrape_targets(config: dict[str, Any]) -> dict[str, list[str]]:
+    """Each scraped target's name (the service for the `baocao` job, else the job) -> address."""
+    targets: dict[str, list[str]] = {}
+    for job in config["scrape_configs"]:
+        for static in job["static_configs"]:
+            name = static.get("labels", {}).get("service", job["job_name"])
+            targets[name] = static["targets"]
+    return targets
+
+
 def test_the_local_prometheus_config_has_the_stacks_ports_and_rules(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    for variable in STACK_PORT_VARIABLES:  # the defaults, whatever stack this test runs beside
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("BAOCAO_NOTIFY_PORT", "18102")
     monkeypatch.setenv("BAOCAO_ALERTMANAGER_PORT", "19194")
     config: dict[str, Any] = yaml.safe_load(stack.prometheus_config(stack.Layout()))
@@ -166,6 +186,31 @@ def test_the_local_prometheus_config_has_the_stacks_ports_and_rules(
     assert targets["notify"] == ["127.0.0.1:18102"]
     assert targets["submissions"] == ["127.0.0.1:8000"]
     assert jobs["ferretdb"]["static_configs"][0]["targets"] == ["127.0.0.1:8088"]
+
+
+def test_ports_moved_onto_each_others_defaults_are_moved_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every port shifted onto the next one's default: a replacement that ran once per port
+    # over the same text would move 8000 to 8001, then on to 8002, 8003 and 8004.
+    moved = {
+        "submissions": 8001,
+        "deadlines": 8002,
+        "notify": 8003,
+        "consolidate": 8004,
+        "ferretdb": 9090,
+        "prometheus": 9094,
+        "alertmanager": 8088,
+    }
+    for service in stack.SERVICES:
+        monkeypatch.setenv(f"BAOCAO_{service.upper()}_PORT", str(moved[service]))
+    monkeypatch.setenv("BAOCAO_FERRETDB_DEBUG_PORT", str(moved["ferretdb"]))
+    monkeypatch.setenv("BAOCAO_PROMETHEUS_PORT", str(moved["prometheus"]))
+    monkeypatch.setenv("BAOCAO_ALERTMANAGER_PORT", str(moved["alertmanager"]))
+    config: dict[str, Any] = yaml.safe_load(stack.prometheus_config(stack.Layout()))
+    assert scrape_targets(config) == {name: [f"127.0.0.1:{p}"] for name, p in moved.items()}
+    alertmanagers = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert alertmanagers == ["127.0.0.1:8088"]
 
 
 def test_alertmanager_mails_the_operators_through_the_stacks_smtp_server() -> None:
