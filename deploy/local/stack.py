@@ -93,6 +93,11 @@ class Layout:
     operators_email: str = field(
         default_factory=lambda: os.environ.get("BAOCAO_OPERATORS_EMAIL", "van-hanh@baocao.example")
     )
+    scrape_interval: str | None = field(
+        default_factory=lambda: os.environ.get("BAOCAO_PROMETHEUS_SCRAPE_INTERVAL")
+    )
+    """Prometheus's scrape and evaluation interval (e.g. "1s" for a test that cannot wait);
+    unset: prometheus.local.yml's own (15 s), the one the rules' durations are written for."""
 
     def __post_init__(self) -> None:
         if self.ferretdb_backend not in FERRETDB_BACKENDS:
@@ -1024,7 +1029,8 @@ def service_process(layout: Layout, service: str) -> Process:
 
 
 def prometheus_config(layout: Layout) -> str:
-    """prometheus.local.yml with this stack's ports and the rules file's absolute path."""
+    """prometheus.local.yml with this stack's ports, the rules file's absolute path and, if
+    the layout says so, another scrape and evaluation interval."""
     text = (PROMETHEUS_DIR / "prometheus.local.yml").read_text(encoding="utf-8")
     ports = {
         **{Layout.default_service_port(s): layout.service_port(s) for s in SERVICES},
@@ -1042,6 +1048,15 @@ def prometheus_config(layout: Layout) -> str:
     # One pass over the file: replacing one port after another would chain (8001 -> 8002,
     # then 8002 -> 8003 ...) when the moved ports overlap the defaults.
     text = re.sub(r'"127\.0\.0\.1:(\d+)"', moved, text)
+    if layout.scrape_interval:
+        text, changed = re.subn(
+            r"^(  (?:scrape|evaluation)_interval:) \S+$",
+            lambda m: f"{m.group(1)} {layout.scrape_interval}",
+            text,
+            flags=re.MULTILINE,
+        )
+        if changed != 2:
+            raise StackError("prometheus.local.yml: its global scrape/evaluation_interval moved")
     return text.replace("- alerts.yml", f"- {PROMETHEUS_DIR / 'alerts.yml'}")
 
 

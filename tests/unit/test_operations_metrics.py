@@ -213,6 +213,18 @@ def test_ports_moved_onto_each_others_defaults_are_moved_once(
     assert alertmanagers == ["127.0.0.1:8088"]
 
 
+def test_a_shorter_scrape_interval_is_a_parameter_not_an_edit_of_the_shipped_file() -> None:
+    shipped: dict[str, Any] = yaml.safe_load(
+        stack.prometheus_config(stack.Layout(scrape_interval=None))
+    )
+    assert shipped["global"] == {"scrape_interval": "15s", "evaluation_interval": "15s"}
+    fast: dict[str, Any] = yaml.safe_load(
+        stack.prometheus_config(stack.Layout(scrape_interval="1s"))
+    )
+    assert fast["global"] == {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    assert fast["scrape_configs"] == shipped["scrape_configs"]
+
+
 def test_alertmanager_mails_the_operators_through_the_stacks_smtp_server() -> None:
     template = (stack.PROMETHEUS_DIR / "alertmanager.yml").read_text(encoding="utf-8")
     config = yaml.safe_load(
