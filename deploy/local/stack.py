@@ -93,6 +93,11 @@ class Layout:
     operators_email: str = field(
         default_factory=lambda: os.environ.get("BAOCAO_OPERATORS_EMAIL", "van-hanh@baocao.example")
     )
+    runbook_base_url: str = field(
+        default_factory=lambda: os.environ.get("BAOCAO_RUNBOOK_BASE_URL", ROOT.as_uri())
+    )
+    """Where the repository's files are read: an alert mail links this followed by the rule's
+    ``runbook_url`` (the section's path in the repository). Default: this checkout."""
     scrape_interval: str | None = field(
         default_factory=lambda: os.environ.get("BAOCAO_PROMETHEUS_SCRAPE_INTERVAL")
     )
@@ -1060,10 +1065,15 @@ def prometheus_config(layout: Layout) -> str:
     return text.replace("- alerts.yml", f"- {PROMETHEUS_DIR / 'alerts.yml'}")
 
 
-def alertmanager_config(template: str, *, smarthost: str, operators: str) -> str:
-    """alertmanager.yml with the SMTP server and the operators' address filled in (Alertmanager
-    reads no environment variables; docker-compose fills in the same two with sed)."""
-    return template.replace("@SMTP_SMARTHOST@", smarthost).replace("@OPERATORS_EMAIL@", operators)
+def alertmanager_config(template: str, *, smarthost: str, operators: str, runbook_base: str) -> str:
+    """alertmanager.yml with the SMTP server, the operators' address and the runbook links'
+    base filled in (Alertmanager reads no environment variables; docker-compose fills in the
+    same three with sed)."""
+    return (
+        template.replace("@SMTP_SMARTHOST@", smarthost)
+        .replace("@OPERATORS_EMAIL@", operators)
+        .replace("@RUNBOOK_BASE_URL@", runbook_base.rstrip("/"))
+    )
 
 
 def prometheus_process(layout: Layout) -> Process:
@@ -1111,6 +1121,7 @@ def alertmanager_process(layout: Layout) -> Process:
                 template,
                 smarthost=f"127.0.0.1:{layout.smtp_port}",
                 operators=layout.operators_email,
+                runbook_base=layout.runbook_base_url,
             ),
             encoding="utf-8",
         )

@@ -25,8 +25,10 @@ import logging
 import re
 import time
 import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -147,7 +149,9 @@ def summary_line(template: str) -> re.Pattern[str]:
     return re.compile("^" + ".+?".join(re.escape(part) for part in parts) + "$", re.MULTILINE)
 
 
-async def read_mail(system: System, mail: dict[str, Any], status: str, alertname: str) -> None:
+async def read_mail(
+    system: System, monitoring: Monitoring, mail: dict[str, Any], status: str, alertname: str
+) -> None:
     """The mail says the alert's state, both of its summaries and where its runbook is."""
     text = str((await mailpit.message(system.servers.mailpit_api, mail["ID"]))["Text"])
     text = text.replace("\r\n", "\n")  # a mail's lines end in CRLF
@@ -156,8 +160,19 @@ async def read_mail(system: System, mail: dict[str, Any], status: str, alertname
     annotations = ANNOTATIONS[alertname]
     for language in ("summary_vi", "summary"):
         assert summary_line(annotations[language]).search(text), (language, text)
-    assert f"runbook: {annotations['runbook_url']}\n" in text, text
-    assert annotations["runbook_url"].endswith("RUNBOOK.md#" + alertname.lower())
+    # An absolute link that leads to the alert's own section of the runbook.
+    # (one line per alert the mail groups: all of them of this alert, so one link)
+    link = f"{monitoring.runbook_base}/{annotations['runbook_url']}"
+    assert set(re.findall(r"^Hướng dẫn xử lý / runbook: (\S+)$", text, re.MULTILINE)) == {link}
+    target = urllib.parse.urlsplit(link)
+    assert target.fragment == alertname.lower()
+    assert alertname in sections(target.path), (target.path, alertname)
+
+
+def sections(path: str) -> list[str]:
+    """The headings of the Markdown file at ``path`` (a file: URL's path) that name an alert."""
+    text = Path(urllib.request.url2pathname(path)).read_text(encoding="utf-8")
+    return re.findall(r"^## (Baocao\S+)$", text, re.MULTILINE)
 
 
 ANNOTATIONS = {
@@ -272,7 +287,7 @@ async def test_three_forced_conditions_fire_reach_the_operators_and_resolve(
     for alertname, service in ((DEAD_LETTERS, "notify"), (PERIOD, "deadlines")):
         mail = await alert_mail(system, monitoring, "FIRING", alertname, service, forced)
         log.info("mail: %s", mail["Subject"])
-        await read_mail(system, mail, "FIRING", alertname)
+        await read_mail(system, monitoring, mail, "FIRING", alertname)
 
     # 3: notify stopped while reports arrive (every unit but one files: the period resolves)...
     stopped = now()
@@ -283,7 +298,7 @@ async def test_three_forced_conditions_fire_reach_the_operators_and_resolve(
     log.info("%s firing after %.1f s", DOWN, waited)
     mail = await alert_mail(system, monitoring, "FIRING", DOWN, "notify", stopped)
     log.info("mail: %s", mail["Subject"])
-    await read_mail(system, mail, "FIRING", DOWN)
+    await read_mail(system, monitoring, mail, "FIRING", DOWN)
     # ...then back, behind a mail server slower than the reports keep coming.
     relay.delay = SLOW_MAIL_SECONDS
     behind = now()
@@ -297,7 +312,7 @@ async def test_three_forced_conditions_fire_reach_the_operators_and_resolve(
         log.info("%s firing after %.1f s", LAG, waited)
         mail = await alert_mail(system, monitoring, "FIRING", LAG, "notify", behind)
         log.info("mail: %s", mail["Subject"])
-        await read_mail(system, mail, "FIRING", LAG)
+        await read_mail(system, monitoring, mail, "FIRING", LAG)
     finally:
         keep_filing.cancel()
         await asyncio.gather(keep_filing, return_exceptions=True)
@@ -320,7 +335,7 @@ async def test_three_forced_conditions_fire_reach_the_operators_and_resolve(
     ):
         mail = await alert_mail(system, monitoring, "RESOLVED", alertname, service, since)
         log.info("mail: %s", mail["Subject"])
-        await read_mail(system, mail, "RESOLVED", alertname)
+        await read_mail(system, monitoring, mail, "RESOLVED", alertname)
 
 
 def now() -> dt.datetime:

@@ -135,4 +135,6 @@ async def test_every_target_of_the_stacks_prometheus_is_up_with_every_rule_and_i
         status = (await client.get("/api/v2/status")).raise_for_status().json()
     settings = yaml.safe_load(status["config"]["original"])
     assert settings["global"]["smtp_smarthost"] == f"127.0.0.1:{layout.smtp_port}"
-    assert settings["receivers"][0]["email_configs"][0]["to"] == layout.operators_email
+    (email,) = settings["receivers"][0]["email_configs"]
+    assert email["to"] == layout.operators_email
+    assert f"runbook: {layout.runbook_base_url}/{{{{ .Annotations.runbook_url }}}}" in email["text"]

@@ -5,6 +5,7 @@ RED metrics; and the configuration the local stack and the alert test derive fro
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import httpx
@@ -228,13 +229,30 @@ def test_a_shorter_scrape_interval_is_a_parameter_not_an_edit_of_the_shipped_fil
 def test_alertmanager_mails_the_operators_through_the_stacks_smtp_server() -> None:
     template = (stack.PROMETHEUS_DIR / "alertmanager.yml").read_text(encoding="utf-8")
     config = yaml.safe_load(
-        stack.alertmanager_config(template, smarthost="127.0.0.1:1025", operators="a@b.example")
+        stack.alertmanager_config(
+            template,
+            smarthost="127.0.0.1:1025",
+            operators="a@b.example",
+            runbook_base="https://git.example.org/baocao/-/blob/main/",
+        )
     )
     assert config["global"]["smtp_smarthost"] == "127.0.0.1:1025"
     (receiver,) = config["receivers"]
     (email,) = receiver["email_configs"]
     assert email["to"] == "a@b.example" and email["send_resolved"] is True
     assert "@" not in config["global"]["smtp_smarthost"].replace("@SMTP", "")
+    assert (
+        "runbook: https://git.example.org/baocao/-/blob/main/{{ .Annotations.runbook_url }}"
+        in (email["text"])
+    )
+    assert not re.search(r"@[A-Z_]+@", yaml.safe_dump(config)), "a placeholder left unfilled"
+
+
+def test_the_runbook_links_default_to_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BAOCAO_RUNBOOK_BASE_URL", raising=False)
+    assert stack.Layout().runbook_base_url == stack.ROOT.as_uri()
+    monkeypatch.setenv("BAOCAO_RUNBOOK_BASE_URL", "https://git.example.org/baocao/-/blob/main")
+    assert stack.Layout().runbook_base_url == "https://git.example.org/baocao/-/blob/main"
 
 
 def test_the_alert_test_shortens_durations_and_keeps_expressions() -> None:
