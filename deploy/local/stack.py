@@ -20,6 +20,7 @@ import concurrent.futures
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -92,6 +93,16 @@ class Layout:
     operators_email: str = field(
         default_factory=lambda: os.environ.get("BAOCAO_OPERATORS_EMAIL", "van-hanh@baocao.example")
     )
+    runbook_base_url: str = field(
+        default_factory=lambda: os.environ.get("BAOCAO_RUNBOOK_BASE_URL", ROOT.as_uri())
+    )
+    """Where the repository's files are read: an alert mail links this followed by the rule's
+    ``runbook_url`` (the section's path in the repository). Default: this checkout."""
+    scrape_interval: str | None = field(
+        default_factory=lambda: os.environ.get("BAOCAO_PROMETHEUS_SCRAPE_INTERVAL")
+    )
+    """Prometheus's scrape and evaluation interval (e.g. "1s" for a test that cannot wait);
+    unset: prometheus.local.yml's own (15 s), the one the rules' durations are written for."""
 
     def __post_init__(self) -> None:
         if self.ferretdb_backend not in FERRETDB_BACKENDS:
@@ -1023,23 +1034,46 @@ def service_process(layout: Layout, service: str) -> Process:
 
 
 def prometheus_config(layout: Layout) -> str:
-    """prometheus.local.yml with this stack's ports and the rules file's absolute path."""
+    """prometheus.local.yml with this stack's ports, the rules file's absolute path and, if
+    the layout says so, another scrape and evaluation interval."""
     text = (PROMETHEUS_DIR / "prometheus.local.yml").read_text(encoding="utf-8")
-    defaults = {
-        **{f"127.0.0.1:{Layout.default_service_port(s)}": layout.service_port(s) for s in SERVICES},
-        "127.0.0.1:8088": layout.ferretdb_debug_port,
-        "127.0.0.1:9090": layout.prometheus_port,
-        "127.0.0.1:9094": layout.alertmanager_port,
+    ports = {
+        **{Layout.default_service_port(s): layout.service_port(s) for s in SERVICES},
+        8088: layout.ferretdb_debug_port,
+        9090: layout.prometheus_port,
+        9094: layout.alertmanager_port,
     }
-    for default, port in defaults.items():
-        text = text.replace(f'"{default}"', f'"127.0.0.1:{port}"')
+
+    def moved(match: re.Match[str]) -> str:
+        default = int(match.group(1))
+        if default not in ports:
+            raise StackError(f"prometheus.local.yml: no stack port for 127.0.0.1:{default}")
+        return f'"127.0.0.1:{ports[default]}"'
+
+    # One pass over the file: replacing one port after another would chain (8001 -> 8002,
+    # then 8002 -> 8003 ...) when the moved ports overlap the defaults.
+    text = re.sub(r'"127\.0\.0\.1:(\d+)"', moved, text)
+    if layout.scrape_interval:
+        text, changed = re.subn(
+            r"^(  (?:scrape|evaluation)_interval:) \S+$",
+            lambda m: f"{m.group(1)} {layout.scrape_interval}",
+            text,
+            flags=re.MULTILINE,
+        )
+        if changed != 2:
+            raise StackError("prometheus.local.yml: its global scrape/evaluation_interval moved")
     return text.replace("- alerts.yml", f"- {PROMETHEUS_DIR / 'alerts.yml'}")
 
 
-def alertmanager_config(template: str, *, smarthost: str, operators: str) -> str:
-    """alertmanager.yml with the SMTP server and the operators' address filled in (Alertmanager
-    reads no environment variables; docker-compose fills in the same two with sed)."""
-    return template.replace("@SMTP_SMARTHOST@", smarthost).replace("@OPERATORS_EMAIL@", operators)
+def alertmanager_config(template: str, *, smarthost: str, operators: str, runbook_base: str) -> str:
+    """alertmanager.yml with the SMTP server, the operators' address and the runbook links'
+    base filled in (Alertmanager reads no environment variables; docker-compose fills in the
+    same three with sed)."""
+    return (
+        template.replace("@SMTP_SMARTHOST@", smarthost)
+        .replace("@OPERATORS_EMAIL@", operators)
+        .replace("@RUNBOOK_BASE_URL@", runbook_base.rstrip("/"))
+    )
 
 
 def prometheus_process(layout: Layout) -> Process:
@@ -1087,6 +1121,7 @@ def alertmanager_process(layout: Layout) -> Process:
                 template,
                 smarthost=f"127.0.0.1:{layout.smtp_port}",
                 operators=layout.operators_email,
+                runbook_base=layout.runbook_base_url,
             ),
             encoding="utf-8",
         )

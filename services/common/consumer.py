@@ -213,11 +213,16 @@ class Consumption:
             await asyncio.sleep(interval)
 
     async def measure(self) -> None:
-        """Each subscription's lag, and the dead letters nobody has handled yet."""
-        for topic, subscriber in self.watched:
-            if subscriber.consumer is not None:  # None before start and after stop
-                self.metrics.consumer_lag(topic.name, await partition_lag(subscriber.consumer))
+        """The dead letters nobody has handled yet, and each subscription's lag."""
+        # Dead letters first: they come from the database, and a slow lag must not hold them.
         self.metrics.dead_letters_waiting(await self.dead_letters.waiting())
+        # Every consumer at once: the broker answers a consumer's offset request only after
+        # the empty fetch it holds on the same connection (up to FETCH_WAIT_MS), so one after
+        # another eight consumers outlasted observe's timeout and no gauge was ever set.
+        watched = [(t, s.consumer) for t, s in self.watched if s.consumer is not None]
+        lags = await asyncio.gather(*(partition_lag(consumer) for _, consumer in watched))
+        for (topic, _), lag in zip(watched, lags, strict=True):
+            self.metrics.consumer_lag(topic.name, lag)
 
     async def process(
         self,

@@ -13,7 +13,9 @@ class ConsolidateMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._consolidated = Counter(
             "baocao_reports_consolidated",
-            "reports recorded (and queued for publication)",
+            "report versions recorded, by trigger: counted when a version and its events "
+            "are committed to the outbox, before the relay publishes them (what Kafka "
+            'acknowledged: baocao_events_published_total{topic=~".*report-consolidated.*"})',
             ["trigger"],
             registry=registry,
         )

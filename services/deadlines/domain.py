@@ -601,6 +601,11 @@ def rung_key(
     return f"rung|{period.id}|{unit_id}|{rung.rung_id}{_moved(period, moved)}{back}"
 
 
+def rung_of_key(key: str) -> str:
+    """The rung id a :func:`rung_key` names (``rung|<period>|<unit>|<rung id>[|...]``)."""
+    return key.split("|")[3]
+
+
 def _rung(
     period: Period,
     unit_id: str,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.deadlines.coverage import Coverage
@@ -26,7 +28,9 @@ class DeadlinesMetrics:
             self._emitted.labels(kind.value)
         self._skipped = Counter(
             "baocao_deadline_rungs_skipped",
-            "reminder rungs not sent because a later one superseded them (after downtime)",
+            "reminder-ladder rungs not sent because a later one superseded them (after "
+            "downtime), by rung (bounded by the plan's ladder, as for the emitted rungs)",
+            ["rung"],
             registry=registry,
         )
         self._rungs_emitted = Counter(
@@ -122,8 +126,9 @@ class DeadlinesMetrics:
         # Wall time, as for the last success: the alert compares it with Prometheus' time().
         self._heartbeat.set_to_current_time()
 
-    def skipped(self, count: int) -> None:
-        self._skipped.inc(count)
+    def skipped(self, by_rung: Mapping[str, int]) -> None:
+        for rung, count in by_rung.items():
+            self._skipped.labels(rung).inc(count)
 
     def scan_failed(self) -> None:
         self._scan_failures.inc()

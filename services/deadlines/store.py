@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -26,7 +27,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.events import ExtensionDecidedPayload, FilingExceptionGrantedPayload
 from services.common.mongo import Document, insert_each, to_millis
 from services.common.outbox import Outbox, Ref
-from services.deadlines.domain import Emission, Reopened, UnitDue
+from services.deadlines.domain import Emission, Reopened, UnitDue, rung_of_key
 
 EMISSIONS, SUBMITTED, RETURNED = "emissions", "submitted.", "returned."
 EXTENSIONS, EXCEPTIONS = "extensions.", "exceptions."
@@ -74,9 +75,9 @@ class DeadlinesStore(abc.ABC):
     @abc.abstractmethod
     async def record_skipped(
         self, emissions: Sequence[Emission], *, recorded_at: dt.datetime
-    ) -> int:
+    ) -> dict[str, int]:
         """Record the rungs each emission supersedes as skipped (no event) unless they were
-        decided already; returns how many were newly recorded."""
+        decided already; returns how many were newly recorded, by rung id."""
 
 
 class MongoDeadlinesStore(DeadlinesStore):
@@ -176,7 +177,7 @@ class MongoDeadlinesStore(DeadlinesStore):
 
     async def record_skipped(
         self, emissions: Sequence[Emission], *, recorded_at: dt.datetime
-    ) -> int:
+    ) -> dict[str, int]:
         documents = [
             skipped_document(key, emission, recorded_at)
             for emission in emissions
@@ -186,7 +187,9 @@ class MongoDeadlinesStore(DeadlinesStore):
         # The ones sent (or skipped) before stay as they are.
         there = await insert_each(self.emissions, documents)
         self._decided.update(d["_id"] for d in documents)
-        return len(documents) - len(there)
+        return dict(
+            Counter(rung_of_key(d["_id"]) for n, d in enumerate(documents) if n not in there)
+        )
 
 
 def decision_document(emission: Emission, event_id: str, recorded_at: dt.datetime) -> Document:

@@ -18,18 +18,30 @@ NOTICE_TYPES = (
 )
 
 
+OUTCOME_LABELS = {
+    "sent": "handed to the channel",
+    "failed": "given up on (refused for good, or every attempt failed)",
+    "retried": "an attempt failed, tried again later",
+    "deferred": "held back by quiet hours (SMS)",
+    "duplicate": "already claimed by another delivery, not sent again",
+    "finish_retried": "sent or given up on, but storing that outcome failed and is retried",
+}
+"""Every value of the ``outcome`` label, with what it means (the metric's help lists them)."""
+
+
 class NotifyMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._outcomes = Counter(
             "baocao_notifications",
-            "notifications by channel and outcome (sent, failed, retried, duplicate)",
+            "notifications by channel and outcome: "
+            + "; ".join(f"{outcome}: {meaning}" for outcome, meaning in OUTCOME_LABELS.items()),
             ["channel", "outcome"],
             registry=registry,
         )
         # Every series exists from the start: increase() over a series born at 1 is 0, and the
         # alert on failed notices would miss the first failure.
         for channel in get_args(Channel):
-            for outcome in ("sent", "failed", "retried", "deferred"):
+            for outcome in OUTCOME_LABELS:
                 self._outcomes.labels(channel, outcome)
 
         self._notices = Counter(

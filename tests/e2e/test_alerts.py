@@ -8,11 +8,13 @@ they are). Alertmanager mails through the stack's Mailpit to an address of this 
 1. A poison record (garbage on a topic three services consume) -> BaocaoDeadLetters.
 2. A period that locks within 24 hours with every unit missing (the services' clock starts
    12 hours before the lock of the quarterly plan's Q2 2027) -> BaocaoPeriodClosingWithUnitsMissing.
-3. notify stopped while reports arrive, then back behind a slow mail server while they keep
-   arriving -> BaocaoConsumerLagGrowing.
+3. notify stopped while reports arrive -> BaocaoServiceDown; then back behind a slow mail
+   server while they keep arriving -> BaocaoConsumerLagGrowing.
 
 Each is seen firing in Prometheus's API and mailed, then resolved (the dead letters discarded
-by an admin, the units' reports filed, the mail server at full speed again) and mailed as such.
+by an admin, the units' reports filed, notify back, the mail server at full speed again) and
+mailed as such. Every mail, firing and resolved, is read: its state, both summaries (Vietnamese
+and English, as the rule words them) and the link to the alert's runbook section.
 """
 
 from __future__ import annotations
@@ -20,17 +22,22 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import time
 import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from aiokafka import AIOKafkaProducer
 
 from contracts.plan import Plan
+from deploy.local import stack
 from services.common.auth import Role
 from services.common.periods import periods_around
 from services.common.reference import load_plan
@@ -49,6 +56,7 @@ log = logging.getLogger(__name__)
 DEAD_LETTERS = "BaocaoDeadLetters"
 PERIOD = "BaocaoPeriodClosingWithUnitsMissing"
 LAG = "BaocaoConsumerLagGrowing"
+DOWN = "BaocaoServiceDown"
 MEASURED_EVERY = 5.0
 """The services measure lag and waiting dead letters every 5 s (services.common.consumer)."""
 SLOW_MAIL_SECONDS = 1.0
@@ -134,6 +142,46 @@ async def alert_mail(
     return await eventually(found, timeout=60, interval=0.5, what=f"mail {prefix!r}")
 
 
+def summary_line(template: str) -> re.Pattern[str]:
+    """A whole line of the mail as the rule's summary template renders it, whatever the values
+    put in for its ``{{ ... }}``."""
+    parts = re.split(r"\{\{.*?\}\}", template)
+    return re.compile("^" + ".+?".join(re.escape(part) for part in parts) + "$", re.MULTILINE)
+
+
+async def read_mail(
+    system: System, monitoring: Monitoring, mail: dict[str, Any], status: str, alertname: str
+) -> None:
+    """The mail says the alert's state, both of its summaries and where its runbook is."""
+    text = str((await mailpit.message(system.servers.mailpit_api, mail["ID"]))["Text"])
+    text = text.replace("\r\n", "\n")  # a mail's lines end in CRLF
+    state = "ĐANG XẢY RA / FIRING" if status == "FIRING" else "ĐÃ HẾT / RESOLVED"
+    assert f"{state}: {alertname} (" in text, text
+    annotations = ANNOTATIONS[alertname]
+    for language in ("summary_vi", "summary"):
+        assert summary_line(annotations[language]).search(text), (language, text)
+    # An absolute link that leads to the alert's own section of the runbook.
+    # (one line per alert the mail groups: all of them of this alert, so one link)
+    link = f"{monitoring.runbook_base}/{annotations['runbook_url']}"
+    assert set(re.findall(r"^Hướng dẫn xử lý / runbook: (\S+)$", text, re.MULTILINE)) == {link}
+    target = urllib.parse.urlsplit(link)
+    assert target.fragment == alertname.lower()
+    assert alertname in sections(target.path), (target.path, alertname)
+
+
+def sections(path: str) -> list[str]:
+    """The headings of the Markdown file at ``path`` (a file: URL's path) that name an alert."""
+    text = Path(urllib.request.url2pathname(path)).read_text(encoding="utf-8")
+    return re.findall(r"^## (Baocao\S+)$", text, re.MULTILINE)
+
+
+ANNOTATIONS = {
+    rule["alert"]: rule["annotations"]
+    for group in yaml.safe_load((stack.PROMETHEUS_DIR / "alerts.yml").read_text("utf-8"))["groups"]
+    for rule in group["rules"]
+}
+
+
 async def firing(monitoring: Monitoring, alertname: str, timeout: float, **labels: str) -> float:
     """Seconds until Prometheus's API shows the alert firing with those labels."""
     started = time.monotonic()
@@ -154,6 +202,7 @@ EXPLAIN = {
     DEAD_LETTERS: "baocao_dead_letters_waiting",
     PERIOD: "baocao_period_units_missing / baocao_period_units_expected",
     LAG: "baocao_consumer_lag",
+    DOWN: 'up{job="baocao"}',
 }
 """What to show when an alert did not fire: the series its rule reads."""
 
@@ -238,11 +287,18 @@ async def test_three_forced_conditions_fire_reach_the_operators_and_resolve(
     for alertname, service in ((DEAD_LETTERS, "notify"), (PERIOD, "deadlines")):
         mail = await alert_mail(system, monitoring, "FIRING", alertname, service, forced)
         log.info("mail: %s", mail["Subject"])
+        await read_mail(system, monitoring, mail, "FIRING", alertname)
 
     # 3: notify stopped while reports arrive (every unit but one files: the period resolves)...
+    stopped = now()
     system.halt("notify")
     for unit_id in units[:-1]:
         await file(system, plan, period_id, unit_id)
+    waited = await firing(monitoring, DOWN, budget(monitoring, DOWN), service="notify")
+    log.info("%s firing after %.1f s", DOWN, waited)
+    mail = await alert_mail(system, monitoring, "FIRING", DOWN, "notify", stopped)
+    log.info("mail: %s", mail["Subject"])
+    await read_mail(system, monitoring, mail, "FIRING", DOWN)
     # ...then back, behind a mail server slower than the reports keep coming.
     relay.delay = SLOW_MAIL_SECONDS
     behind = now()
@@ -256,6 +312,7 @@ async def test_three_forced_conditions_fire_reach_the_operators_and_resolve(
         log.info("%s firing after %.1f s", LAG, waited)
         mail = await alert_mail(system, monitoring, "FIRING", LAG, "notify", behind)
         log.info("mail: %s", mail["Subject"])
+        await read_mail(system, monitoring, mail, "FIRING", LAG)
     finally:
         keep_filing.cancel()
         await asyncio.gather(keep_filing, return_exceptions=True)
@@ -268,17 +325,17 @@ async def test_three_forced_conditions_fire_reach_the_operators_and_resolve(
     await resolved(monitoring, PERIOD, 60, period=period_id)
     await resolved(monitoring, DEAD_LETTERS, 60)
     await resolved(monitoring, LAG, 180, service="notify")
-    # The period resolved as the reports came in; the other two once dealt with.
+    # The period resolved as the reports came in, notify's outage when it was back; the other
+    # two once dealt with.
     for alertname, service, since in (
         (DEAD_LETTERS, "notify", dealt_with),
         (PERIOD, "deadlines", forced),
+        (DOWN, "notify", behind),
         (LAG, "notify", dealt_with),
     ):
         mail = await alert_mail(system, monitoring, "RESOLVED", alertname, service, since)
         log.info("mail: %s", mail["Subject"])
-        body = await mailpit.message(system.servers.mailpit_api, mail["ID"])
-        assert "RUNBOOK.md#" + alertname.lower() in body["Text"]
-        assert "ĐÃ HẾT / RESOLVED" in body["Text"]
+        await read_mail(system, monitoring, mail, "RESOLVED", alertname)
 
 
 def now() -> dt.datetime:

@@ -33,7 +33,7 @@ from services.common.outbox import INTENT, READY, Outbox, Ref
 from services.consolidate.amendments import LateCause
 from services.consolidate.domain import SubmissionRow
 from services.consolidate.store import ConsolidateStore, ReportExists, StoredReport, VersionTaken
-from services.deadlines.domain import Emission, Reopened, UnitDue
+from services.deadlines.domain import Emission, Reopened, UnitDue, rung_of_key
 from services.deadlines.store import (
     EMISSIONS,
     DeadlinesStore,
@@ -388,13 +388,14 @@ class FakeDeadlinesStore(DeadlinesStore):
 
     async def record_skipped(
         self, emissions: Sequence[Emission], *, recorded_at: dt.datetime
-    ) -> int:
-        recorded = 0
+    ) -> dict[str, int]:
+        recorded: dict[str, int] = {}
         for emission in emissions:
             for key in emission.skipped:
                 if key not in self.emissions:
                     self.emissions[key] = skipped_document(key, emission, recorded_at)
-                    recorded += 1
+                    rung = rung_of_key(key)
+                    recorded[rung] = recorded.get(rung, 0) + 1
             self._decided.update(emission.skipped)
         return recorded
 

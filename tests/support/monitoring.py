@@ -63,6 +63,8 @@ class Monitoring:
     """Service name -> its HTTP port."""
     smarthost: str
     operators: str
+    runbook_base: str = stack.ROOT.as_uri()
+    """The mails link the runbook in this checkout, where the test can follow the link."""
     prometheus_port: int = field(default_factory=free_port)
     alertmanager_port: int = field(default_factory=free_port)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -108,7 +110,12 @@ class Monitoring:
 
         template = (PROMETHEUS_DIR / "alertmanager.yml").read_text(encoding="utf-8")
         alerting = yaml.safe_load(
-            stack.alertmanager_config(template, smarthost=self.smarthost, operators=self.operators)
+            stack.alertmanager_config(
+                template,
+                smarthost=self.smarthost,
+                operators=self.operators,
+                runbook_base=self.runbook_base,
+            )
         )
         alerting["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1h")
         (self.work / "alertmanager.yml").write_text(yaml.safe_dump(alerting), "utf-8")

@@ -14,6 +14,9 @@ from prometheus_client import CollectorRegistry
 
 # Series Prometheus makes itself rather than scraping them.
 PROMETHEUS_SERIES = {"up"}
+TARGET_LABELS = {"job", "instance", "service"}
+"""Labels every scraped series carries: Prometheus's own two and the `service` the scrape
+configs give each service's target (the services also set it themselves)."""
 PROMQL_WORDS = {
     "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
     "bool", "offset", "inf", "nan",
@@ -54,8 +57,8 @@ def exported(registry: CollectorRegistry) -> set[str]:
 
 
 @cache
-def exported_by_services() -> frozenset[str]:
-    """Every series name the four services export, read from their apps' own registries."""
+def service_registries() -> tuple[CollectorRegistry, ...]:
+    """The registries of the four services' apps, as they are built to run."""
     from services.consolidate.app import build_app as consolidate
     from services.consolidate.config import ConsolidateSettings
     from services.deadlines.app import build_app as deadlines
@@ -65,15 +68,62 @@ def exported_by_services() -> frozenset[str]:
     from services.submissions.app import build_app as submissions
     from services.submissions.config import SubmissionsSettings
 
-    names: set[str] = set()
-    for app in (
+    apps = (
         submissions(SubmissionsSettings()),
         deadlines(DeadlinesSettings()),
         notify(NotifySettings()),
         consolidate(ConsolidateSettings()),
-    ):
-        names |= exported(app.state.runtime.registry)
-    return frozenset(names)
+    )
+    return tuple(app.state.runtime.registry for app in apps)
+
+
+@cache
+def exported_by_services() -> frozenset[str]:
+    """Every series name the four services export, read from their apps' own registries."""
+    return frozenset(name for registry in service_registries() for name in exported(registry))
+
+
+@cache
+def labels_of_metrics() -> dict[str, frozenset[str]]:
+    """Each series name the services export -> the label names it can carry once scraped: the
+    ones its metric declares (a labelled metric nobody has used yet shows no sample), the ones
+    its samples show, ``le`` on histogram buckets, and the target's."""
+    labels: dict[str, set[str]] = {name: set(TARGET_LABELS) for name in PROMETHEUS_SERIES}
+    for registry in service_registries():
+        collectors = registry._names_to_collectors  # no public way to read declared labels
+        for name in exported(registry):
+            found = labels.setdefault(name, set(TARGET_LABELS))
+            found |= set(getattr(collectors.get(name), "_labelnames", ()))
+            if name.endswith("_bucket"):
+                found.add("le")
+        for family in registry.collect():
+            for sample in family.samples:
+                labels.setdefault(sample.name, set(TARGET_LABELS)).update(sample.labels)
+    return {name: frozenset(names) for name, names in labels.items()}
+
+
+def unknown_metrics(expr: str) -> set[str]:
+    """The metrics ``expr`` reads that no service exports (nor Prometheus makes)."""
+    return metric_names(expr) - exported_by_services() - PROMETHEUS_SERIES
+
+
+def unknown_labels(rule: dict[str, Any]) -> set[str]:
+    """Label names a rule uses that the metrics it reads do not have: in a metric's own
+    matchers (``m{label=...}``: that metric's labels), in ``by``/``on`` clauses and in its
+    annotations' ``$labels.x`` (some metric of the rule must have it)."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', rule["expr"])
+    available = labels_of_metrics()
+    read = metric_names(rule["expr"])
+    anywhere = set().union(*(available.get(m, frozenset()) for m in read))
+    unknown: set[str] = set()
+    for metric, matchers in re.findall(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*\{([^}]*)\}", expr):
+        used = set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)", matchers))
+        unknown |= used - available.get(metric, frozenset())
+    for clause in re.findall(r"\b(?:by|on)\s*\(([^)]*)\)", expr):
+        unknown |= {label.strip() for label in clause.split(",") if label.strip()} - anywhere
+    templates = " ".join(str(v) for v in rule.get("annotations", {}).values())
+    unknown |= set(re.findall(r"\$labels\.([A-Za-z_][A-Za-z0-9_]*)", templates)) - anywhere
+    return unknown
 
 
 @pytest.fixture(scope="module")
@@ -136,15 +186,41 @@ def test_metric_names_are_read_from_expressions():
 @pytest.mark.unit
 def test_rules_only_read_metrics_a_service_exports(rules):
     """A renamed or removed metric breaks this test instead of silently disabling an alert."""
-    available = exported_by_services() | PROMETHEUS_SERIES
     for rule in rules:
-        unknown = metric_names(rule["expr"]) - available
+        unknown = unknown_metrics(rule["expr"])
         assert not unknown, f"{rule['alert']} reads metrics no service exports: {sorted(unknown)}"
 
 
 @pytest.mark.unit
-def test_a_metric_no_service_exports_is_caught(rules):
-    assert metric_names("baocao_no_such_metric_total > 0") - exported_by_services()
+def test_rules_only_use_labels_their_metrics_have(rules):
+    """A renamed label (``outcome``, ``channel``...) would leave a matcher that never matches
+    or a grouping that merges everything: an alert that cannot fire, or says nothing."""
+    for rule in rules:
+        unknown = unknown_labels(rule)
+        assert not unknown, f"{rule['alert']} uses labels its metrics lack: {sorted(unknown)}"
+
+
+@pytest.mark.unit
+def test_a_metric_or_label_no_service_exports_is_caught(rules):
+    """The guards above, on real rules with one name changed, against the real services."""
+    failing = next(r for r in rules if r["alert"] == "BaocaoNotificationsFailing")
+    assert unknown_metrics(failing["expr"]) == set()
+    renamed = failing["expr"].replace("baocao_notifications_total", "baocao_notices_sent_total")
+    assert unknown_metrics(renamed) == {"baocao_notices_sent_total"}
+
+    assert unknown_labels(failing) == set()
+    matcher = {**failing, "expr": failing["expr"].replace('outcome="failed"', 'result="failed"')}
+    assert unknown_labels(matcher) == {"result"}
+    grouping = {**failing, "expr": failing["expr"].replace("by (channel)", "by (medium)")}
+    assert unknown_labels(grouping) == {"medium"}
+    template = {
+        **failing,
+        "annotations": {"summary": "notices over {{ $labels.medium }} are failing"},
+    }
+    assert unknown_labels(template) == {"medium"}
+    lag = next(r for r in rules if r["alert"] == "BaocaoConsumerLagGrowing")
+    assert unknown_labels(lag) == set()
+    assert unknown_labels({**lag, "expr": lag["expr"].replace("topic", "subject")}) == {"subject"}
 
 
 @pytest.mark.unit
@@ -157,7 +233,8 @@ def test_every_rule_speaks_both_languages_and_has_a_runbook_section(rules):
         annotations = rule["annotations"]
         assert annotations.get("summary_vi"), f"{rule['alert']}: no Vietnamese summary"
         anchor = rule["alert"].lower()
-        assert annotations.get("runbook_url", "").endswith(f"RUNBOOK.md#{anchor}")
+        # A path in the repository (alert mails put BAOCAO_RUNBOOK_BASE_URL before it).
+        assert annotations.get("runbook_url") == f"{RUNBOOK.relative_to(ROOT)}#{anchor}"
         assert anchor in headings, f"RUNBOOK.md has no section for {rule['alert']}"
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,15 @@ import jsonschema
 import pytest
 import yaml
 
+from deploy.local import stack
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "tests" / "fixtures" / "compose-spec.json"
 
 APP_SERVICES = {"submissions": 8000, "deadlines": 8001, "notify": 8002, "consolidate": 8003}
 # ports the Docker-less local stack (deploy/local/stack.py) binds on the host by default
-LOCAL_STACK_PORTS = {8000, 8001, 8002, 8003, 9092, 9093, 27017, 1025, 8025, 8088}
+LOCAL_STACK_PORTS = {8000, 8001, 8002, 8003, 9092, 9093, 27017, 1025, 8025, 8088, 9090, 9094}
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +98,9 @@ def test_schema_rejects_a_broken_compose_file(compose, validator, breakage):
 
 @pytest.mark.unit
 def test_expected_services_exist(compose):
-    assert {"kafka", "mongodb", "mailpit", *APP_SERVICES} <= set(compose["services"])
+    assert {"kafka", "mongodb", "mailpit", *APP_SERVICES, "prometheus", "alertmanager"} <= set(
+        compose["services"]
+    )
 
 
 @pytest.mark.unit
@@ -133,7 +139,72 @@ def test_host_ports_do_not_clash_with_the_local_stack(compose):
             assert port not in LOCAL_STACK_PORTS, f"{name} publishes default local port {port}"
             assert port not in seen, f"{name} and {seen[port]} both publish {port}"
             seen[port] = name
-    assert {19092, 27018, 11025, 18025, 18000, 18001, 18002, 18003} <= set(seen)
+    assert {19092, 27018, 11025, 18025, 18000, 18001, 18002, 18003, 19090, 19093} <= set(seen)
+
+
+@pytest.mark.unit
+def test_the_local_stack_defaults_are_the_ports_listed_here(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("BAOCAO_") and name.endswith("_PORT"):
+            monkeypatch.delenv(name)
+    layout = stack.Layout()
+    defaults = {
+        *(layout.service_port(s) for s in stack.SERVICES),
+        layout.kafka_port,
+        layout.kafka_controller_port,
+        layout.mongo_port,
+        layout.smtp_port,
+        layout.mailpit_port,
+        layout.ferretdb_debug_port,
+        layout.prometheus_port,
+        layout.alertmanager_port,
+    }
+    assert defaults == LOCAL_STACK_PORTS
+
+
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> host path (relative to the compose file) of a service's bind mounts."""
+    found: dict[str, str] = {}
+    for mount in service.get("volumes", []):
+        source, target = str(mount).split(":")[:2]
+        if source.startswith("./"):
+            found[target] = source
+    return found
+
+
+@pytest.mark.unit
+def test_compose_monitoring_runs_the_local_stacks_rules_and_alertmanager_config(compose):
+    """One set of rules and one Alertmanager configuration for both paths: compose mounts the
+    very files the local stack renders from (stack.PROMETHEUS_DIR)."""
+    shared = "./" + stack.PROMETHEUS_DIR.relative_to(ROOT).as_posix()
+    prometheus = compose["services"]["prometheus"]
+    mounted = mounts(prometheus)
+    (config_flag,) = [c for c in prometheus["command"] if c.startswith("--config.file=")]
+    config_path = config_flag.removeprefix("--config.file=")
+    assert mounted[config_path] == f"{shared}/prometheus.yml"
+    config = yaml.safe_load((stack.PROMETHEUS_DIR / "prometheus.yml").read_text("utf-8"))
+    for rules in config["rule_files"]:
+        assert mounted[rules] == f"{shared}/alerts.yml", rules
+    local = yaml.safe_load((stack.PROMETHEUS_DIR / "prometheus.local.yml").read_text("utf-8"))
+    assert [Path(r).name for r in config["rule_files"]] == local["rule_files"] == ["alerts.yml"]
+    # Prometheus alerts the compose Alertmanager, on the port Alertmanager listens on.
+    targets = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == ["alertmanager:9093"]
+    assert "alertmanager" in prometheus["depends_on"]
+
+    alertmanager = compose["services"]["alertmanager"]
+    script = " ".join(alertmanager["command"])
+    (template,) = [t for t, s in mounts(alertmanager).items() if s == f"{shared}/alertmanager.yml"]
+    assert template in script
+    # compose fills in every placeholder the template has, as stack.alertmanager_config does.
+    placeholders = set(
+        re.findall(r"@[A-Z_]+@", (stack.PROMETHEUS_DIR / "alertmanager.yml").read_text("utf-8"))
+    )
+    assert placeholders and placeholders == set(re.findall(r"s\|(@[A-Z_]+@)\|", script))
+    assert "--config.file=/tmp/alertmanager.yml" in script
+    assert published_ports(alertmanager) == [19093]
+    assert any(str(p).endswith(":9093") for p in alertmanager["ports"])
+    assert published_ports(prometheus) == [19090]
 
 
 @pytest.mark.unit

@@ -52,7 +52,9 @@ async def test_rungs_emitted_skipped_and_pending_are_counted() -> None:
     # xa-b alone owes: b3 sent, b14 and b7 skipped; b1, b0, a1, a1+7d, a1+14d to come.
     assert sample("baocao_deadline_rungs_emitted_total", {"rung": "b3"}) == 1
     assert sample("baocao_deadline_rungs_emitted_total", {"rung": "b14"}) is None
-    assert sample("baocao_deadline_rungs_skipped_total") == 2
+    assert sample("baocao_deadline_rungs_skipped_total", {"rung": "b14"}) == 1
+    assert sample("baocao_deadline_rungs_skipped_total", {"rung": "b7"}) == 1
+    assert sample("baocao_deadline_rungs_skipped_total", {"rung": "b3"}) is None
     assert sample("baocao_deadline_rungs_pending", {"plan": PLAN.id, "period": PERIOD}) == 5
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import re
 import unicodedata
 import uuid
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 from pymongo.errors import AutoReconnect
 
 from contracts.events import (
@@ -34,6 +36,7 @@ from services.common.reference import Catalog
 from services.notify.domain import messages_for
 from services.notify.handlers import deliver, on_event, retry_due
 from services.notify.mailer import SendFailed
+from services.notify.metrics import OUTCOME_LABELS, NotifyMetrics
 from services.notify.store import FAILED, SENT
 from tests.support.fakes import FakeLedger
 from tests.support.notify import FIRST_DELAY, LEASE, FakeMailer, Notifier, transient
@@ -490,3 +493,19 @@ async def test_a_sent_message_whose_outcome_cannot_be_stored_yet_is_not_sent_aga
     n.clock.advance(LEASE * 2)
     assert await retry_due(n.delivery) == 0
     assert len(n.mailer.sent) == 1
+
+
+def test_every_outcome_notify_counts_is_named_in_the_help_and_exists_from_the_start() -> None:
+    # The values handlers pass to metrics.outcome (literals, and the ledger's final statuses).
+    source = (Path(__file__).parents[2] / "services" / "notify" / "handlers.py").read_text()
+    used = set(re.findall(r'metrics\.outcome\([^,]+, "([a-z_]+)"', source)) | {SENT, FAILED}
+    assert "finish_retried" in used
+    assert used <= set(OUTCOME_LABELS)
+    registry = CollectorRegistry()
+    NotifyMetrics(registry)
+    (family,) = [f for f in registry.collect() if f.name == "baocao_notifications"]
+    for outcome in OUTCOME_LABELS:
+        assert f"{outcome}: " in family.documentation
+        for channel in ("email", "sms"):
+            labels = {"channel": channel, "outcome": outcome}
+            assert registry.get_sample_value("baocao_notifications_total", labels) == 0

@@ -5,6 +5,7 @@ RED metrics; and the configuration the local stack and the alert test derive fro
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import httpx
@@ -149,9 +150,29 @@ async def test_http_requests_are_counted_by_route_template_method_and_status() -
     assert sample(registry, "http_requests_total", handler="none", method="GET", status="404") == 1
 
 
+STACK_PORT_VARIABLES = (
+    *(f"BAOCAO_{s.upper()}_PORT" for s in stack.SERVICES),
+    "BAOCAO_FERRETDB_DEBUG_PORT",
+    "BAOCAO_PROMETHEUS_PORT",
+    "BAOCAO_ALERTMANAGER_PORT",
+)
+
+
+def scrape_targets(config: dict[str, Any]) -> dict[str, list[str]]:
+    """Each scraped target's name (the service for the `baocao` job, else the job) -> address."""
+    targets: dict[str, list[str]] = {}
+    for job in config["scrape_configs"]:
+        for static in job["static_configs"]:
+            name = static.get("labels", {}).get("service", job["job_name"])
+            targets[name] = static["targets"]
+    return targets
+
+
 def test_the_local_prometheus_config_has_the_stacks_ports_and_rules(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    for variable in STACK_PORT_VARIABLES:  # the defaults, whatever stack this test runs beside
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("BAOCAO_NOTIFY_PORT", "18102")
     monkeypatch.setenv("BAOCAO_ALERTMANAGER_PORT", "19194")
     config: dict[str, Any] = yaml.safe_load(stack.prometheus_config(stack.Layout()))
@@ -168,16 +189,70 @@ def test_the_local_prometheus_config_has_the_stacks_ports_and_rules(
     assert jobs["ferretdb"]["static_configs"][0]["targets"] == ["127.0.0.1:8088"]
 
 
+def test_ports_moved_onto_each_others_defaults_are_moved_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every port shifted onto the next one's default: a replacement that ran once per port
+    # over the same text would move 8000 to 8001, then on to 8002, 8003 and 8004.
+    moved = {
+        "submissions": 8001,
+        "deadlines": 8002,
+        "notify": 8003,
+        "consolidate": 8004,
+        "ferretdb": 9090,
+        "prometheus": 9094,
+        "alertmanager": 8088,
+    }
+    for service in stack.SERVICES:
+        monkeypatch.setenv(f"BAOCAO_{service.upper()}_PORT", str(moved[service]))
+    monkeypatch.setenv("BAOCAO_FERRETDB_DEBUG_PORT", str(moved["ferretdb"]))
+    monkeypatch.setenv("BAOCAO_PROMETHEUS_PORT", str(moved["prometheus"]))
+    monkeypatch.setenv("BAOCAO_ALERTMANAGER_PORT", str(moved["alertmanager"]))
+    config: dict[str, Any] = yaml.safe_load(stack.prometheus_config(stack.Layout()))
+    assert scrape_targets(config) == {name: [f"127.0.0.1:{p}"] for name, p in moved.items()}
+    alertmanagers = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert alertmanagers == ["127.0.0.1:8088"]
+
+
+def test_a_shorter_scrape_interval_is_a_parameter_not_an_edit_of_the_shipped_file() -> None:
+    shipped: dict[str, Any] = yaml.safe_load(
+        stack.prometheus_config(stack.Layout(scrape_interval=None))
+    )
+    assert shipped["global"] == {"scrape_interval": "15s", "evaluation_interval": "15s"}
+    fast: dict[str, Any] = yaml.safe_load(
+        stack.prometheus_config(stack.Layout(scrape_interval="1s"))
+    )
+    assert fast["global"] == {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    assert fast["scrape_configs"] == shipped["scrape_configs"]
+
+
 def test_alertmanager_mails_the_operators_through_the_stacks_smtp_server() -> None:
     template = (stack.PROMETHEUS_DIR / "alertmanager.yml").read_text(encoding="utf-8")
     config = yaml.safe_load(
-        stack.alertmanager_config(template, smarthost="127.0.0.1:1025", operators="a@b.example")
+        stack.alertmanager_config(
+            template,
+            smarthost="127.0.0.1:1025",
+            operators="a@b.example",
+            runbook_base="https://git.example.org/baocao/-/blob/main/",
+        )
     )
     assert config["global"]["smtp_smarthost"] == "127.0.0.1:1025"
     (receiver,) = config["receivers"]
     (email,) = receiver["email_configs"]
     assert email["to"] == "a@b.example" and email["send_resolved"] is True
     assert "@" not in config["global"]["smtp_smarthost"].replace("@SMTP", "")
+    assert (
+        "runbook: https://git.example.org/baocao/-/blob/main/{{ .Annotations.runbook_url }}"
+        in (email["text"])
+    )
+    assert not re.search(r"@[A-Z_]+@", yaml.safe_dump(config)), "a placeholder left unfilled"
+
+
+def test_the_runbook_links_default_to_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BAOCAO_RUNBOOK_BASE_URL", raising=False)
+    assert stack.Layout().runbook_base_url == stack.ROOT.as_uri()
+    monkeypatch.setenv("BAOCAO_RUNBOOK_BASE_URL", "https://git.example.org/baocao/-/blob/main")
+    assert stack.Layout().runbook_base_url == "https://git.example.org/baocao/-/blob/main"
 
 
 def test_the_alert_test_shortens_durations_and_keeps_expressions() -> None:
