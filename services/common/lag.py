@@ -22,8 +22,8 @@ async def partition_lag(consumer: Any) -> dict[int, int]:
     if not assigned:
         return {}
     # All at once: the broker answers an offset request only after the empty fetch it may hold
-    # on the same connection (consumer.FETCH_WAIT_MS, 5 s), so asked one after the other they
-    # took 5 s each. The first offsets serve partitions the group never committed on (it
+    # on the same connection (up to consumer.FETCH_WAIT_MS), so asked one after the other
+    # their waits added up. The first offsets serve partitions the group never committed on (it
     # starts from their beginning, earliest); asking for them all costs no extra wait.
     ends, starts, committed = await asyncio.gather(
         consumer.end_offsets(assigned),
