@@ -3,6 +3,9 @@
 Another unit's report answers 404, exactly as a report that does not exist: an officer learns
 nothing about other units, not even that an id is taken. Each such attempt goes to the audit
 trail, so the office sees who tried.
+
+Office staff act on the plans their unit consolidates (``office_serves``): another plan's
+periods answer them as another unit's report answers an officer.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from fastapi import Depends, Request
 
 from services.common.auth import Principal, Role
 from services.common.errors import ApiProblem, not_ready
+from services.submissions.accounts import office_serves
 from services.submissions.audit import Action, AuditTrail
 
 
@@ -52,6 +56,32 @@ async def deny(
     return not_found()
 
 
+def serves_period(request: Request, principal: Principal, period_id: str) -> bool:
+    """False only for office staff and a period of a plan their unit does not consolidate (a
+    period of no plan is left to the route, which answers its own 404)."""
+    if principal.role is not Role.OFFICE:
+        return True
+    intake = getattr(request.app.state, "intake", None)
+    if intake is None:
+        raise not_ready()
+    plan = intake.catalog.plans.get(period_id.partition(".")[0])
+    return plan is None or office_serves(plan, principal.unit_id)
+
+
+async def ensure_period(
+    audit: AuditTrail,
+    principal: Principal,
+    request: Request,
+    period_id: str,
+    unit_id: str | None = None,
+) -> None:
+    """404 (audited) for office staff of another plan's period; everyone else passes."""
+    if not serves_period(request, principal, period_id):
+        raise await deny(
+            audit, principal, request, unit_id=unit_id, period_id=period_id, reason="plan"
+        )
+
+
 async def ensure_reads(
     audit: AuditTrail,
     principal: Principal,
@@ -59,11 +89,14 @@ async def ensure_reads(
     unit_id: str,
     period_id: str | None = None,
 ) -> None:
-    """404 (audited) unless ``principal`` may read ``unit_id``'s reports."""
+    """404 (audited) unless ``principal`` may read ``unit_id``'s reports (of ``period_id``'s
+    plan, for office staff)."""
     if not principal.can_read_unit(unit_id):
         raise await deny(
             audit, principal, request, unit_id=unit_id, period_id=period_id, reason="read"
         )
+    if period_id is not None:
+        await ensure_period(audit, principal, request, period_id, unit_id)
 
 
 async def ensure_files(

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 
 from contracts.plan import Plan
 from services.common.admission import Busy
-from services.common.auth import Principal, SignedIn
+from services.common.auth import Principal, Role, SignedIn
 from services.common.errors import ApiProblem, not_ready, problems
 from services.common.mongo import Document
 from services.common.periods import PeriodState, periods_around
 from services.submissions import domain, handlers
 from services.submissions.access import AuditDep, ensure_files, ensure_reads
+from services.submissions.accounts import office_serves
 from services.submissions.audit import Action
 from services.submissions.handlers import Intake
 from services.submissions.models import (
@@ -190,6 +191,8 @@ async def open_periods(intake: IntakeDep, principal: SignedIn) -> list[dict[str,
 
 
 def _concerns(plan: Plan, principal: Principal) -> bool:
+    if principal.role is Role.OFFICE:
+        return office_serves(plan, principal.unit_id)
     return principal.reads_all or any(u.id == principal.unit_id for u in plan.reporting_units())
 
 
