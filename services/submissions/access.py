@@ -24,6 +24,11 @@ def not_found() -> ApiProblem:
     return ApiProblem(404, "not_found", "Không tìm thấy nội dung được yêu cầu.")
 
 
+def report_not_found() -> ApiProblem:
+    """A report that is not there, or not the caller's to see: one answer for both."""
+    return ApiProblem(404, "submission_not_found", "Không tìm thấy báo cáo này.")
+
+
 def _audit(request: Request) -> AuditTrail:
     found: AuditTrail | None = getattr(request.app.state, "audit", None)
     if found is None:
@@ -42,8 +47,10 @@ async def deny(
     unit_id: str | None = None,
     period_id: str | None = None,
     reason: str,
+    answer: ApiProblem | None = None,
 ) -> ApiProblem:
-    """Record the refused attempt and return the 404 to raise."""
+    """Record the refused attempt and return the 404 to raise: ``answer``, the route's own
+    answer for a thing that does not exist, so that the two cannot be told apart."""
     await audit.record(
         Action.DENIED,
         actor=principal,
@@ -53,7 +60,7 @@ async def deny(
         outcome="denied",
         reason=reason,
     )
-    return not_found()
+    return answer or not_found()
 
 
 def serves_period(request: Request, principal: Principal, period_id: str) -> bool:
@@ -74,11 +81,19 @@ async def ensure_period(
     request: Request,
     period_id: str,
     unit_id: str | None = None,
+    *,
+    missing: ApiProblem | None = None,
 ) -> None:
     """404 (audited) for office staff of another plan's period; everyone else passes."""
     if not serves_period(request, principal, period_id):
         raise await deny(
-            audit, principal, request, unit_id=unit_id, period_id=period_id, reason="plan"
+            audit,
+            principal,
+            request,
+            unit_id=unit_id,
+            period_id=period_id,
+            reason="plan",
+            answer=missing,
         )
 
 
@@ -88,15 +103,23 @@ async def ensure_reads(
     request: Request,
     unit_id: str,
     period_id: str | None = None,
+    *,
+    missing: ApiProblem | None = None,
 ) -> None:
-    """404 (audited) unless ``principal`` may read ``unit_id``'s reports (of ``period_id``'s
-    plan, for office staff)."""
+    """404 (audited; ``missing`` if given) unless ``principal`` may read ``unit_id``'s reports
+    (of ``period_id``'s plan, for office staff)."""
     if not principal.can_read_unit(unit_id):
         raise await deny(
-            audit, principal, request, unit_id=unit_id, period_id=period_id, reason="read"
+            audit,
+            principal,
+            request,
+            unit_id=unit_id,
+            period_id=period_id,
+            reason="read",
+            answer=missing,
         )
     if period_id is not None:
-        await ensure_period(audit, principal, request, period_id, unit_id)
+        await ensure_period(audit, principal, request, period_id, unit_id, missing=missing)
 
 
 async def ensure_files(

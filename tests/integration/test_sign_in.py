@@ -140,6 +140,12 @@ async def test_an_api_token_is_scoped_to_its_account_and_revocable(portal: Porta
         assert cross.status_code == 404
         exchanged = await unit_client.post("/api/v1/auth/token")
         assert exchanged.status_code == 200
+    short_lived = {"Authorization": f"Bearer {exchanged.json()['access_token']}"}
+    async with portal.client(headers=short_lived) as exchanged_client:
+        assert (await exchanged_client.get("/api/v1/periods")).status_code == 200
+        again = await exchanged_client.post("/api/v1/auth/token")  # renewed, still tied to it
+        assert again.status_code == 200
+    renewed = {"Authorization": f"Bearer {again.json()['access_token']}"}
     async with portal.client(
         headers={"Authorization": f"Bearer {reader.json()['token']}"}
     ) as province:
@@ -153,6 +159,11 @@ async def test_an_api_token_is_scoped_to_its_account_and_revocable(portal: Porta
     assert revoked.json()["revoked_at"] is not None
     async with portal.client(headers={"Authorization": f"Bearer {secret}"}) as unit_client:
         assert (await unit_client.get("/api/v1/periods")).status_code == 401
+    # What was exchanged for it ends with it, here at once (elsewhere within 5 minutes).
+    for headers in (short_lived, renewed):
+        async with portal.client(headers=headers) as exchanged_client:
+            assert (await exchanged_client.get("/api/v1/periods")).status_code == 401
+            assert (await exchanged_client.post("/api/v1/auth/token")).status_code == 401
     actions = [e["action"] for e in await portal.audit()]
     assert {"token_created", "token_revoked", "denied", "submission"} <= set(actions)
 
