@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -126,7 +127,7 @@ async def sign_in(
             429,
             "too_many_attempts",
             "Đăng nhập sai quá nhiều lần; vui lòng thử lại sau "
-            f"{max(1, error.retry_after // 60)} phút.",
+            f"{max(1, math.ceil(error.retry_after / 60))} phút.",
             headers={"Retry-After": str(error.retry_after)},
         ) from error
     except SignInRefused as error:

@@ -19,7 +19,6 @@ from services.submissions.accounts import (
     password_matches,
     token_id_of,
 )
-
 from tests.support.plans import make_plan, task, unit
 
 pytestmark = pytest.mark.unit
