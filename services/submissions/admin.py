@@ -117,7 +117,8 @@ class CsvRows:
     """What a CSV file asks for, each account with its line; or every problem found in it."""
 
     wanted: list[tuple[int, NewAccount]]
-    problems: list[str]
+    problems: list[tuple[int, str]]
+    """(line, what is wrong)"""
 
 
 def read_csv(path: Path) -> CsvRows:
@@ -127,7 +128,7 @@ def read_csv(path: Path) -> CsvRows:
         header = [c.strip() for c in reader.fieldnames or []]
         absent = [c for c in REQUIRED_COLUMNS if c not in header]
         if absent:
-            return CsvRows([], [f"{path}:1: thiếu cột {', '.join(absent)}"])
+            return CsvRows([], [(1, f"thiếu cột {', '.join(absent)}")])
         reader.fieldnames = header
         wanted, problems = [], []
         for row in reader:
@@ -135,7 +136,7 @@ def read_csv(path: Path) -> CsvRows:
             try:
                 wanted.append((line, _row_account(row)))
             except ValueError as error:
-                problems.append(f"{path}:{line}: {error}")
+                problems.append((line, str(error)))
     return CsvRows(wanted, problems)
 
 
@@ -162,23 +163,23 @@ def _row_account(row: dict[str | None, str | None]) -> NewAccount:
 
 
 def import_problems(path: Path, rows: CsvRows, units: set[str], existing: set[str]) -> list[str]:
-    """Everything that would refuse a row, found before any account is created."""
+    """Everything that would refuse a row, found before any account is created, as
+    ``file:line: problem`` in the file's order."""
     problems = list(rows.problems)
     first_line: dict[str, int] = {}
     for line, new in rows.wanted:
-        where = f"{path}:{line}"
         try:
             check_role_unit(new.role, new.unit_id, units)
         except AccountRejected as error:
-            problems.append(f"{where}: {error.message}")
+            problems.append((line, error.message))
         if new.username in existing:
-            problems.append(f"{where}: tên đăng nhập “{new.username}” đã có")
+            problems.append((line, f"tên đăng nhập “{new.username}” đã có"))
         if new.username in first_line:
             problems.append(
-                f"{where}: tên đăng nhập “{new.username}” trùng dòng {first_line[new.username]}"
+                (line, f"tên đăng nhập “{new.username}” trùng dòng {first_line[new.username]}")
             )
         first_line.setdefault(new.username, line)
-    return problems
+    return [f"{path}:{line}: {problem}" for line, problem in sorted(problems)]
 
 
 def demo_accounts(plan: Plan) -> list[NewAccount]:

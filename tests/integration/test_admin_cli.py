@@ -131,6 +131,8 @@ def test_import_csv_with_a_bad_row_creates_nothing_and_names_every_line(
     for line in (3, 4, 5, 6, 7, 8):
         assert f"{csv}:{line}: " in err, err
     assert f"{csv}:2: " not in err
+    lines = [int(n) for n in re.findall(rf"{re.escape(str(csv))}:(\d+): ", err)]
+    assert lines == sorted(lines)  # in the file's order, as one fixes them
     assert "trùng dòng 2" in err
     assert "chưa tạo tài khoản nào" in err
     assert not out.exists()
