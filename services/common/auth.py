@@ -71,6 +71,9 @@ class Principal:
     csrf: str | None = None
     via_cookie: bool = False
     machine: bool = False
+    api_token: str | None = None
+    """The id of the API token this identity was exchanged for (claim ``tok``): submissions
+    refuses the token once that API token is revoked."""
 
     def can_read_unit(self, unit_id: str) -> bool:
         return self.reads_all or self.unit_id == unit_id
@@ -107,6 +110,7 @@ class TokenSigner:
             ("unit", principal.unit_id),
             ("sid", principal.session_id),
             ("csrf", principal.csrf),
+            ("tok", principal.api_token),
         ):
             if value is not None:
                 claims[claim] = value
@@ -163,6 +167,7 @@ class TokenVerifier:
             csrf=claims.get("csrf"),
             via_cookie=via_cookie,
             machine=bool(claims.get("machine")),
+            api_token=claims.get("tok"),
         )
 
 

@@ -44,5 +44,7 @@ def serve(app: FastAPI, settings: ServiceSettings, port: int) -> None:
         port=port,
         log_level=settings.log_level.lower(),
         access_log=settings.access_log,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=HTTP_DRAIN_SECONDS,
     )

@@ -38,6 +38,12 @@ class ServiceSettings(BaseSettings):
         "kept across restarts, distinct between replicas on one host",
     )
     host: str = "127.0.0.1"
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="proxies whose X-Forwarded-For/-Proto are believed (comma-separated "
+        "addresses or networks, * for any): the client address then comes from the header, "
+        "so the sign-in throttle and the audit trail see people, not the proxy",
+    )
     log_level: str = "INFO"
     access_log: bool = False
     """Off by default: one INFO line per request or message drowns the signal."""

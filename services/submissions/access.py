@@ -3,6 +3,9 @@
 Another unit's report answers 404, exactly as a report that does not exist: an officer learns
 nothing about other units, not even that an id is taken. Each such attempt goes to the audit
 trail, so the office sees who tried.
+
+Office staff act on the plans their unit consolidates (``office_serves``): another plan's
+periods answer them as another unit's report answers an officer.
 """
 
 from __future__ import annotations
@@ -13,11 +16,17 @@ from fastapi import Depends, Request
 
 from services.common.auth import Principal, Role
 from services.common.errors import ApiProblem, not_ready
+from services.submissions.accounts import office_serves
 from services.submissions.audit import Action, AuditTrail
 
 
 def not_found() -> ApiProblem:
     return ApiProblem(404, "not_found", "Không tìm thấy nội dung được yêu cầu.")
+
+
+def report_not_found() -> ApiProblem:
+    """A report that is not there, or not the caller's to see: one answer for both."""
+    return ApiProblem(404, "submission_not_found", "Không tìm thấy báo cáo này.")
 
 
 def _audit(request: Request) -> AuditTrail:
@@ -38,8 +47,10 @@ async def deny(
     unit_id: str | None = None,
     period_id: str | None = None,
     reason: str,
+    answer: ApiProblem | None = None,
 ) -> ApiProblem:
-    """Record the refused attempt and return the 404 to raise."""
+    """Record the refused attempt and return the 404 to raise: ``answer``, the route's own
+    answer for a thing that does not exist, so that the two cannot be told apart."""
     await audit.record(
         Action.DENIED,
         actor=principal,
@@ -49,7 +60,41 @@ async def deny(
         outcome="denied",
         reason=reason,
     )
-    return not_found()
+    return answer or not_found()
+
+
+def serves_period(request: Request, principal: Principal, period_id: str) -> bool:
+    """False only for office staff and a period of a plan their unit does not consolidate (a
+    period of no plan is left to the route, which answers its own 404)."""
+    if principal.role is not Role.OFFICE:
+        return True
+    intake = getattr(request.app.state, "intake", None)
+    if intake is None:
+        raise not_ready()
+    plan = intake.catalog.plans.get(period_id.partition(".")[0])
+    return plan is None or office_serves(plan, principal.unit_id)
+
+
+async def ensure_period(
+    audit: AuditTrail,
+    principal: Principal,
+    request: Request,
+    period_id: str,
+    unit_id: str | None = None,
+    *,
+    missing: ApiProblem | None = None,
+) -> None:
+    """404 (audited) for office staff of another plan's period; everyone else passes."""
+    if not serves_period(request, principal, period_id):
+        raise await deny(
+            audit,
+            principal,
+            request,
+            unit_id=unit_id,
+            period_id=period_id,
+            reason="plan",
+            answer=missing,
+        )
 
 
 async def ensure_reads(
@@ -58,12 +103,23 @@ async def ensure_reads(
     request: Request,
     unit_id: str,
     period_id: str | None = None,
+    *,
+    missing: ApiProblem | None = None,
 ) -> None:
-    """404 (audited) unless ``principal`` may read ``unit_id``'s reports."""
+    """404 (audited; ``missing`` if given) unless ``principal`` may read ``unit_id``'s reports
+    (of ``period_id``'s plan, for office staff)."""
     if not principal.can_read_unit(unit_id):
         raise await deny(
-            audit, principal, request, unit_id=unit_id, period_id=period_id, reason="read"
+            audit,
+            principal,
+            request,
+            unit_id=unit_id,
+            period_id=period_id,
+            reason="read",
+            answer=missing,
         )
+    if period_id is not None:
+        await ensure_period(audit, principal, request, period_id, unit_id, missing=missing)
 
 
 async def ensure_files(

@@ -157,3 +157,10 @@ class MongoAccountStore:
             await self.tokens.update_one({"_id": token_id}, {"$set": {"revoked_at": now}})
             doc["revoked_at"] = now
         return doc
+
+    async def revoke_tokens_of(self, username: str, now: dt.datetime) -> int:
+        """Revokes every live token of ``username``; how many were live."""
+        result = await self.tokens.update_many(
+            {"username": username, "revoked_at": None}, {"$set": {"revoked_at": now}}
+        )
+        return result.modified_count

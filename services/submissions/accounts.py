@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from contracts.plan import Plan
 from services.common.auth import Principal, Role
 
 MIN_PASSWORD_LENGTH = 10
@@ -72,11 +73,30 @@ def normal_username(raw: str) -> str:
 
 
 def check_role_unit(role: Role, unit_id: str | None, known_units: set[str]) -> None:
-    """An officer belongs to exactly one known unit; the other roles may name one or none."""
+    """An officer belongs to exactly one known unit, office staff to the consolidating unit
+    they work for (it decides which plans they act on); the other roles may name one or none."""
     if role is Role.OFFICER and not unit_id:
         raise AccountRejected("unit_required", "Tài khoản cán bộ đơn vị phải gắn với một đơn vị.")
+    if role is Role.OFFICE and not unit_id:
+        raise AccountRejected(
+            "unit_required",
+            "Tài khoản cơ quan tổng hợp phải gắn với đơn vị tổng hợp của kế hoạch.",
+        )
     if unit_id is not None and unit_id not in known_units:
         raise AccountRejected("unknown_unit", f"Đơn vị “{unit_id}” không có trong kế hoạch nào.")
+
+
+def office_serves(plan: Plan, unit_id: str | None) -> bool:
+    """Whether office staff of ``unit_id`` act on ``plan``: it is the plan's consolidating unit,
+    or a unit above it in the plan's hierarchy (``parent_id``), which oversees its work."""
+    seen: set[str] = set()
+    current = plan.unit(plan.consolidating_unit_id)
+    while current is not None and current.id not in seen:
+        if current.id == unit_id:
+            return True
+        seen.add(current.id)
+        current = plan.unit(current.parent_id) if current.parent_id else None
+    return False
 
 
 def hash_password(password: str) -> str:

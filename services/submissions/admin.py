@@ -5,8 +5,11 @@
     python -m services.submissions.admin demo --out .stack/demo-accounts.txt
 
 Passwords are generated (never a default), printed once (or written to a file only its owner
-can read), and stored only as argon2id hashes. The CSV has a header row with the columns
-``username,name,role,unit_id,email`` (role: officer, office, admin, reader).
+can read), and stored only as argon2id hashes. The CSV (UTF-8) has a header row with the
+columns ``username,name,role,unit_id,email`` (role: officer, office, admin, reader; the last two
+may be empty, except an officer's unit). Every row is checked before anything is created: one
+bad row (unknown unit, taken or repeated username, missing value) creates no account at all, so
+a corrected file can simply be imported again.
 """
 
 from __future__ import annotations
@@ -78,45 +81,105 @@ def _now() -> dt.datetime:
 
 async def create(
     store: MongoAccountStore, wanted: Iterable[NewAccount], units: set[str]
-) -> list[Created]:
-    created = []
+) -> tuple[list[Created], AccountRejected | None]:
+    """Creates ``wanted`` in order; stops at the first refusal and returns it with what was
+    created before it, so the caller still hands out those passwords (an account nobody has
+    the password of would need an admin to reset it)."""
+    created: list[Created] = []
     for new in wanted:
-        username = normal_username(new.username)
-        check_role_unit(new.role, new.unit_id, units)
-        password = new_password()
-        await store.create(
-            Account(
-                username=username,
-                name=new.name,
-                role=new.role,
-                unit_id=new.unit_id,
-                email=new.email,
-                password_hash=hash_password(password),
-            ),
-            _now(),
-        )
-        created.append(Created(NewAccount(username, new.name, new.role, new.unit_id), password))
-    return created
-
-
-def read_csv(path: Path) -> list[NewAccount]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    wanted = []
-    for number, row in enumerate(rows, start=2):
         try:
-            wanted.append(
-                NewAccount(
-                    username=row["username"],
-                    name=row["name"],
-                    role=Role(row["role"].strip()),
-                    unit_id=(row.get("unit_id") or "").strip() or None,
-                    email=(row.get("email") or "").strip() or None,
-                )
+            username = normal_username(new.username)
+            check_role_unit(new.role, new.unit_id, units)
+            password = new_password()
+            await store.create(
+                Account(
+                    username=username,
+                    name=new.name,
+                    role=new.role,
+                    unit_id=new.unit_id,
+                    email=new.email,
+                    password_hash=hash_password(password),
+                ),
+                _now(),
             )
-        except (KeyError, ValueError) as error:
-            raise SystemExit(f"{path}:{number}: {error}") from error
-    return wanted
+        except AccountRejected as error:
+            return created, error
+        created.append(Created(NewAccount(username, new.name, new.role, new.unit_id), password))
+    return created, None
+
+
+CSV_COLUMNS = ("username", "name", "role", "unit_id", "email")
+REQUIRED_COLUMNS = ("username", "name", "role")
+
+
+@dataclass(frozen=True)
+class CsvRows:
+    """What a CSV file asks for, each account with its line; or every problem found in it."""
+
+    wanted: list[tuple[int, NewAccount]]
+    problems: list[tuple[int, str]]
+    """(line, what is wrong)"""
+
+
+def read_csv(path: Path) -> CsvRows:
+    """Every row checked on its own (columns, role, username): all problems, as ``file:line``."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = [c.strip() for c in reader.fieldnames or []]
+        absent = [c for c in REQUIRED_COLUMNS if c not in header]
+        if absent:
+            return CsvRows([], [(1, f"thiếu cột {', '.join(absent)}")])
+        reader.fieldnames = header
+        wanted, problems = [], []
+        for row in reader:
+            line = reader.line_num
+            try:
+                wanted.append((line, _row_account(row)))
+            except ValueError as error:
+                problems.append((line, str(error)))
+    return CsvRows(wanted, problems)
+
+
+def _row_account(row: dict[str | None, str | None]) -> NewAccount:
+    if row.get(None):
+        raise ValueError(f"thừa cột (chỉ có {', '.join(CSV_COLUMNS)})")
+    values = {c: (row.get(c) or "").strip() for c in CSV_COLUMNS}
+    empty = [c for c in REQUIRED_COLUMNS if not values[c]]
+    if empty:
+        raise ValueError(f"thiếu giá trị cột {', '.join(empty)}")
+    try:
+        role = Role(values["role"])
+    except ValueError:
+        raise ValueError(
+            f"vai trò “{values['role']}” không hợp lệ (officer, office, admin, reader)"
+        ) from None
+    try:
+        username = normal_username(values["username"])
+    except AccountRejected as error:
+        raise ValueError(error.message) from None
+    return NewAccount(
+        username, values["name"], role, values["unit_id"] or None, values["email"] or None
+    )
+
+
+def import_problems(path: Path, rows: CsvRows, units: set[str], existing: set[str]) -> list[str]:
+    """Everything that would refuse a row, found before any account is created, as
+    ``file:line: problem`` in the file's order."""
+    problems = list(rows.problems)
+    first_line: dict[str, int] = {}
+    for line, new in rows.wanted:
+        try:
+            check_role_unit(new.role, new.unit_id, units)
+        except AccountRejected as error:
+            problems.append((line, error.message))
+        if new.username in existing:
+            problems.append((line, f"tên đăng nhập “{new.username}” đã có"))
+        if new.username in first_line:
+            problems.append(
+                (line, f"tên đăng nhập “{new.username}” trùng dòng {first_line[new.username]}")
+            )
+        first_line.setdefault(new.username, line)
+    return [f"{path}:{line}: {problem}" for line, problem in sorted(problems)]
 
 
 def demo_accounts(plan: Plan) -> list[NewAccount]:
@@ -155,6 +218,68 @@ def listing(created: list[Created], portal: str, tokens: dict[str, str] | None =
     return "\n".join(lines) + "\n"
 
 
+def hand_out(created: list[Created], portal: str, out: str | None) -> None:
+    """The generated passwords, printed or written to ``out`` (0600): never lost."""
+    text = listing(created, portal)
+    if out:
+        write_private(Path(out), text)
+        print(f"{len(created)} tài khoản đã tạo; mật khẩu ghi trong {out} (0600)")
+    else:
+        print(text, end="")
+
+
+async def import_csv(store: MongoAccountStore, args: argparse.Namespace, units: set[str]) -> int:
+    """All rows or none: a file with any bad row creates nothing and lists every problem."""
+    path = Path(args.file)
+    rows = read_csv(path)
+    existing = {a.username for a in await store.all()}
+    problems = import_problems(path, rows, units, existing)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        print(f"lỗi: {len(problems)} vấn đề; chưa tạo tài khoản nào.", file=sys.stderr)
+        return 1
+    created, refused = await create(store, [new for _, new in rows.wanted], units)
+    hand_out(created, args.portal, args.out)
+    if refused is not None:  # another admin took a username meanwhile: say which, keep the rest
+        print(f"lỗi: {refused.message} Dừng sau {len(created)} tài khoản.", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def demo(store: MongoAccountStore, args: argparse.Namespace, catalog: Catalog) -> int:
+    units = {u.id for plan in catalog.plans.values() for u in plan.units}
+    out = Path(args.out)
+    plan = next(iter(catalog.plans.values()))
+    wanted = demo_accounts(plan)
+    # A command-line run: blocking on a small local file is fine here.
+    existing = out.read_text(encoding="utf-8") if out.exists() else None  # noqa: ASYNC240
+    if existing and all([await store.get(w.username) for w in wanted]):
+        print(existing, end="")
+        return 0
+    now = _now()
+    for w in wanted:
+        # A rehearsal starts over: earlier demo accounts are replaced, and whatever signed
+        # them in (API tokens, browser sessions) ends with them, since their passwords did.
+        await store.revoke_tokens_of(w.username, now)
+        await store.close_sessions_of(w.username)
+        await store.accounts.delete_one({"_id": w.username})
+    created, refused = await create(store, wanted, units)
+    if refused is not None:
+        raise refused
+    tokens = {}
+    for holder in (created[2], created[1]):  # an officer's and the office's, for curl
+        issued = issue_api_token()
+        username = holder.account.username
+        await store.add_token(
+            issued.token_id, issued.digest, username, "demo curl", "make up", _now()
+        )
+        tokens[username] = issued.secret
+    text = listing(created, args.portal, tokens)
+    write_private(out, text)
+    print(text, end="")
+    return 0
+
+
 async def run(args: argparse.Namespace) -> int:
     settings = AdminSettings()
     catalog = settings.catalog()
@@ -163,45 +288,20 @@ async def run(args: argparse.Namespace) -> int:
     try:
         store = MongoAccountStore(client[settings.database_name()])
         if args.command == "create-admin":
-            created = await create(store, [NewAccount(args.username, args.name, Role.ADMIN)], units)
+            wanted = NewAccount(args.username, args.name, Role.ADMIN)
+            created, refused = await create(store, [wanted], units)
+            if refused is not None:
+                raise refused
             print(listing(created, args.portal), end="")
-        elif args.command == "import-csv":
-            created = await create(store, read_csv(Path(args.file)), units)
-            text = listing(created, args.portal)
-            if args.out:
-                write_private(Path(args.out), text)
-                print(f"{len(created)} accounts created; passwords in {args.out} (0600)")
-            else:
-                print(text, end="")
-        elif args.command == "demo":
-            out = Path(args.out)
-            plan = next(iter(catalog.plans.values()))
-            wanted = demo_accounts(plan)
-            # A command-line run: blocking on a small local file is fine here.
-            existing = out.read_text(encoding="utf-8") if out.exists() else None  # noqa: ASYNC240
-            if existing and all([await store.get(w.username) for w in wanted]):
-                print(existing, end="")
-                return 0
-            for w in wanted:  # a rehearsal starts over: earlier demo accounts are replaced
-                await store.accounts.delete_one({"_id": w.username})
-            created = await create(store, wanted, units)
-            tokens = {}
-            for holder in (created[2], created[1]):  # an officer's and the office's, for curl
-                issued = issue_api_token()
-                username = holder.account.username
-                await store.add_token(
-                    issued.token_id, issued.digest, username, "demo curl", "make up", _now()
-                )
-                tokens[username] = issued.secret
-            text = listing(created, args.portal, tokens)
-            write_private(out, text)
-            print(text, end="")
+            return 0
+        if args.command == "import-csv":
+            return await import_csv(store, args, units)
+        return await demo(store, args, catalog)
     except AccountRejected as error:
         print(f"lỗi: {error.message}", file=sys.stderr)
         return 1
     finally:
         await client.close()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     first.add_argument("--username", required=True)
     first.add_argument("--name", required=True)
     imported = commands.add_parser("import-csv", help="accounts from a CSV file")
-    imported.add_argument("file")
+    imported.add_argument("file", help=f"UTF-8, header row: {','.join(CSV_COLUMNS)}")
     imported.add_argument("--out", help="write the passwords here (0600) instead of printing")
     demo = commands.add_parser("demo", help="demo accounts of the first plan (development only)")
     demo.add_argument("--out", required=True)

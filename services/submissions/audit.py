@@ -2,7 +2,8 @@
 
 One collection per month (``audit.2026-11``): the trail only grows, and on a store that reads by
 scanning (bench/README.md) a month's records are what an admin's page reads. Nothing updates or
-deletes a record; a write that fails is retried by the caller's request failing, never skipped.
+deletes a record; a write that fails is retried by the caller's request failing, never skipped
+(a filed report is recorded again on its idempotent retry, once per report: ``once``).
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from fastapi import Request
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal
 from services.common.clock import Clock
@@ -69,11 +72,15 @@ class AuditTrail:
         unit_id: str | None = None,
         period_id: str | None = None,
         outcome: str = "ok",
+        once: str | None = None,
         **details: Any,
     ) -> Document:
+        """Appends a record. ``once`` names what it is about when the caller may repeat the
+        record (a retried request whose first answer failed): the month's collection keeps
+        the first, and repeating it is harmless."""
         at = self._clock.now()
         entry: Document = {
-            "_id": str(uuid.uuid4()),
+            "_id": once or str(uuid.uuid4()),
             "at": at,
             "action": action.value,
             "actor": actor.subject if actor else actor_name,
@@ -87,17 +94,78 @@ class AuditTrail:
             "outcome": outcome,
             "details": details,
         }
-        await self._db[self.collection_name(at)].insert_one(entry)
+        try:
+            await self._db[self.collection_name(at)].insert_one(entry)
+        except DuplicateKeyError:
+            if once is None:
+                raise
         return entry
 
     async def recent(self, limit: int = 200, months: int = 2) -> list[Document]:
         """The newest records of the last ``months`` months, newest first."""
         now = self._clock.now()
+        since = _month_start(now)
+        for _ in range(months - 1):
+            since = _month_start(since - dt.timedelta(days=1))
+        return await self.search(AuditQuery(since=since.date(), limit=limit))
+
+    async def search(self, query: AuditQuery) -> list[Document]:
+        """The newest records matching ``query``, newest first, month by month (newest month
+        first) until ``query.limit`` are found: only the months in its range are read."""
+        now = self._clock.now()
+        start, end = query.span(now)
+        names = set(await self._db.list_collection_names())
         found: list[Document] = []
-        year, month = now.year, now.month
-        for _ in range(months):
-            cursor = self._db[f"{PREFIX}{year:04d}-{month:02d}"].find({}, {"_id": 0})
-            found += await cursor.to_list(None)
-            year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-        found.sort(key=lambda e: e["at"], reverse=True)
-        return found[:limit]
+        month = _month_start(min(end, now))
+        while month >= _month_start(start) and len(found) < query.limit:
+            name = self.collection_name(month)
+            if name in names:
+                cursor = (
+                    self._db[name]
+                    .find(query.filter(start, end), {"_id": 0})
+                    .sort("at", -1)
+                    .limit(query.limit - len(found))
+                )
+                found += await cursor.to_list(None)
+            month = _month_start(month - dt.timedelta(days=1))
+        return found
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """What an admin looks for; days are UTC days, ``until`` included. Without ``since``, the
+    trail of this month and the last is read (older months only when asked for)."""
+
+    actor: str | None = None
+    unit_id: str | None = None
+    """Records about the unit, or by its people."""
+    action: str | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+    limit: int = 200
+
+    def span(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        end = (
+            dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), dt.UTC)
+            if self.until
+            else now + dt.timedelta(seconds=1)
+        )
+        if self.since:
+            start = dt.datetime.combine(self.since, dt.time(), dt.UTC)
+        else:
+            start = _month_start(_month_start(min(end, now)) - dt.timedelta(days=1))
+        return start, end
+
+    def filter(self, start: dt.datetime, end: dt.datetime) -> Document:
+        found: Document = {"at": {"$gte": start, "$lt": end}}
+        if self.actor:
+            found["actor"] = self.actor
+        if self.action:
+            found["action"] = self.action
+        if self.unit_id:
+            found["$or"] = [{"unit_id": self.unit_id}, {"actor_unit": self.unit_id}]
+        return found
+
+
+def _month_start(at: dt.datetime) -> dt.datetime:
+    return dt.datetime(at.year, at.month, 1, tzinfo=dt.UTC)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.auth import Admin, Role, SignedIn
@@ -20,7 +21,7 @@ from services.submissions.accounts import (
     new_password,
     normal_username,
 )
-from services.submissions.audit import Action
+from services.submissions.audit import Action, AuditQuery
 from services.submissions.identity import Identity, SignInRefused, SignInThrottled
 
 
@@ -126,7 +127,7 @@ async def sign_in(
             429,
             "too_many_attempts",
             "Đăng nhập sai quá nhiều lần; vui lòng thử lại sau "
-            f"{max(1, error.retry_after // 60)} phút.",
+            f"{max(1, math.ceil(error.retry_after / 60))} phút.",
             headers={"Retry-After": str(error.retry_after)},
         ) from error
     except SignInRefused as error:
@@ -167,7 +168,7 @@ async def me(principal: SignedIn) -> SessionPublic:
     "/auth/token",
     response_model=AccessTokenPublic,
     responses=problems(401),
-    summary="A 15-minute token for the other services (deadlines, notify, consolidate)",
+    summary="A 5-minute token for the other services (deadlines, notify, consolidate)",
 )
 async def exchange(principal: SignedIn, identity: IdentityDep) -> AccessTokenPublic:
     token, expires_at = identity.exchange(principal)
@@ -345,9 +346,35 @@ async def revoke_token(
 # --- audit trail (admins) -------------------------------------------------------------------
 
 
-@router.get("/audit", responses=problems(401, 403))
+def audit_query(
+    actor: Annotated[str | None, Query(max_length=64, description="username")] = None,
+    unit: Annotated[
+        str | None, Query(max_length=64, description="records about the unit or by its people")
+    ] = None,
+    action: Action | None = None,
+    since: Annotated[
+        dt.date | None,
+        Query(alias="from", description="first UTC day (default: the start of last month)"),
+    ] = None,
+    until: Annotated[dt.date | None, Query(alias="to", description="last UTC day")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> AuditQuery:
+    if since and until and since > until:
+        raise ApiProblem(422, "invalid_range", "Ngày bắt đầu phải trước hoặc bằng ngày kết thúc.")
+    return AuditQuery(
+        actor=actor or None,
+        unit_id=unit or None,
+        action=action.value if action else None,
+        since=since,
+        until=until,
+        limit=limit,
+    )
+
+
+@router.get("/audit", responses=problems(401, 403, 422))
 async def audit_trail(
-    _: Admin, identity: IdentityDep, limit: Annotated[int, Field(ge=1, le=1000)] = 200
+    _: Admin, identity: IdentityDep, query: Annotated[AuditQuery, Depends(audit_query)]
 ) -> list[dict[str, Any]]:
-    """The newest records of the audit trail (this month and last), newest first."""
-    return await identity.audit.recent(limit)
+    """The newest records of the audit trail matching the filters, newest first. Without
+    ``from``, this month's and last month's; older months are read when ``from`` reaches them."""
+    return await identity.audit.search(query)

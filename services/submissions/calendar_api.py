@@ -21,6 +21,7 @@ from services.common.clock import Clock
 from services.common.errors import ApiProblem, not_ready, problems
 from services.common.feed_tokens import issue_feed_token
 from services.common.reference import Catalog
+from services.submissions.access import AuditDep, deny
 
 
 class CalendarLinkPublic(BaseModel):
@@ -73,12 +74,20 @@ router = APIRouter(prefix="/api/v1", tags=["calendar feeds"])
 )
 async def calendar_token(
     unit_id: str,
+    request: Request,
     principal: SignedIn,
+    audit: AuditDep,
     links: Annotated[CalendarLinks, Depends(_links)],
 ) -> CalendarLinkPublic:
     if principal.role is Role.READER:
         raise forbidden()
-    # Another unit's officer learns nothing about that unit: the same 404 as an unknown one.
-    if not links.may_issue(principal, unit_id) or not links.reports(unit_id):
-        raise ApiProblem(404, "not_found", "Không tìm thấy đơn vị này.")
+    # Another unit's officer learns nothing about that unit: the same 404 as an unknown one,
+    # and the attempt is in the audit trail like any other cross-unit one.
+    unknown = ApiProblem(404, "not_found", "Không tìm thấy đơn vị này.")
+    if not links.may_issue(principal, unit_id):
+        raise await deny(
+            audit, principal, request, unit_id=unit_id, reason="calendar", answer=unknown
+        )
+    if not links.reports(unit_id):
+        raise unknown
     return links.issue(principal, unit_id)

@@ -5,7 +5,9 @@ Submissions is where identities live, so it checks more than the other services 
   and account deactivation end it here at once; elsewhere within the token's 30 minutes);
 - the account behind any token must still be active, and its current role and unit apply (a
   token for no account at all is trusted as signed: only the key's holder can make one);
-- an API token (``bct_…``) is looked up by its id and compared by digest.
+- an API token (``bct_…``) is looked up by its id and compared by digest; a token exchanged
+  for one (``exchange``) names it (claim ``tok``) and is refused here as soon as it is revoked.
+  The other services only check signatures, so there an exchanged token lasts its 5 minutes.
 
 A browser's token is renewed as it is used (``renew_cookie``), so 30 idle minutes end a
 sign-in, and the session's own expiry ends it after ``session_hours`` whatever happens.
@@ -43,7 +45,8 @@ from services.submissions.audit import Action, AuditTrail, client_address
 log = logging.getLogger(__name__)
 
 RENEW_AFTER = dt.timedelta(minutes=5)
-API_TOKEN_EXCHANGE_LIFETIME = dt.timedelta(minutes=15)
+# Short: the other services cannot see a revocation, so this is how long one takes there.
+API_TOKEN_EXCHANGE_LIFETIME = dt.timedelta(minutes=5)
 
 
 class SignInRefused(Exception):
@@ -103,8 +106,15 @@ class Identity:
             if via_cookie and now.timestamp() - claims["iat"] > RENEW_AFTER.total_seconds():
                 request.state.renew = (current, _aware(session["expires_at"]))
             return current
-        # A token without a session: issued to an API client by ``exchange``.
-        return replace(account.principal(), via_cookie=via_cookie)
+        # A token without a session: issued to an API client by ``exchange``, for an API
+        # token that must still be live.
+        if principal.api_token is not None and not await self._live(principal.api_token):
+            return None
+        return replace(account.principal(), via_cookie=via_cookie, api_token=principal.api_token)
+
+    async def _live(self, token_id: str) -> bool:
+        doc = await self.store.token(token_id)
+        return doc is not None and doc.get("revoked_at") is None
 
     async def _api_token(self, secret: str) -> Principal | None:
         token_id = token_id_of(secret)
@@ -116,7 +126,7 @@ class Identity:
         account = await self.store.get(doc["username"])
         if account is None or not account.active:
             return None
-        return replace(account.principal(), machine=True)
+        return replace(account.principal(), machine=True, api_token=token_id)
 
     def exchange(self, principal: Principal) -> tuple[str, dt.datetime]:
         """A short-lived token for the other services, for a caller already known here."""

@@ -21,7 +21,7 @@ from services.common.auth import Principal, ReadsAll, SignedIn, Staff
 from services.common.errors import ApiProblem, not_ready, problems
 from services.common.mongo import Document
 from services.submissions import review_handlers as office_
-from services.submissions.access import AuditDep, ensure_files, ensure_reads
+from services.submissions.access import AuditDep, ensure_files, ensure_period, ensure_reads
 from services.submissions.audit import Action, AuditTrail
 from services.submissions.models import local_text
 from services.submissions.review import (
@@ -76,7 +76,24 @@ async def _files_for_unit(
     return principal
 
 
+async def _staff_of_plan(
+    period_id: str, unit_id: str, request: Request, principal: Staff, audit: AuditDep
+) -> Principal:
+    await ensure_period(audit, principal, request, period_id, unit_id)
+    return principal
+
+
+async def _reads_period(
+    period_id: str, request: Request, principal: ReadsAll, audit: AuditDep
+) -> Principal:
+    await ensure_period(audit, principal, request, period_id)
+    return principal
+
+
 ReadsUnit = Annotated[Principal, Depends(_reads_unit)]
+StaffOfPlan = Annotated[Principal, Depends(_staff_of_plan)]
+"""Office staff of the period's plan (its consolidating unit), or an admin."""
+ReadsPeriod = Annotated[Principal, Depends(_reads_period)]
 FilesForUnit = Annotated[Principal, Depends(_files_for_unit)]
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
@@ -239,7 +256,7 @@ async def review_report(
     body: ReviewCreate,
     request: Request,
     office: OfficeDep,
-    principal: Staff,
+    principal: StaffOfPlan,
     audit: AuditDep,
 ) -> ReviewPublic:
     """Accept the unit's latest version, or return it with a comment; the unit is told."""
@@ -296,7 +313,7 @@ async def grant_exception(
     body: ExceptionCreate,
     request: Request,
     office: OfficeDep,
-    principal: Staff,
+    principal: StaffOfPlan,
     audit: AuditDep,
 ) -> ExceptionPublic:
     """Let the unit file for the period after its lock, until the end of ``until``."""
@@ -320,7 +337,9 @@ async def grant_exception(
     response_model=list[ExceptionPublic],
     responses=problems(401, 403, 404),
 )
-async def list_exceptions(period_id: str, office: OfficeDep, _: ReadsAll) -> list[ExceptionPublic]:
+async def list_exceptions(
+    period_id: str, office: OfficeDep, _: ReadsPeriod
+) -> list[ExceptionPublic]:
     """The period's filing exceptions, one per unit (the latest granted)."""
     plan = _plan_of(office, period_id)
     now = office.clock.now()
@@ -385,7 +404,7 @@ async def decide_extension(
     body: ExtensionDecisionCreate,
     request: Request,
     office: OfficeDep,
-    principal: Staff,
+    principal: StaffOfPlan,
     audit: AuditDep,
 ) -> ExtensionRequestPublic:
     """Approve the unit's pending request (new due date) or refuse it (with a reason)."""
@@ -420,7 +439,7 @@ async def decide_extension(
     responses=problems(401, 403, 404),
 )
 async def list_extension_requests(
-    period_id: str, office: OfficeDep, _: ReadsAll
+    period_id: str, office: OfficeDep, _: ReadsPeriod
 ) -> list[ExtensionRequestPublic]:
     """Each unit's latest extension request in the period, pending or decided."""
     _plan_of(office, period_id)

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 
 from contracts.plan import Plan
 from services.common.admission import Busy
-from services.common.auth import Principal, SignedIn
+from services.common.auth import Principal, Role, SignedIn
 from services.common.errors import ApiProblem, not_ready, problems
 from services.common.mongo import Document
 from services.common.periods import PeriodState, periods_around
 from services.submissions import domain, handlers
-from services.submissions.access import AuditDep, ensure_files, ensure_reads
+from services.submissions.access import AuditDep, ensure_files, ensure_reads, report_not_found
+from services.submissions.accounts import office_serves
 from services.submissions.audit import Action
 from services.submissions.handlers import Intake
 from services.submissions.models import (
@@ -114,18 +115,20 @@ async def create_submission(
             "lại sau ít giây.",
             headers={"Retry-After": "2"},
         ) from None
-    if created:
-        await audit.record(
-            Action.SUBMISSION,
-            actor=principal,
-            request=request,
-            unit_id=doc["unit_id"],
-            period_id=doc["period_id"],
-            submission_id=str(doc["_id"]),
-            revision=doc["revision"],
-            receipt_no=doc["receipt_no"],
-        )
-    else:
+    # Recorded on the repeat too: if the first answer failed at this record (after the report
+    # was stored), the client's retry with the same Idempotency-Key writes it; once per report.
+    await audit.record(
+        Action.SUBMISSION,
+        actor=principal,
+        request=request,
+        unit_id=doc["unit_id"],
+        period_id=doc["period_id"],
+        once=f"submission:{doc['_id']}",
+        submission_id=str(doc["_id"]),
+        revision=doc["revision"],
+        receipt_no=doc["receipt_no"],
+    )
+    if not created:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/periods/{doc['period_id']}/submissions/{doc['_id']}"
     return _receipt(intake, doc)
@@ -164,8 +167,10 @@ async def get_submission(
     known = intake.catalog.period(period_id) is not None
     doc = await intake.store.get(period_id, submission_id) if known else None
     if doc is None:
-        raise ApiProblem(404, "submission_not_found", "Không tìm thấy báo cáo này.")
-    await ensure_reads(audit, principal, request, doc["unit_id"], period_id)
+        raise report_not_found()
+    await ensure_reads(
+        audit, principal, request, doc["unit_id"], period_id, missing=report_not_found()
+    )
     return _receipt(intake, doc)
 
 
@@ -190,6 +195,8 @@ async def open_periods(intake: IntakeDep, principal: SignedIn) -> list[dict[str,
 
 
 def _concerns(plan: Plan, principal: Principal) -> bool:
+    if principal.role is Role.OFFICE:
+        return office_serves(plan, principal.unit_id)
     return principal.reads_all or any(u.id == principal.unit_id for u in plan.reporting_units())
 
 

@@ -4,6 +4,7 @@ FerretDB and Kafka (the app runs in-process with its lifespan, under a fresh nam
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -237,3 +238,18 @@ async def test_an_approved_extension_moves_the_units_due_instant(portal: Portal)
     assert [e["details"]["decision"] for e in await portal.audit("extension_decided")] == [
         "approved"
     ]
+
+
+async def test_another_units_report_answers_exactly_as_a_missing_one(portal: Portal) -> None:
+    filed = await portal.file("Tổ chức 4 buổi tuyên truyền.")
+    assert filed.status_code == 201, filed.text
+    base = f"/api/v1/periods/{SEED_PERIOD}/submissions"
+
+    other = await portal.http.get(f"{base}/{filed.json()['submission_id']}", headers=officer(OTHER))
+    missing = await portal.http.get(f"{base}/{uuid.uuid4()}", headers=officer(OTHER))
+
+    assert other.status_code == missing.status_code == 404
+    assert other.json() == missing.json()
+    assert other.json()["code"] == "submission_not_found"
+    denied = await portal.audit("denied")
+    assert [(e["actor_unit"], e["unit_id"]) for e in denied] == [(OTHER, UNIT)]

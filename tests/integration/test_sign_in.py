@@ -58,13 +58,15 @@ async def test_a_sign_in_sets_a_hardened_session_cookie_and_is_audited(portal: P
 async def test_wrong_passwords_get_401_then_429_with_retry_after(portal: Portal) -> None:
     async with portal.client() as http:
         answers = [await portal.sign_in_api(http, "canbo", "sai-mat-khau-123") for _ in range(5)]
+        portal.clock.advance(dt.timedelta(seconds=30))
         throttled = await portal.sign_in_api(http, "canbo")  # even the right password now waits
 
     assert [a.status_code for a in answers] == [401] * 5
     assert answers[0].json()["code"] == "invalid_credentials"
     assert throttled.status_code == 429
     assert throttled.json()["code"] == "too_many_attempts"
-    assert 0 < int(throttled.headers["Retry-After"]) <= 15 * 60
+    assert int(throttled.headers["Retry-After"]) == 15 * 60 - 30
+    assert "sau 15 phút" in throttled.json()["message"]  # 14.5 minutes, rounded up
     portal.clock.advance(dt.timedelta(minutes=16))
     async with portal.client() as http:
         assert (await portal.sign_in_api(http, "canbo")).status_code == 200
@@ -140,6 +142,12 @@ async def test_an_api_token_is_scoped_to_its_account_and_revocable(portal: Porta
         assert cross.status_code == 404
         exchanged = await unit_client.post("/api/v1/auth/token")
         assert exchanged.status_code == 200
+    short_lived = {"Authorization": f"Bearer {exchanged.json()['access_token']}"}
+    async with portal.client(headers=short_lived) as exchanged_client:
+        assert (await exchanged_client.get("/api/v1/periods")).status_code == 200
+        again = await exchanged_client.post("/api/v1/auth/token")  # renewed, still tied to it
+        assert again.status_code == 200
+    renewed = {"Authorization": f"Bearer {again.json()['access_token']}"}
     async with portal.client(
         headers={"Authorization": f"Bearer {reader.json()['token']}"}
     ) as province:
@@ -153,6 +161,11 @@ async def test_an_api_token_is_scoped_to_its_account_and_revocable(portal: Porta
     assert revoked.json()["revoked_at"] is not None
     async with portal.client(headers={"Authorization": f"Bearer {secret}"}) as unit_client:
         assert (await unit_client.get("/api/v1/periods")).status_code == 401
+    # What was exchanged for it ends with it, here at once (elsewhere within 5 minutes).
+    for headers in (short_lived, renewed):
+        async with portal.client(headers=headers) as exchanged_client:
+            assert (await exchanged_client.get("/api/v1/periods")).status_code == 401
+            assert (await exchanged_client.post("/api/v1/auth/token")).status_code == 401
     actions = [e["action"] for e in await portal.audit()]
     assert {"token_created", "token_revoked", "denied", "submission"} <= set(actions)
 

@@ -15,9 +15,11 @@ from services.submissions.accounts import (
     hash_password,
     issue_api_token,
     normal_username,
+    office_serves,
     password_matches,
     token_id_of,
 )
+from tests.support.plans import make_plan, task, unit
 
 pytestmark = pytest.mark.unit
 
@@ -64,6 +66,33 @@ def test_an_officer_needs_a_known_unit() -> None:
         check_role_unit(Role.OFFICER, "xa-khac", {"xa-bo-y"})
     assert unknown.value.code == "unknown_unit"
     check_role_unit(Role.ADMIN, None, set())
+
+
+def test_office_staff_belong_to_a_unit() -> None:
+    with pytest.raises(AccountRejected) as missing:
+        check_role_unit(Role.OFFICE, None, {"phong-vhtt"})
+    assert missing.value.code == "unit_required"
+    check_role_unit(Role.OFFICE, "phong-vhtt", {"phong-vhtt"})
+
+
+def test_office_staff_serve_the_plans_their_unit_or_a_unit_above_it_consolidates() -> None:
+    plan = make_plan(
+        plan_id="kh-cap",
+        consolidating_unit_id="phong-vhtt",
+        units=[
+            unit("ubnd-tinh", "UBND tỉnh", "province", reports=False),
+            unit("ubnd-huyen", "UBND huyện", "district", parent_id="ubnd-tinh"),
+            unit("phong-vhtt", "Phòng VH-TT", "specialised_office", parent_id="ubnd-huyen"),
+            unit("phong-noi-vu", "Phòng Nội vụ", "specialised_office", parent_id="ubnd-huyen"),
+            unit("xa-a", "UBND xã A", "commune", parent_id="ubnd-huyen"),
+        ],
+        tasks=[task("nv-1", "II.1", "Nhiệm vụ", ["xa-a"], text="Làm")],
+    )
+    assert office_serves(plan, "phong-vhtt")
+    assert office_serves(plan, "ubnd-huyen") and office_serves(plan, "ubnd-tinh")
+    assert not office_serves(plan, "phong-noi-vu")  # a sibling office, not above it
+    assert not office_serves(plan, "xa-a")
+    assert not office_serves(plan, None)
 
 
 def test_the_throttle_counts_failures_in_a_sliding_window() -> None:

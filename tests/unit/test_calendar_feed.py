@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import icalendar
@@ -28,8 +29,9 @@ from services.common.reference import Catalog, load_plan
 from services.deadlines.app import build_app
 from services.deadlines.config import DeadlinesSettings
 from services.submissions import calendar_api
+from services.submissions.audit import AuditTrail
 from tests.support.auth import bearer, key_files, token
-from tests.support.fakes import FakeTermsStore
+from tests.support.fakes import FakeTermsStore, MemoryDatabase
 
 pytestmark = pytest.mark.unit
 
@@ -171,13 +173,19 @@ async def test_a_feed_token_signs_nobody_in(http: httpx.AsyncClient) -> None:
 
 
 @pytest.fixture
-async def submissions() -> AsyncIterator[httpx.AsyncClient]:
+def audit_db() -> MemoryDatabase:
+    return MemoryDatabase()
+
+
+@pytest.fixture
+async def submissions(audit_db: MemoryDatabase) -> AsyncIterator[httpx.AsyncClient]:
     """The submissions route that issues feed links, with what its wiring gives it."""
     private, public = key_files()
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(calendar_api.router)
     clock = FixedClock(NOW)
+    app.state.audit = AuditTrail(cast(Any, audit_db), clock)
     app.state.authenticator = TokenAuthenticator(TokenVerifier(load_public_key(public)), clock.now)
     app.state.calendar_links = calendar_api.CalendarLinks(
         load_private_key(private), "https://lich.example/", Catalog({SEED.id: SEED}), clock
@@ -189,7 +197,7 @@ async def submissions() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_an_officer_gets_their_own_units_link_and_it_opens_the_feed(
-    submissions: httpx.AsyncClient, http: httpx.AsyncClient
+    submissions: httpx.AsyncClient, http: httpx.AsyncClient, audit_db: MemoryDatabase
 ) -> None:
     path = f"/api/v1/units/{UNIT}/calendar-token"
     issued = await submissions.post(path, headers=bearer(Role.OFFICER, UNIT))
@@ -206,7 +214,10 @@ async def test_an_officer_gets_their_own_units_link_and_it_opens_the_feed(
     assert dt.datetime.fromisoformat(link["expires_at"]) > NOW + dt.timedelta(days=365)
     feed = await http.get(link["url"].removeprefix("https://lich.example"))
     assert feed.status_code == 200 and feed.text.startswith("BEGIN:VCALENDAR")
-    assert (other.status_code, other.json()["code"]) == (404, "not_found")
+    assert (other.status_code, other.json()) == (unknown.status_code, unknown.json())
+    # The other unit's officer is in the audit trail; the unknown unit is not an attempt.
+    denied = [d for c in audit_db.values() for d in c.documents.values()]
+    assert [(d["action"], d["unit_id"], d["role"]) for d in denied] == [("denied", UNIT, "officer")]
     assert office.status_code == 200
     assert (reader.status_code, reader.json()["code"]) == (403, "forbidden")
     assert unknown.status_code == 404

@@ -57,6 +57,16 @@ def test_uvicorn_and_broker_grace_fit_in_the_stop_budget(monkeypatch: pytest.Mon
     assert broker_grace == BROKER_GRACEFUL_TIMEOUT
 
 
+def test_the_client_address_comes_from_trusted_proxies_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What the sign-in throttle and the audit trail key on: a setting, uvicorn's default kept.
+    options = uvicorn_options(monkeypatch)
+    assert (options["proxy_headers"], options["forwarded_allow_ips"]) == (True, "127.0.0.1")
+    monkeypatch.setenv("BAOCAO_FORWARDED_ALLOW_IPS", "10.0.0.2")
+    assert uvicorn_options(monkeypatch)["forwarded_allow_ips"] == "10.0.0.2"
+
+
 def test_the_stated_budget_adds_up() -> None:
     assert runner.GRACEFUL_STOP_BUDGET == runner.HTTP_DRAIN_SECONDS + runner.LIFESPAN_STOP_SECONDS
     assert runner.GRACEFUL_STOP_BUDGET <= 8.0 <= KILL_AFTER - 2

@@ -8,6 +8,7 @@ token is shown once, on the page that answers the form, and never again.
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from services.common.auth import ROLE_LABELS, Role
 from services.common.errors import ApiProblem
 from services.submissions import auth_api
 from services.submissions.account_store import public
+from services.submissions.audit import Action
 from services.submissions.identity import Identity
 from services.submissions.pages.base import (
     IdentityDep,
@@ -196,12 +198,33 @@ async def revoke_token(
 
 @router.get("/audit")
 async def audit(request: Request, principal: Viewer, identity: IdentityDep) -> Response:
+    """The API's filters as a GET form; a blank field does not filter."""
     allow(principal, Role.ADMIN)
+    asked = {k: v.strip() for k, v in request.query_params.items() if v.strip()}
+    error, entries = "", []
+    try:
+        query = auth_api.audit_query(
+            actor=asked.get("actor"),
+            unit=asked.get("unit"),
+            action=Action(asked["action"]) if "action" in asked else None,
+            since=dt.date.fromisoformat(asked["from"]) if "from" in asked else None,
+            until=dt.date.fromisoformat(asked["to"]) if "to" in asked else None,
+            limit=max(1, min(1000, int(asked.get("limit", "200")))),
+        )
+        entries = await identity.audit.search(query)
+    except ApiProblem as problem:
+        error = problem.message
+    except ValueError:
+        error = "Bộ lọc không hợp lệ: ngày theo dạng năm-tháng-ngày, số dòng là số nguyên."
     return render(
         request,
         "admin_audit.html",
+        status=422 if error else 200,
         title="Nhật ký truy cập",
-        entries=await identity.audit.recent(200),
+        entries=entries,
+        asked=asked,
+        actions=[a.value for a in Action],
+        error=error,
         local=local,
         tz=_tz(),
     )

@@ -9,8 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from contracts.plan import Plan, Unit
-from services.common.auth import Principal
+from services.common.auth import Principal, Role
 from services.common.periods import Period, PeriodState
+from services.submissions.accounts import office_serves
 from services.submissions.calendar_api import CalendarLinks
 from services.submissions.drafts import Draft
 from services.submissions.handlers import Intake
@@ -69,7 +70,7 @@ async def dashboard(
 ) -> Response:
     if principal.unit_id and not principal.reads_all:
         return await _officer(request, principal, intake, drafts)
-    return await _office(request, intake)
+    return await _office(request, principal, intake)
 
 
 async def _officer(
@@ -105,10 +106,12 @@ async def _officer(
     )
 
 
-async def _office(request: Request, intake: Intake) -> Response:
+async def _office(request: Request, principal: Principal, intake: Intake) -> Response:
     now = intake.clock.now()
     plans: list[tuple[Plan, list[OfficePeriod]]] = []
     for plan in intake.catalog.plans.values():
+        if principal.role is Role.OFFICE and not office_serves(plan, principal.unit_id):
+            continue  # office staff see the plans their unit consolidates
         rows = []
         for period in visible_periods(plan, now):
             state = period.state(now)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from services.common.auth import Role
 from services.common.errors import ApiProblem
+from services.submissions.access import AuditDep, ensure_period
 from services.submissions.overview import (
     PERIOD_STATE_LABELS,
     REVIEW_LABELS,
@@ -35,9 +36,15 @@ def consolidated_url(request: Request, period_id: str) -> str:
 
 @router.get("/periods/{period_id}/status")
 async def period_status(
-    period_id: str, request: Request, principal: Viewer, intake: IntakeDep, office: OfficeDep
+    period_id: str,
+    request: Request,
+    principal: Viewer,
+    intake: IntakeDep,
+    office: OfficeDep,
+    audit: AuditDep,
 ) -> Response:
     allow(principal, Role.OFFICE, Role.ADMIN, Role.READER)
+    await ensure_period(audit, principal, request, period_id)
     found = intake.catalog.period(period_id)
     if found is None:
         raise ApiProblem(404, "unknown_period", f"Không tìm thấy kỳ báo cáo “{period_id}”.")

@@ -23,7 +23,7 @@ from services.common.auth import Principal
 from services.common.errors import ApiProblem
 from services.common.periods import Period, PeriodState
 from services.submissions import web
-from services.submissions.access import AuditDep, ensure_files, ensure_reads
+from services.submissions.access import AuditDep, ensure_files, ensure_reads, report_not_found
 from services.submissions.audit import Action, AuditTrail
 from services.submissions.handlers import Intake
 from services.submissions.models import SubmissionCreate, SubmissionReceipt
@@ -324,8 +324,10 @@ async def receipt(
 ) -> Response:
     doc = await intake.store.get(period_id, submission_id)
     if doc is None:
-        raise ApiProblem(404, "submission_not_found", "Không tìm thấy báo cáo này.")
-    await ensure_reads(audit, principal, request, doc["unit_id"], period_id)
+        raise report_not_found()
+    await ensure_reads(
+        audit, principal, request, doc["unit_id"], period_id, missing=report_not_found()
+    )
     found = intake.catalog.period(period_id)
     if found is None:
         raise ApiProblem(404, "unknown_period", "Không tìm thấy kỳ báo cáo này.")

@@ -22,7 +22,7 @@ from contracts.plan import Plan
 from services.common.auth import Principal, Role
 from services.common.errors import ApiProblem
 from services.submissions import review_api
-from services.submissions.access import AuditDep, ensure_files, ensure_reads
+from services.submissions.access import AuditDep, ensure_files, ensure_period, ensure_reads
 from services.submissions.audit import AuditTrail
 from services.submissions.pages.base import (
     PageRoute,
@@ -214,6 +214,7 @@ async def review(
     form: FormDep,
 ) -> Response:
     allow(principal, Role.OFFICE, Role.ADMIN)
+    await ensure_period(audit, principal, request, period_id, unit_id)
     posted = _Posted(request, principal, office, audit, period_id, unit_id, form)
 
     async def act() -> None:
@@ -238,6 +239,7 @@ async def exception(
     form: FormDep,
 ) -> Response:
     allow(principal, Role.OFFICE, Role.ADMIN)
+    await ensure_period(audit, principal, request, period_id, unit_id)
     posted = _Posted(request, principal, office, audit, period_id, unit_id, form)
 
     async def act() -> None:
@@ -280,6 +282,7 @@ async def extension_decision(
     form: FormDep,
 ) -> Response:
     allow(principal, Role.OFFICE, Role.ADMIN)
+    await ensure_period(audit, principal, request, period_id, unit_id)
     posted = _Posted(request, principal, office, audit, period_id, unit_id, form)
 
     async def act() -> None:
