@@ -26,10 +26,10 @@ import aiosmtplib
 
 from bench.context import Run
 from bench.harness import Row, Spread, log, ratio_text, times_text
-from bench.private_mailpit import PrivateMailpit, private_mailpit
 from contracts.events import DeadlineOverdue, DeadlineOverduePayload
 from services.notify.domain import Outgoing
 from services.notify.mailer import SmtpConfig, SmtpMailer, wire_message
+from tests.support.private_mailpit import PrivateMailpit, private_mailpit
 
 ID = "P9"
 GOAL_SHARE = 0.70

@@ -216,6 +216,23 @@ async def test_a_server_that_answers_452_after_n_per_session_still_gets_every_me
     assert server.refused > 0  # the limit was hit, and each refusal moved to a new session
 
 
+async def test_a_server_that_closes_with_421_after_n_per_session_still_gets_every_message() -> None:
+    server = ScriptedSmtpServer(closing_after=3)
+    await server.start()
+    try:
+        sender = scripted_mailer(server, pool_size=4, per_session=100)
+        results = await asyncio.gather(
+            *(sender.send(outgoing(uuid.uuid4().hex)) for _ in range(40)), return_exceptions=True
+        )
+    finally:
+        await server.stop()
+
+    assert [r for r in results if r is not None] == []
+    assert len(server.messages) == 40
+    assert server.refused > 0  # the server did close sessions, and each was replaced
+    assert server.connections >= 40 // 3
+
+
 async def test_a_dropped_connection_fails_no_other_send() -> None:
     server = ScriptedSmtpServer(drop_every=4)
     await server.start()

@@ -13,9 +13,18 @@ import contextlib
 
 
 class ScriptedSmtpServer:
-    def __init__(self, *, per_session: int | None = None, drop_every: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        per_session: int | None = None,
+        drop_every: int | None = None,
+        closing_after: int | None = None,
+    ) -> None:
         self.per_session = per_session
         self.drop_every = drop_every
+        self.closing_after = closing_after
+        """Answer ``421`` and close the connection after this many messages in a session (a
+        server shedding load), where ``per_session`` answers 452 and keeps it open."""
         self.messages: list[bytes] = []
         self.connections = 0
         self.refused = 0
@@ -56,6 +65,10 @@ class ScriptedSmtpServer:
                     if self.drop_every and self._mail_commands % self.drop_every == 0:
                         self.dropped += 1
                         return  # the connection breaks: no answer at all
+                    if self.closing_after is not None and sent >= self.closing_after:
+                        self.refused += 1
+                        await say("421 4.3.2 Service shutting down, closing transmission channel")
+                        return
                     if self.per_session is not None and sent >= self.per_session:
                         self.refused += 1
                         await say("452 4.5.3 Too many messages in this session")
