@@ -11,16 +11,20 @@ import socket
 import uuid
 from email import policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from contracts.events import DeadlineOverdue, DeadlineOverduePayload
+from deploy.local import stack
 from services.common.reference import Catalog
 from services.notify.domain import Outgoing, messages_for
 from services.notify.mailer import SendFailed, SmtpConfig, SmtpMailer
 from tests.conftest import Servers
 from tests.support import mailpit, notices
+from tests.support.private_mailpit import private_mailpit
 from tests.support.smtp_server import ScriptedSmtpServer
 from tests.support.waiting import eventually
 
@@ -135,40 +139,72 @@ SAMPLE = (
 
 
 async def test_subjects_of_20_to_200_characters_arrive_exact_in_mailpit_and_python(
-    servers: Servers,
+    tmp_path: Path,
 ) -> None:
-    """Each length once, each folding position hit by some subject: Mailpit's decoding and
-    Python's strict parser of the raw message both give the subject sent."""
-    token = uuid.uuid4().hex[:12]
+    """Every length from 20 to 200, each cut of the sample at four offsets (the cases of
+    tests/unit/test_notify_wire.py), so that a multi-byte character falls on every place an
+    encoded word may end: Mailpit's decoding and Python's strict parser of the raw message
+    both give the subject sent. 724 mails: a Mailpit of the test's own, which prunes none."""
     subjects = {}
-    for length in range(20, 201, 3):
-        subject = " ".join(SAMPLE[length % 7 : length % 7 + length].split())
-        subjects[f"{token}-{length}"] = subject
-    sender = mailer(servers)
-    for key, subject in subjects.items():
-        message = dataclasses.replace(outgoing(key), subject=subject, text=f"Mã: {key}\n")
-        await sender.send(message)
-
-    hits = await found(servers, token, len(subjects))
-    by_key = {}
-    for hit in hits:
-        full = await mailpit.message(servers.mailpit_api, hit["ID"])
-        key = full["Text"].strip().removeprefix("Mã: ")
-        parsed = email.message_from_bytes(
-            await mailpit.raw(servers.mailpit_api, hit["ID"]), policy=policy.default
+    for length in range(20, 201):
+        for offset in (0, 1, 2, 3):
+            subject = " ".join(SAMPLE[offset : offset + length].split())
+            subjects[f"{length}-{offset}"] = subject
+    with private_mailpit(
+        stack.Layout().bin_dir, keep=len(subjects) + 10, log_dir=tmp_path
+    ) as server:
+        sender = SmtpMailer(
+            SmtpConfig(host="127.0.0.1", port=server.smtp_port, timeout=10),
+            sender=SENDER,
+            pool_size=4,
         )
-        assert isinstance(parsed, EmailMessage)
-        by_key[key] = (full["Subject"], parsed["Subject"], full["HTML"], parsed)
+        await asyncio.gather(
+            *(
+                sender.send(
+                    dataclasses.replace(outgoing(key), subject=subject, text=f"Mã: {key}\n")
+                )
+                for key, subject in subjects.items()
+            )
+        )
+        await sender.close()
+        received = await _everything(server.api, len(subjects))
+
     wrong = [
-        (key, subject, by_key[key][:2])
+        (key, subject, received.get(key))
         for key, subject in subjects.items()
-        if by_key[key][:2] != (subject, subject)
+        if received.get(key, ("", "", None))[:2] != (subject, subject)
     ]
     assert wrong == []
-    _, _, html, parsed = by_key[next(iter(subjects))]
-    assert "Mã: " in html
+    _, _, parsed = received["20-0"]
+    assert parsed.get_body(("html",)) is not None
     assert parsed["Auto-Submitted"] == "auto-generated"
     assert parsed["Reply-To"].addresses[0].display_name == "Phòng Văn hóa và Thông tin"
+
+
+async def _everything(api: str, count: int) -> dict[str, tuple[str, str, EmailMessage]]:
+    """Each message by the key in its text: (Mailpit's subject, Python's subject, parsed)."""
+
+    async def listed() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=api, timeout=30) as client:
+            response = await client.get("/api/v1/messages", params={"limit": count + 10})
+            response.raise_for_status()
+            found = list(response.json()["messages"])
+        return found if len(found) >= count else []
+
+    slots = asyncio.Semaphore(8)
+
+    async def read(hit: dict[str, Any]) -> tuple[str, tuple[str, str, EmailMessage]]:
+        async with slots:
+            raw = await mailpit.raw(api, hit["ID"])
+        parsed = email.message_from_bytes(raw, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        text = parsed.get_body(("plain",))
+        assert text is not None
+        key = text.get_content().strip().removeprefix("Mã: ")
+        return key, (hit["Subject"], parsed["Subject"], parsed)
+
+    hits = await eventually(listed, what=f"{count} messages in the private Mailpit")
+    return dict(await asyncio.gather(*(read(hit) for hit in hits)))
 
 
 async def test_one_session_carries_many_messages() -> None:
