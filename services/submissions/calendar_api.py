@@ -2,7 +2,9 @@
 token (``services.common.feed_tokens``); the deadlines service serves the feed.
 
 An officer gets the link of their own unit, office staff and admins of any unit; the
-province's read-only account gets none (it follows no unit's deadlines).
+province's read-only account gets none (it follows no unit's deadlines). An officer asking
+for another unit's link gets the 404 of an unknown unit, and the attempt is audited, as for
+that unit's reports (``access``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from pydantic import BaseModel
 
 from services.common.auth import Principal, Role, SignedIn, forbidden
 from services.common.clock import Clock
-from services.common.errors import ApiProblem, not_ready, problems
+from services.common.errors import not_ready, problems
 from services.common.feed_tokens import issue_feed_token
 from services.common.reference import Catalog
+from services.submissions.access import AuditDep, deny, not_found
 
 
 class CalendarLinkPublic(BaseModel):
@@ -75,10 +78,14 @@ async def calendar_token(
     unit_id: str,
     principal: SignedIn,
     links: Annotated[CalendarLinks, Depends(_links)],
+    request: Request,
+    audit: AuditDep,
 ) -> CalendarLinkPublic:
     if principal.role is Role.READER:
         raise forbidden()
     # Another unit's officer learns nothing about that unit: the same 404 as an unknown one.
-    if not links.may_issue(principal, unit_id) or not links.reports(unit_id):
-        raise ApiProblem(404, "not_found", "Không tìm thấy đơn vị này.")
+    if not links.may_issue(principal, unit_id):
+        raise await deny(audit, principal, request, unit_id=unit_id, reason="calendar")
+    if not links.reports(unit_id):
+        raise not_found()
     return links.issue(principal, unit_id)

@@ -24,10 +24,12 @@ from services.common.auth import (
 from services.common.clock import FixedClock
 from services.common.errors import install_error_handlers
 from services.common.feed_tokens import issue_feed_token
+from services.common.mongo import Document
 from services.common.reference import Catalog, load_plan
 from services.deadlines.app import build_app
 from services.deadlines.config import DeadlinesSettings
 from services.submissions import calendar_api
+from services.submissions.audit import AuditTrail
 from tests.support.auth import bearer, key_files, token
 from tests.support.fakes import FakeTermsStore
 
@@ -170,8 +172,31 @@ async def test_a_feed_token_signs_nobody_in(http: httpx.AsyncClient) -> None:
         verifier.principal(feed_token(), NOW, via_cookie=False)
 
 
+class _Collection:
+    def __init__(self, kept: list[Document]) -> None:
+        self.kept = kept
+
+    async def insert_one(self, entry: Document) -> None:
+        self.kept.append(entry)
+
+
+class _Database:
+    """What the audit trail writes to: every month's collection into one list."""
+
+    def __init__(self) -> None:
+        self.kept: list[Document] = []
+
+    def __getitem__(self, name: str) -> _Collection:
+        return _Collection(self.kept)
+
+
 @pytest.fixture
-async def submissions() -> AsyncIterator[httpx.AsyncClient]:
+def audited() -> _Database:
+    return _Database()
+
+
+@pytest.fixture
+async def submissions(audited: _Database) -> AsyncIterator[httpx.AsyncClient]:
     """The submissions route that issues feed links, with what its wiring gives it."""
     private, public = key_files()
     app = FastAPI()
@@ -182,6 +207,7 @@ async def submissions() -> AsyncIterator[httpx.AsyncClient]:
     app.state.calendar_links = calendar_api.CalendarLinks(
         load_private_key(private), "https://lich.example/", Catalog({SEED.id: SEED}), clock
     )
+    app.state.audit = AuditTrail(audited, clock)  # type: ignore[arg-type]
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://submissions"
     ) as client:
@@ -189,7 +215,7 @@ async def submissions() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_an_officer_gets_their_own_units_link_and_it_opens_the_feed(
-    submissions: httpx.AsyncClient, http: httpx.AsyncClient
+    submissions: httpx.AsyncClient, http: httpx.AsyncClient, audited: _Database
 ) -> None:
     path = f"/api/v1/units/{UNIT}/calendar-token"
     issued = await submissions.post(path, headers=bearer(Role.OFFICER, UNIT))
@@ -207,6 +233,11 @@ async def test_an_officer_gets_their_own_units_link_and_it_opens_the_feed(
     feed = await http.get(link["url"].removeprefix("https://lich.example"))
     assert feed.status_code == 200 and feed.text.startswith("BEGIN:VCALENDAR")
     assert (other.status_code, other.json()["code"]) == (404, "not_found")
+    # The same answer as a unit that does not exist; only the audit trail tells them apart.
+    assert other.json() == unknown.json()
+    assert [(e["action"], e["actor_unit"], e["unit_id"]) for e in audited.kept] == [
+        ("denied", OTHER, UNIT)
+    ]
     assert office.status_code == 200
     assert (reader.status_code, reader.json()["code"]) == (403, "forbidden")
     assert unknown.status_code == 404
