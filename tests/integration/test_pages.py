@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
@@ -324,6 +325,49 @@ async def test_every_page_is_classified_and_each_person_reaches_only_theirs(port
                         problems.append(f"{where}: {status}, expected 404 (another unit's)")
                 elif status in (401, 403):
                     problems.append(f"{where}: {status}, expected to be let in")
+    assert not problems, "\n".join(problems)
+
+
+async def test_every_form_post_is_refused_without_its_csrf_token_or_with_a_wrong_one(
+    portal: Portal,
+) -> None:
+    posts = sorted(template for method, template in page_routes(portal.app) if method == "POST")
+    assert posts and all(("POST", t) in PAGES for t in posts), "classify new forms in PAGES"
+    async with portal.client() as http:
+        await portal.sign_in_page(http, "canbo")
+        filed = await post_form(http, "submit", form_values())
+        receipt = filed.headers["location"].split("/")[-2]
+    ids = {
+        "period_id": SEED_PERIOD,
+        "unit_id": UNIT,  # the officer's own: what is refused is the token, not the unit
+        "submission_id": receipt,
+        "username": "canbo",
+        "token_id": "x",
+    }
+    problems: list[str] = []
+    async with AsyncExitStack() as stack:
+        people: dict[str, httpx.AsyncClient] = {}
+        for who in ("canbo", "tonghop", "quantri"):  # each signed in once: a refusal keeps them
+            people[who] = await stack.enter_async_context(portal.client())
+            await portal.sign_in_page(people[who], who)
+        stranger = await stack.enter_async_context(portal.client())
+        await stranger.get("/sign-in")  # the cookie half of the sign-in's double submit
+        for template in posts:
+            path = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], template)
+            # Someone the form is for, so that only the token can be what refuses them.
+            who = next(p for p in people if p in PAGES[("POST", template)])
+            http = stranger if template == "/sign-in" else people[who]
+            for sent in ({}, {"csrf_token": ""}, {"csrf_token": "x" * 32}):
+                data = {**sent, "username": "canbo", "password": PASSWORD}
+                answer = await http.post(path, data=data)
+                where = f"{who} POST {template} {sent or 'no token'}: {answer.status_code}"
+                if answer.status_code != 403 or "biểu mẫu" not in answer.text.lower():
+                    problems.append(f"{where}, expected 403 for the form's token")
+        for who, http in people.items():
+            if (await http.get("/dashboard")).status_code != 200:
+                problems.append(f"{who}: a forged form ended the session")
+        if (await stranger.get("/dashboard")).status_code != 303:
+            problems.append("a forged sign-in signed someone in")
     assert not problems, "\n".join(problems)
 
 
