@@ -9,6 +9,8 @@ import logging
 from fastapi import FastAPI, Request, Response
 from starlette.middleware.base import RequestResponseEndpoint
 
+from contracts.report_v2 import ReportConsolidatedV2
+from contracts.topics import REPORT_CONSOLIDATED_V2
 from services.common.admission import Admission
 from services.common.auth import TokenSigner, load_private_key
 from services.common.clock import Clock
@@ -19,6 +21,7 @@ from services.submissions.account_store import MongoAccountStore
 from services.submissions.attachment_store import GridFSAttachmentStore
 from services.submissions.audit import AuditTrail
 from services.submissions.config import SubmissionsSettings
+from services.submissions.consolidated import ConsolidatedReports, on_report_consolidated
 from services.submissions.drafts import MongoDraftStore
 from services.submissions.handlers import Intake
 from services.submissions.identity import Identity
@@ -58,6 +61,14 @@ def build_app(
         )
         app.state.identity = identity
         app.state.drafts = MongoDraftStore(rt.db)
+        reports = ConsolidatedReports(rt.db)
+        app.state.consolidated = reports
+
+        async def report_consolidated(event: ReportConsolidatedV2) -> None:
+            await on_report_consolidated(event, reports=reports)
+
+        # The office's period page links each version's files (see consolidated.py).
+        rt.subscribe(REPORT_CONSOLIDATED_V2, "consolidated-reports", report_consolidated)
         # Sessions, account state and API tokens are checked here, not only signatures.
         app.state.authenticator = identity
         decisions = MongoReviewStore(rt.db)

@@ -263,7 +263,7 @@ async def test_an_officer_files_through_the_form_and_office_staff_see_it(
     await expect(row).to_contain_text("Đúng hạn")
     await expect(row).to_contain_text(receipt_no)
     await expect(page.get_by_text("Gửi đúng hạn")).to_be_visible()
-    link = page.get_by_role("link", name="Báo cáo tổng hợp của kỳ")
+    link = page.get_by_role("link", name="Danh sách các phiên bản (JSON)")
     await expect(link).to_have_attribute(
         "href", f"{system.url('consolidate')}/api/v1/periods/{PERIOD}/reports"
     )

@@ -7,20 +7,29 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 
+from contracts.events import DocumentFile, DocumentRef
+from contracts.report_v2 import ReportConsolidatedV2
+from contracts.topics import REPORT_CONSOLIDATED_V2
 from services.common.auth import Role, load_public_key
 from services.common.feed_tokens import verify_feed_token
+from services.common.kafka import Names
+from services.consolidate import docx_report, xlsx_annex
+from services.consolidate import pdf as consolidate_pdf
+from services.consolidate import web as consolidate_web
 from services.submissions.pages.base import PageRoute
 from tests.conftest import Servers
-from tests.support import attachments
+from tests.support import attachments, notices
 from tests.support.auth import key_files
 from tests.support.portal import (
     ADMIN,
@@ -35,6 +44,7 @@ from tests.support.portal import (
     running_portal,
 )
 from tests.support.submissions import SEED_OPEN_AT, SEED_PERIOD, report
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -561,3 +571,73 @@ async def test_a_form_without_a_file_keeps_the_apis_body_limit(portal: Portal) -
 
     assert huge.status_code == 413
     assert "quá lớn" in huge.text
+
+
+def consolidated_version(version: int, names: list[tuple[str, str]]) -> ReportConsolidatedV2:
+    """Version ``version`` of the period's report as consolidate announces it, with these
+    (media type, file name) files: the DOCX first, as its DocumentRef puts it."""
+    event = notices.consolidated(version)
+    (docx, docx_name), *others = names
+    document = DocumentRef(
+        document_id=f"d-{version}",
+        media_type=docx,
+        filename=docx_name,
+        sha256="0" * 64,
+        files=[DocumentFile(media_type=m, filename=f, sha256="1" * 64, size=9) for m, f in others],
+    )
+    payload = event.payload.model_copy(
+        update={"report_id": f"bc {version}/x", "version": version, "document": document}
+    )
+    return event.model_copy(update={"event_id": uuid.uuid4(), "payload": payload})
+
+
+async def test_the_period_page_links_each_consolidated_versions_files(
+    portal: Portal, servers: Servers, namespace: str
+) -> None:
+    docx, xlsx, pdf = (
+        docx_report.MEDIA_TYPE,
+        xlsx_annex.MEDIA_TYPE,
+        consolidate_pdf.MEDIA_TYPE,
+    )
+    first = consolidated_version(1, [(docx, "bao-cao-v1.docx"), (xlsx, "phu-luc-v1.xlsx")])
+    second = consolidated_version(
+        2, [(docx, "bao-cao-v2.docx"), (xlsx, "phu-luc-v2.xlsx"), (pdf, "bao-cao-v2.pdf")]
+    )
+    async with portal.client() as http:
+        await portal.sign_in_page(http, "tonghop")
+        before = await http.get(f"/periods/{SEED_PERIOD}/status")
+        producer = AIOKafkaProducer(bootstrap_servers=servers.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for event in (first, second, second):  # the last one redelivered
+                await producer.send_and_wait(
+                    Names(namespace).topic(REPORT_CONSOLIDATED_V2),
+                    event.model_dump_json().encode(),
+                    key=SEED_PERIOD.encode(),
+                )
+        finally:
+            await producer.stop()
+
+        async def listed() -> httpx.Response | None:
+            page = await http.get(f"/periods/{SEED_PERIOD}/status")
+            return page if "bao-cao-v2.pdf" in page.text else None
+
+        page = await eventually(listed, what="the versions on the period page")
+
+    assert "Chưa có báo cáo tổng hợp nào cho kỳ này." in before.text
+    # consolidate's own route for a version's file, on the address browsers reach it at.
+    route = "/api/v1/periods/{period_id}/reports/{report_id}/files/{name}"
+    assert route in {r.path for r in consolidate_web.router.routes if isinstance(r, APIRoute)}
+    base = f"http://127.0.0.1:8003/api/v1/periods/{SEED_PERIOD}/reports"
+    links = re.findall(
+        r'<a href="(http://127\.0\.0\.1:8003[^"]+/files/[^"]+)">([^<]+)</a>', page.text
+    )
+    assert links == [
+        (f"{base}/bc%202%2Fx/files/bao-cao-v2.docx", "Báo cáo (DOCX)"),
+        (f"{base}/bc%202%2Fx/files/phu-luc-v2.xlsx", "Phụ lục số liệu (XLSX)"),
+        (f"{base}/bc%202%2Fx/files/bao-cao-v2.pdf", "Bản PDF"),
+        (f"{base}/bc%201%2Fx/files/bao-cao-v1.docx", "Báo cáo (DOCX)"),
+        (f"{base}/bc%201%2Fx/files/phu-luc-v1.xlsx", "Phụ lục số liệu (XLSX)"),
+    ]
+    assert "Phiên bản 2 (mới nhất)" in page.text
+    assert page.text.count("Phiên bản 2") == 1  # the redelivery is the same version

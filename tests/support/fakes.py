@@ -23,7 +23,6 @@ from contracts.envelope import Event
 from contracts.events import (
     ExtensionDecidedPayload,
     FilingExceptionGrantedPayload,
-    ReportReviewedPayload,
     SubmissionReceivedPayload,
 )
 from contracts.report_v2 import ReportConsolidatedV2Payload
@@ -32,9 +31,8 @@ from services.common.clock import Clock
 from services.common.mongo import DeadLetters, Document, to_millis
 from services.common.outbox import INTENT, READY, Outbox, Ref
 from services.consolidate.amendments import LateCause
-from services.consolidate.domain import SubmissionRow, UnitTerms
+from services.consolidate.domain import SubmissionRow
 from services.consolidate.store import ConsolidateStore, ReportExists, StoredReport, VersionTaken
-from services.consolidate.store import TermsStore as ConsolidateTermsStore
 from services.deadlines.domain import Emission, Reopened, UnitDue
 from services.deadlines.store import (
     EMISSIONS,
@@ -649,45 +647,3 @@ class MemoryDeadLetters(DeadLetters):
 
     async def get(self, letter_id: str) -> Document | None:
         return copy.deepcopy(self.letters.get(letter_id))
-
-
-class FakeConsolidateTerms(ConsolidateTermsStore):
-    """Consolidate's record of the office's decisions, kept as its Mongo store keeps them: the
-    latest extension and exception per unit, each returned revision once."""
-
-    def __init__(self) -> None:
-        self.due: dict[tuple[str, str], tuple[dt.datetime, dt.datetime]] = {}
-        self.until: dict[tuple[str, str], tuple[dt.datetime, dt.datetime]] = {}
-        self.returned: dict[tuple[str, str], dict[int, dt.datetime]] = {}
-        self.exceptions_recorded = 0
-
-    async def record_extension(self, decided: ExtensionDecidedPayload) -> None:
-        if decided.decision != "approved" or decided.new_due_at is None:
-            return
-        key = (decided.period_id, decided.unit_id)
-        if key not in self.due or self.due[key][1] < decided.decided_at:
-            self.due[key] = (decided.new_due_at, decided.decided_at)
-
-    async def record_return(self, reviewed: ReportReviewedPayload) -> None:
-        if reviewed.decision == "returned" and reviewed.resubmit_by is not None:
-            units = self.returned.setdefault((reviewed.period_id, reviewed.unit_id), {})
-            units.setdefault(reviewed.revision, reviewed.resubmit_by)
-
-    async def record_exception(self, granted: FilingExceptionGrantedPayload) -> None:
-        self.exceptions_recorded += 1
-        key = (granted.period_id, granted.unit_id)
-        if key not in self.until or self.until[key][1] < granted.granted_at:
-            self.until[key] = (granted.until, granted.granted_at)
-
-    async def terms(self, period_id: str) -> dict[str, UnitTerms]:
-        units = {u for p, u in (*self.due, *self.until, *self.returned) if p == period_id}
-        return {
-            u: UnitTerms(
-                due_at=self.due[(period_id, u)][0] if (period_id, u) in self.due else None,
-                returned=self.returned.get((period_id, u), {}),
-                exception_until=(
-                    self.until[(period_id, u)][0] if (period_id, u) in self.until else None
-                ),
-            )
-            for u in units
-        }

@@ -26,6 +26,7 @@ from contracts.report_v2 import (
 )
 from services.common.clock import FixedClock
 from services.common.failures import PermanentError
+from services.common.mongo import to_millis
 from services.common.outbox import READY
 from services.common.periods import find_period
 from services.common.reference import Catalog
@@ -50,7 +51,8 @@ from services.consolidate.handlers import (
 )
 from services.consolidate.metrics import ConsolidateMetrics
 from services.consolidate.store import StoredReport
-from tests.support.fakes import FakeConsolidateStore, FakeConsolidateTerms, MemoryOutbox
+from tests.support.decisions import FakeConsolidateTerms
+from tests.support.fakes import FakeConsolidateStore, MemoryOutbox
 from tests.support.plans import make_plan, report_kind, task, unit
 from tests.support.report_files import MemoryFileStore
 
@@ -526,7 +528,7 @@ async def test_a_filing_exception_shows_the_unit_apart_from_the_missing_while_in
         "phong-a": "on_time",
         "xa-b": "exception",
     }
-    assert [u.exception_until for u in status.units] == [None, until]
+    assert [u.exception_until for u in status.units] == [None, to_millis(until)]  # as stored
     assert (status.received, status.missing, status.exception) == (1, 1, 1)
     assert terms.exceptions_recorded == 3
     # Nothing to amend: the closed report counts receipts, which an exception does not change.
