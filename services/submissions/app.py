@@ -16,7 +16,15 @@ from services.common.auth import TokenSigner, load_private_key
 from services.common.clock import Clock
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
-from services.submissions import attachments_api, auth_api, calendar_api, pages, review_api, web
+from services.submissions import (
+    attachments_api,
+    auth_api,
+    calendar_api,
+    drafts_api,
+    pages,
+    review_api,
+    web,
+)
 from services.submissions.account_store import MongoAccountStore
 from services.submissions.attachment_store import GridFSAttachmentStore
 from services.submissions.audit import AuditTrail
@@ -132,6 +140,7 @@ def build_app(
     app.include_router(review_api.router)
     app.include_router(attachments_api.router)
     app.include_router(calendar_api.router)
+    app.include_router(drafts_api.router)
     pages.install(app)
 
     @app.middleware("http")

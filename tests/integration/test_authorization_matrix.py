@@ -51,6 +51,7 @@ pytestmark = pytest.mark.integration
 OWN, OTHER = "xa-bo-y", "xa-dak-ang"
 SECRET = "Bí-mật-của-xã-Đăk-Ang"
 """Written in the other unit's report: must never reach the officer of OWN."""
+DRAFT: dict[str, Any] = {"values": {"ii-1-1-tuyen-truyen-giao-duc.status": "in_progress"}}
 
 
 class Who(Enum):
@@ -97,6 +98,11 @@ POLICY: dict[tuple[str, str, str], Who] = {
             "/api/v1/periods/{period_id}/units/{unit_id}/attachments/{attachment_id}",
         ): who
         for method, who in (("GET", Who.UNIT_READ), ("DELETE", Who.UNIT_FILE))
+    },
+    # submissions: the form's draft (issue 9, part 9): as the form, the unit's officer only
+    **{
+        ("submissions", method, "/api/v1/periods/{period_id}/units/{unit_id}/draft"): Who.UNIT_FILE
+        for method in ("GET", "PUT", "DELETE")
     },
     # submissions: sign-in, accounts, tokens, audit
     ("submissions", "POST", "/api/v1/auth/session"): Who.PUBLIC,
@@ -225,6 +231,12 @@ async def _file_things_of(http: httpx.AsyncClient, unit_id: str, text: str) -> d
         headers={**officer, "Content-Type": content_type},
     )
     assert uploaded.status_code == 201, uploaded.text
+    drafted = await http.put(
+        f"/api/v1/periods/{SEED_PERIOD}/units/{unit_id}/draft",
+        json={"values": DRAFT["values"] | {"ii-1-1-tuyen-truyen-giao-duc.results": text}},
+        headers=officer,
+    )
+    assert drafted.status_code == 200, drafted.text
     return {
         "period_id": SEED_PERIOD,
         "unit_id": unit_id,
@@ -322,6 +334,8 @@ def body_for(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] | No
     the route's own work."""
     if path.startswith("/api/v1/submissions"):
         return report("Cán bộ xã Bờ Y gửi", unit_id=ids["unit_id"]).model_dump(mode="json")
+    if method == "PUT" and path.endswith("/draft"):
+        return DRAFT
     if method != "POST":
         return None
     bodies: dict[str, dict[str, Any]] = {

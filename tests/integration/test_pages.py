@@ -30,7 +30,7 @@ from services.consolidate import web as consolidate_web
 from services.submissions.pages.base import PageRoute
 from tests.conftest import Servers
 from tests.support import attachments, notices
-from tests.support.auth import key_files
+from tests.support.auth import bearer, key_files
 from tests.support.portal import (
     ADMIN,
     OFFICE,
@@ -243,6 +243,36 @@ async def test_filing_is_the_apis_own_path_so_its_refusals_show_on_the_form(port
 
     assert refused.status_code == 409
     assert "đã kết thúc nhận báo cáo" in refused.text
+
+
+async def test_the_forms_draft_through_the_json_api(portal: Portal) -> None:
+    api = bearer(Role.OFFICER, UNIT, subject="canbo")
+    path = f"/api/v1/periods/{SEED_PERIOD}/units/{UNIT}/draft"
+    async with portal.client() as http:
+        none = await http.get(path, headers=api)
+        saved = await http.put(path, json={"values": form_values(count="2,5")}, headers=api)
+        await portal.sign_in_page(http, "canbo")
+        resumed = await http.get(FORM)  # the page resumes what the API saved
+        await post_form(http, "draft", form_values(results="Sửa trên trang."))
+        from_page = await http.get(path, headers=api)  # and the API reads what the page saved
+        filed = await post_form(http, "submit", form_values())
+        after_filing = await http.get(path, headers=api)
+        await http.put(path, json={"values": form_values()}, headers=api)
+        discarded = await http.delete(path, headers=api)
+        after_delete = await http.get(path, headers=api)
+        not_json = await http.put(path, json={"values": {"a": 1}}, headers=api)
+
+    assert (none.status_code, none.json()["code"]) == (404, "draft_not_found")
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["values"][f"{TASK}.ind.so-buoi-tuyen-truyen"] == "2,5"
+    assert saved.json()["saved_by"] == "canbo"
+    assert 'value="2,5"' in resumed.text and "bản nháp" in resumed.text
+    assert from_page.json()["values"][f"{TASK}.results"] == "Sửa trên trang."
+    assert filed.status_code == 303
+    assert after_filing.status_code == 404  # filing deletes the draft, as on the page
+    assert discarded.status_code == 204
+    assert after_delete.status_code == 404
+    assert not_json.status_code == 422  # values are text, as the form sends them
 
 
 # --- who reaches which page ---------------------------------------------------------------
