@@ -6,8 +6,20 @@ import logging
 
 from fastapi import FastAPI
 
-from contracts.events import ExtensionDecided, PeriodClosed, ReportReviewed, SubmissionReceived
-from contracts.topics import EXTENSION_DECIDED, PERIOD_CLOSED, REPORT_REVIEWED, SUBMISSION_RECEIVED
+from contracts.events import (
+    ExtensionDecided,
+    FilingExceptionGranted,
+    PeriodClosed,
+    ReportReviewed,
+    SubmissionReceived,
+)
+from contracts.topics import (
+    EXTENSION_DECIDED,
+    FILING_EXCEPTION_GRANTED,
+    PERIOD_CLOSED,
+    REPORT_REVIEWED,
+    SUBMISSION_RECEIVED,
+)
 from services.common.clock import Clock
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
@@ -17,6 +29,7 @@ from services.consolidate.handlers import (
     Consolidation,
     amend_closed_reports,
     on_extension_decided,
+    on_filing_exception_granted,
     on_period_closed,
     on_report_reviewed,
     on_submission_received,
@@ -67,7 +80,12 @@ def build_app(
         rt.subscribe(SUBMISSION_RECEIVED, "projection", project)
         rt.subscribe(PERIOD_CLOSED, "period-closed", period_closed)
         rt.subscribe(REPORT_REVIEWED, "report-reviewed", report_reviewed)
+
+        async def exception_granted(event: FilingExceptionGranted) -> None:
+            await on_filing_exception_granted(event, c=c)
+
         rt.subscribe(EXTENSION_DECIDED, "extension-decided", extension_decided)
+        rt.subscribe(FILING_EXCEPTION_GRANTED, "filing-exception-granted", exception_granted)
         metrics.watch_pending(c.pending)
 
         async def amender() -> None:

@@ -63,6 +63,9 @@ class UnitTerms:
     """An approved extension's due instant."""
     returned: Mapping[int, dt.datetime] = field(default_factory=dict)
     """Revisions returned for correction, each with its ``resubmit_by``."""
+    exception_until: dt.datetime | None = None
+    """A filing exception: the unit may file after the lock until then (the latest granted).
+    It changes no count of the report; the period's status shows such a unit apart."""
 
 
 NO_TERMS = UnitTerms()

@@ -28,6 +28,7 @@ from typing import Any
 from contracts.envelope import Event
 from contracts.events import (
     ExtensionDecided,
+    FilingExceptionGranted,
     PeriodClosed,
     ReportConsolidatedPayload,
     ReportReviewed,
@@ -140,6 +141,16 @@ async def on_extension_decided(event: ExtensionDecided, *, c: Consolidation) -> 
         return
     await c.terms.record_extension(event.payload)
     await _amend_if_closed(c, event.payload.period_id, event)
+
+
+async def on_filing_exception_granted(event: FilingExceptionGranted, *, c: Consolidation) -> None:
+    """A unit allowed to file after the lock: the status shows it apart from the missing.
+
+    Nothing to amend: the report counts what was received and when, which an exception does
+    not change; a report filed under it arrives as a submission like any late one."""
+    if c.terms is None:
+        return
+    await c.terms.record_exception(event.payload)
 
 
 async def _amend_if_closed(c: Consolidation, period_id: str, event: Event) -> None:

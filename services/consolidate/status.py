@@ -16,12 +16,13 @@ from contracts.events import ReportConsolidatedPayload
 from contracts.plan import KIND_LABELS, Plan
 from services.consolidate.domain import NO_TERMS, UnitTerms
 
-UnitState = Literal["on_time", "late", "missing", "returned"]
+UnitState = Literal["on_time", "late", "missing", "returned", "exception"]
 STATE_LABELS: dict[str, str] = {
     "on_time": "Đúng hạn",
     "late": "Quá hạn",
     "missing": "Chưa báo cáo",
     "returned": "Trả lại để sửa",
+    "exception": "Được nộp ngoại lệ",  # the submissions dashboard's words
 }
 
 
@@ -35,6 +36,8 @@ class UnitLine(BaseModel):
     last_received_at: dt.datetime | None = None
     resubmit_by: dt.datetime | None = None
     """Only for a returned report: when the corrected version is due."""
+    exception_until: dt.datetime | None = None
+    """Only for a unit not received yet that may still file under an exception: until when."""
 
 
 class TaskLine(BaseModel):
@@ -59,14 +62,20 @@ class PeriodStatus(BaseModel):
     late: int
     missing: int
     returned: int
+    exception: int = 0
+    """Of the ``missing``, those that may still file under an exception (shown apart)."""
     units: list[UnitLine]
     tasks: list[TaskLine]
 
 
-def _state(status: str, revision: int | None, terms: UnitTerms) -> UnitState:
+def _state(status: str, revision: int | None, terms: UnitTerms, now: dt.datetime) -> UnitState:
     if revision is not None and revision in terms.returned:
         return "returned"  # the latest version is the one sent back: a correction is awaited
-    return "missing" if status == "missing" else "on_time" if status == "on_time" else "late"
+    if status == "missing":
+        # As on the submissions dashboard: excused only while the exception is in force.
+        in_force = terms.exception_until is not None and now < terms.exception_until
+        return "exception" if in_force else "missing"
+    return "on_time" if status == "on_time" else "late"
 
 
 def period_status(
@@ -76,7 +85,7 @@ def period_status(
     units = []
     for u in payload.units:
         unit_terms = terms.get(u.unit_id, NO_TERMS)
-        state = _state(u.status, u.revision, unit_terms)
+        state = _state(u.status, u.revision, unit_terms, payload.consolidated_at)
         units.append(
             UnitLine(
                 unit_id=u.unit_id,
@@ -91,6 +100,7 @@ def period_status(
                     if state == "returned" and u.revision is not None
                     else None
                 ),
+                exception_until=unit_terms.exception_until if state == "exception" else None,
             )
         )
     expected_ids = {u.unit_id for u in payload.units}
@@ -127,6 +137,7 @@ def period_status(
         late=payload.late,
         missing=payload.missing,
         returned=count["returned"],
+        exception=count["exception"],
         units=units,
         tasks=tasks,
     )

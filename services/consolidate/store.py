@@ -35,6 +35,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.events import (
     ExtensionDecidedPayload,
+    FilingExceptionGrantedPayload,
     ReportConsolidatedPayload,
     ReportReviewedPayload,
     SubmissionReceivedPayload,
@@ -47,7 +48,7 @@ from services.consolidate.detail import split
 from services.consolidate.domain import SubmissionRow, UnitTerms
 
 SUBMISSIONS, REPORTS = "submissions.", "reports."
-EXTENSIONS, RETURNS = "extensions.", "returns."
+EXTENSIONS, RETURNS, EXCEPTIONS = "extensions.", "returns.", "exceptions."
 
 
 class VersionTaken(Exception):
@@ -292,6 +293,10 @@ class TermsStore(abc.ABC):
         """Keep a returned revision and its ``resubmit_by`` (once)."""
 
     @abc.abstractmethod
+    async def record_exception(self, granted: FilingExceptionGrantedPayload) -> None:
+        """Keep a filing exception (the latest granted replaces an earlier one)."""
+
+    @abc.abstractmethod
     async def terms(self, period_id: str) -> dict[str, UnitTerms]:
         """By unit id, what was decided for the units of the period."""
 
@@ -325,12 +330,27 @@ class MongoTermsStore(TermsStore):
                 }
             )
 
+    async def record_exception(self, granted: FilingExceptionGrantedPayload) -> None:
+        at = to_millis(granted.granted_at)
+        # As for extensions: a redelivery, or an older grant arriving late, changes nothing.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._db[EXCEPTIONS + granted.period_id].update_one(
+                {"_id": granted.unit_id, "granted_at": {"$lt": at}},
+                {"$set": {"until": to_millis(granted.until), "granted_at": at}},
+                upsert=True,
+            )
+
     async def terms(self, period_id: str) -> dict[str, UnitTerms]:
         due = {d["_id"]: d["due_at"] async for d in self._db[EXTENSIONS + period_id].find({})}
+        until = {d["_id"]: d["until"] async for d in self._db[EXCEPTIONS + period_id].find({})}
         returned: dict[str, dict[int, dt.datetime]] = {}
         async for doc in self._db[RETURNS + period_id].find({}):
             returned.setdefault(doc["unit_id"], {})[doc["revision"]] = doc["resubmit_by"]
         return {
-            unit_id: UnitTerms(due_at=due.get(unit_id), returned=returned.get(unit_id, {}))
-            for unit_id in set(due) | set(returned)
+            unit_id: UnitTerms(
+                due_at=due.get(unit_id),
+                returned=returned.get(unit_id, {}),
+                exception_until=until.get(unit_id),
+            )
+            for unit_id in set(due) | set(returned) | set(until)
         }

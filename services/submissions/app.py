@@ -9,16 +9,27 @@ import logging
 from fastapi import FastAPI, Request, Response
 from starlette.middleware.base import RequestResponseEndpoint
 
+from contracts.report_v2 import ReportConsolidatedV2
+from contracts.topics import REPORT_CONSOLIDATED_V2
 from services.common.admission import Admission
 from services.common.auth import TokenSigner, load_private_key
 from services.common.clock import Clock
 from services.common.reference import Catalog
 from services.common.runtime import Runtime
-from services.submissions import attachments_api, auth_api, calendar_api, pages, review_api, web
+from services.submissions import (
+    attachments_api,
+    auth_api,
+    calendar_api,
+    drafts_api,
+    pages,
+    review_api,
+    web,
+)
 from services.submissions.account_store import MongoAccountStore
 from services.submissions.attachment_store import GridFSAttachmentStore
 from services.submissions.audit import AuditTrail
 from services.submissions.config import SubmissionsSettings
+from services.submissions.consolidated import ConsolidatedReports, on_report_consolidated
 from services.submissions.drafts import MongoDraftStore
 from services.submissions.handlers import Intake
 from services.submissions.identity import Identity
@@ -58,6 +69,14 @@ def build_app(
         )
         app.state.identity = identity
         app.state.drafts = MongoDraftStore(rt.db)
+        reports = ConsolidatedReports(rt.db)
+        app.state.consolidated = reports
+
+        async def report_consolidated(event: ReportConsolidatedV2) -> None:
+            await on_report_consolidated(event, reports=reports)
+
+        # The office's period page links each version's files (see consolidated.py).
+        rt.subscribe(REPORT_CONSOLIDATED_V2, "consolidated-reports", report_consolidated)
         # Sessions, account state and API tokens are checked here, not only signatures.
         app.state.authenticator = identity
         decisions = MongoReviewStore(rt.db)
@@ -121,6 +140,7 @@ def build_app(
     app.include_router(review_api.router)
     app.include_router(attachments_api.router)
     app.include_router(calendar_api.router)
+    app.include_router(drafts_api.router)
     pages.install(app)
 
     @app.middleware("http")

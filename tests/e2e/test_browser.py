@@ -5,7 +5,8 @@ indicators, sees a mistake explained in Vietnamese next to its field, fixes it, 
 attaches a PDF, files and gets the receipt; office staff see the unit on time and return the
 report with a comment; the unit resubmits; office staff compare the two versions. Every page is
 photographed under ``.stack/screenshots/`` (the form also 360 px wide), and the form and the
-dashboards are checked with axe: no serious or critical accessibility violation.
+dashboards are checked with axe: no serious or critical accessibility violation. At 360 px, a
+small phone, the form, the dashboards and the period's status never scroll sideways.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 
 from services.common.auth import Role
 from services.common.mongo import connect
@@ -145,6 +146,25 @@ async def accessible(page: Page, what: str) -> None:
     assert not bad, f"{what}: " + "\n".join(summary)
 
 
+PHONE: ViewportSize = {"width": 360, "height": 780}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+
+
+async def fits_a_phone(page: Page, what: str) -> None:
+    """At 360 px wide the page is no wider than the screen (only its own boxes, such as a
+    wide table's, may scroll sideways); the desktop size is set back after."""
+    await page.set_viewport_size(PHONE)
+    try:
+        widths = await page.evaluate(
+            "() => [document.documentElement.scrollWidth, window.innerWidth]"
+        )
+    finally:
+        await page.set_viewport_size(DESKTOP)
+    scroll_width, inner_width = widths
+    assert inner_width == PHONE["width"], widths
+    assert scroll_width <= inner_width, f"{what}: {scroll_width} px wide on a 360 px screen"
+
+
 async def sign_in(page: Page, system: System, username: str) -> None:
     await page.goto(system.url("submissions") + "/")
     await expect(page).to_have_url(system.url("submissions") + "/sign-in")
@@ -175,6 +195,7 @@ async def test_an_officer_files_through_the_form_and_office_staff_see_it(
     await expect(page.get_by_role("heading", name="Báo cáo của đơn vị")).to_be_visible()
     await shoot(page, "02-officer-dashboard")
     await accessible(page, "the officer's dashboard")
+    await fits_a_phone(page, "the officer's dashboard")
 
     # Pick the open period.
     await page.get_by_role("link", name=f"Lập báo cáo – {PERIOD_TITLE}").click()
@@ -182,6 +203,7 @@ async def test_an_officer_files_through_the_form_and_office_staff_see_it(
     await expect(page.get_by_text("Chủ trì (được giao)").first).to_be_visible()
     await shoot(page, "03-form")
     await accessible(page, "the report form")
+    await fits_a_phone(page, "the report form")
 
     # Two tasks with their indicators; one figure is not a whole number.
     await page.select_option(field(f"{FIRST}.status"), "completed")
@@ -209,9 +231,10 @@ async def test_an_officer_files_through_the_form_and_office_staff_see_it(
     )  # nothing typed is lost
     await shoot(page, "04-form-with-an-error")
     await accessible(page, "the report form with an error")
-    await page.set_viewport_size({"width": 360, "height": 780})
+    await page.set_viewport_size(PHONE)
     await shoot(page, "05-form-360px")
-    await page.set_viewport_size({"width": 1280, "height": 900})
+    await page.set_viewport_size(DESKTOP)
+    await fits_a_phone(page, "the report form with an error")
 
     # The link in the summary leads to the field; fix it, save a draft, resume, file.
     await summary.get_by_role("link").first.click()
@@ -258,17 +281,19 @@ async def test_an_officer_files_through_the_form_and_office_staff_see_it(
     await expect(page.get_by_role("heading", name="Các kỳ báo cáo")).to_be_visible()
     await shoot(page, "07-office-dashboard")
     await accessible(page, "the office dashboard")
+    await fits_a_phone(page, "the office dashboard")
     await page.get_by_role("link", name=PERIOD_TITLE).first.click()
     row = page.locator(f"#unit-{UNIT}")
     await expect(row).to_contain_text("Đúng hạn")
     await expect(row).to_contain_text(receipt_no)
     await expect(page.get_by_text("Gửi đúng hạn")).to_be_visible()
-    link = page.get_by_role("link", name="Báo cáo tổng hợp của kỳ")
+    link = page.get_by_role("link", name="Danh sách các phiên bản (JSON)")
     await expect(link).to_have_attribute(
         "href", f"{system.url('consolidate')}/api/v1/periods/{PERIOD}/reports"
     )
     await shoot(page, "08-period-status")
     await accessible(page, "the period's status")
+    await fits_a_phone(page, "the period's status")
 
     # Office staff return the report with a comment.
     await row.get_by_role("link", name=UNIT_NAME).click()

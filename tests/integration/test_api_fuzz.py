@@ -5,7 +5,10 @@ on the real FerretDB and Kafka, and started (its lifespan runs). Schemathesis re
 service's OpenAPI document and generates requests for every operation as an admin; each answer
 must not be a 5xx, must have a status the document declares for that operation, and must match
 the declared content type and schema. The same is done signed out, where every operation that
-declares sign-in must answer 401.
+declares sign-in must answer 401, and, on submissions and deadlines, as the officer of a unit
+with the unit's own id wherever a path or body names a unit and an open period of the seed plan
+(the clock set inside it): the filing routes then answer their own successes and refusals
+(201, 409, 413, 422...) instead of the 403 an admin gets.
 
 Examples are few per operation and derandomized, so a run is repeatable and the whole file stays
 within a few minutes on a small machine. ``BAOCAO_FUZZ_EXAMPLES`` raises the count for a longer
@@ -35,6 +38,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from services.common.auth import Role
+from services.common.clock import Clock, FixedClock
 from services.common.settings import ServiceSettings
 from services.consolidate.app import build_app as build_consolidate
 from services.consolidate.config import ConsolidateSettings
@@ -47,6 +51,7 @@ from services.submissions.config import SubmissionsSettings
 from tests.conftest import Servers
 from tests.support import schemathesis_compat
 from tests.support.auth import bearer
+from tests.support.submissions import SEED_OPEN_AT, SEED_PERIOD
 
 with warnings.catch_warnings():  # it names an anyio alias deprecated since; harmless here
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -67,24 +72,28 @@ BASE_URL = "http://testserver"
 @dataclass(frozen=True)
 class Service:
     name: str
-    build: Callable[[Servers, str], tuple[FastAPI, ServiceSettings]]
+    build: Callable[[Servers, str, Clock | None], tuple[FastAPI, ServiceSettings]]
 
 
-def _submissions(servers: Servers, namespace: str) -> tuple[FastAPI, ServiceSettings]:
+def _submissions(
+    servers: Servers, namespace: str, clock: Clock | None
+) -> tuple[FastAPI, ServiceSettings]:
     s = SubmissionsSettings(  # type: ignore[call-arg]
         namespace=namespace, kafka_bootstrap=servers.kafka_bootstrap, mongo_uri=servers.mongo_uri
     )
-    return build_submissions(s), s
+    return build_submissions(s, clock=clock), s
 
 
-def _deadlines(servers: Servers, namespace: str) -> tuple[FastAPI, ServiceSettings]:
+def _deadlines(
+    servers: Servers, namespace: str, clock: Clock | None
+) -> tuple[FastAPI, ServiceSettings]:
     s = DeadlinesSettings(  # type: ignore[call-arg]
         namespace=namespace, kafka_bootstrap=servers.kafka_bootstrap, mongo_uri=servers.mongo_uri
     )
-    return build_deadlines(s), s
+    return build_deadlines(s, clock=clock), s
 
 
-def _notify(servers: Servers, namespace: str) -> tuple[FastAPI, ServiceSettings]:
+def _notify(servers: Servers, namespace: str, _: Clock | None) -> tuple[FastAPI, ServiceSettings]:
     s = NotifySettings(  # type: ignore[call-arg]
         namespace=namespace,
         kafka_bootstrap=servers.kafka_bootstrap,
@@ -95,7 +104,9 @@ def _notify(servers: Servers, namespace: str) -> tuple[FastAPI, ServiceSettings]
     return build_notify(s), s
 
 
-def _consolidate(servers: Servers, namespace: str) -> tuple[FastAPI, ServiceSettings]:
+def _consolidate(
+    servers: Servers, namespace: str, _: Clock | None
+) -> tuple[FastAPI, ServiceSettings]:
     s = ConsolidateSettings(  # type: ignore[call-arg]
         namespace=namespace, kafka_bootstrap=servers.kafka_bootstrap, mongo_uri=servers.mongo_uri
     )
@@ -117,9 +128,36 @@ SERVICES = {
 class Caller:
     name: str
     headers: dict[str, str]
+    unit_id: str | None = None
+    """An officer's unit: put wherever a request names a unit (and the open period beside)."""
+
+    def aim(self, case: Case) -> None:
+        """Point the generated request at the caller's own unit in the open period."""
+        if self.unit_id is None:
+            return
+        path = case.path_parameters if isinstance(case.path_parameters, dict) else {}
+        body = case.body if isinstance(case.body, dict) else {}
+        for where in (path, body):
+            if "unit_id" in where:
+                where["unit_id"] = self.unit_id
+            if "period_id" in where:
+                where["period_id"] = SEED_PERIOD
 
 
-CALLERS = {"admin": Caller("admin", bearer(Role.ADMIN)), "signed-out": Caller("signed-out", {})}
+OFFICER_UNIT = "xa-bo-y"
+CALLERS = {
+    "admin": Caller("admin", bearer(Role.ADMIN)),
+    "signed-out": Caller("signed-out", {}),
+    "officer": Caller("officer", bearer(Role.OFFICER, OFFICER_UNIT), OFFICER_UNIT),
+}
+RUNS = [
+    (service, caller)
+    for service in sorted(SERVICES)
+    for caller in sorted(CALLERS)
+    # Notify and consolidate serve no unit's officer: every answer would be the 403 the
+    # policy matrix already checks, at a minute's fuzzing each.
+    if caller != "officer" or service in {"submissions", "deadlines"}
+]
 
 
 def signed_out_is_refused(ctx: CheckContext, response: Response, case: Case) -> bool | None:
@@ -157,6 +195,7 @@ def fuzz(client: TestClient, operation: Any, caller: Caller) -> str | None:
         suppress_health_check=list(HealthCheck),
     )
     def run(case: Case) -> None:
+        caller.aim(case)
         response = case.call(base_url=BASE_URL, session=client, headers=caller.headers)
         case.validate_response(response, checks=checks, headers=caller.headers)
 
@@ -167,12 +206,14 @@ def fuzz(client: TestClient, operation: Any, caller: Caller) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("caller", sorted(CALLERS))
-@pytest.mark.parametrize("service", sorted(SERVICES))
+@pytest.mark.parametrize(("service", "caller"), RUNS)
 def test_every_answer_is_declared(
     servers: Servers, namespace: str, service: str, caller: str
 ) -> None:
-    app, service_settings = SERVICES[service].build(servers, namespace)
+    # The officer files into the seed plan's period, open at this instant; the others keep
+    # the wall clock, as the services run.
+    clock = FixedClock(SEED_OPEN_AT) if CALLERS[caller].unit_id else None
+    app, service_settings = SERVICES[service].build(servers, namespace, clock)
     schema = schemathesis.openapi.from_dict(
         app.openapi(),
         config=schemathesis.Config.from_dict({"generation": {"with-security-parameters": False}}),

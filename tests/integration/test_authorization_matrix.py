@@ -2,12 +2,14 @@
 
 The four apps run in-process on the real FerretDB and Kafka under one namespace. Routes are
 read from the apps themselves, so a new endpoint that is not in :data:`POLICY` fails the test
-until someone decides who may use it. For each route and caller the test checks:
+until someone decides who may use it. Both units have a report in two versions and an
+attachment, and paths carry those real ids. For each route and caller the test checks:
 - nobody signed in: 401, on everything but the sign-in itself and the probes;
-- a role the policy leaves out: 403 (an officer asking for another unit: 404, as if it did not
-  exist, and an audit record);
+- a role the policy leaves out: 403;
 - a role the policy lets in: neither 401 nor 403;
-- an officer never gets a 2xx for another unit's data, and no answer to them contains it.
+- an officer, by bearer token and by session cookie with its CSRF header: let in to their own
+  unit's things (not 401, 403 or 404); 404 for the other unit's, each refusal by submissions in
+  the audit trail; never an answer that contains the other unit's report.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from services.common.auth import Role
+from services.common.auth import CSRF_HEADER, SESSION_COOKIE, Role
 from services.common.clock import FixedClock
 from services.consolidate.app import build_app as consolidate_app
 from services.consolidate.config import ConsolidateSettings
@@ -33,11 +35,15 @@ from services.deadlines.app import build_app as deadlines_app
 from services.deadlines.config import DeadlinesSettings
 from services.notify.app import build_app as notify_app
 from services.notify.config import NotifySettings
+from services.submissions.account_store import MongoAccountStore
+from services.submissions.accounts import Account, hash_password
 from services.submissions.app import build_app as submissions_app
 from services.submissions.config import SubmissionsSettings
 from services.submissions.pages.base import PageRoute
 from tests.conftest import Servers
+from tests.support import attachments
 from tests.support.auth import bearer
+from tests.support.portal import PASSWORD
 from tests.support.submissions import SEED, SEED_OPEN_AT, SEED_PERIOD, report
 
 pytestmark = pytest.mark.integration
@@ -45,6 +51,7 @@ pytestmark = pytest.mark.integration
 OWN, OTHER = "xa-bo-y", "xa-dak-ang"
 SECRET = "Bí-mật-của-xã-Đăk-Ang"
 """Written in the other unit's report: must never reach the officer of OWN."""
+DRAFT: dict[str, Any] = {"values": {"ii-1-1-tuyen-truyen-giao-duc.status": "in_progress"}}
 
 
 class Who(Enum):
@@ -91,6 +98,11 @@ POLICY: dict[tuple[str, str, str], Who] = {
             "/api/v1/periods/{period_id}/units/{unit_id}/attachments/{attachment_id}",
         ): who
         for method, who in (("GET", Who.UNIT_READ), ("DELETE", Who.UNIT_FILE))
+    },
+    # submissions: the form's draft (issue 9, part 9): as the form, the unit's officer only
+    **{
+        ("submissions", method, "/api/v1/periods/{period_id}/units/{unit_id}/draft"): Who.UNIT_FILE
+        for method in ("GET", "PUT", "DELETE")
     },
     # submissions: sign-in, accounts, tokens, audit
     ("submissions", "POST", "/api/v1/auth/session"): Who.PUBLIC,
@@ -170,25 +182,96 @@ CALLERS: dict[str, dict[str, str]] = {
     "admin": bearer(Role.ADMIN, subject="quantri"),
     "reader": bearer(Role.READER, subject="captinh"),
 }
+"""Signed bearer tokens, as submissions issues to API clients. The browser's caller, a real
+account's session cookie with its CSRF header, is made by the fixture (it needs the store)."""
+COOKIE_OFFICER = "officer-cookie"
+COOKIE_ACCOUNT = "canbo-phien"
+SUBJECTS = {"officer": "canbo-bo-y", COOKIE_OFFICER: COOKIE_ACCOUNT}
+"""The officers of OWN, each checked against their own unit and against OTHER."""
 ALLOWED: dict[Who, set[str]] = {
-    Who.PUBLIC: set(CALLERS),
-    Who.ANY: {"officer", "office", "admin", "reader"},
-    Who.UNIT_READ: {"officer", "office", "admin", "reader"},  # officer: own unit only
-    Who.UNIT_FILE: {"officer"},  # own unit only
+    Who.PUBLIC: {*CALLERS, COOKIE_OFFICER},
+    Who.ANY: {"officer", COOKIE_OFFICER, "office", "admin", "reader"},
+    Who.UNIT_READ: {"officer", COOKIE_OFFICER, "office", "admin", "reader"},  # officer: own unit
+    Who.UNIT_FILE: {"officer", COOKIE_OFFICER},  # own unit only
     Who.READERS: {"office", "admin", "reader"},
-    Who.UNIT_STAFF: {"officer", "office", "admin"},  # officer: own unit only
+    Who.UNIT_STAFF: {"officer", COOKIE_OFFICER, "office", "admin"},  # officer: own unit only
     Who.STAFF: {"office", "admin"},
     Who.ADMIN: {"admin"},
     Who.FEED: set(),
 }
+UNIT_SCOPED = {Who.UNIT_READ, Who.UNIT_FILE, Who.UNIT_STAFF}
 
 
 @dataclass
 class System:
     apps: dict[str, FastAPI]
     clients: dict[str, httpx.AsyncClient]
-    ids: dict[str, str]
-    """Path parameters, all naming the OTHER unit's things."""
+    callers: dict[str, dict[str, str]]
+    ids: dict[str, dict[str, str]]
+    """Path parameters per unit (OWN, OTHER): ids of things that exist, so that a 404 for
+    another unit's attachment or version is the check refusing it, not a missing object."""
+
+
+async def _file_things_of(http: httpx.AsyncClient, unit_id: str, text: str) -> dict[str, str]:
+    """Two versions of the unit's report and an attachment: what the unit's paths name."""
+    officer = bearer(Role.OFFICER, unit_id)
+    filed = []
+    for _ in range(2):  # two versions, so that the diff has something to compare
+        answer = await http.post(
+            "/api/v1/submissions",
+            json=report(text, unit_id=unit_id).model_dump(mode="json"),
+            headers=officer,
+        )
+        assert answer.status_code == 201, answer.text
+        filed.append(answer.json())
+    body, content_type = attachments.form(attachments.pdf())
+    uploaded = await http.post(
+        f"/api/v1/periods/{SEED_PERIOD}/units/{unit_id}/attachments",
+        content=body,
+        headers={**officer, "Content-Type": content_type},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    drafted = await http.put(
+        f"/api/v1/periods/{SEED_PERIOD}/units/{unit_id}/draft",
+        json={"values": DRAFT["values"] | {"ii-1-1-tuyen-truyen-giao-duc.results": text}},
+        headers=officer,
+    )
+    assert drafted.status_code == 200, drafted.text
+    return {
+        "period_id": SEED_PERIOD,
+        "unit_id": unit_id,
+        "submission_id": filed[-1]["submission_id"],
+        "revision": "1",
+        "attachment_id": uploaded.json()["attachment_id"],
+        "username": COOKIE_ACCOUNT,
+        "token_id": uuid.uuid4().hex[:12],
+        "letter_id": str(uuid.uuid4()),
+        "event_id": str(uuid.uuid4()),
+    }
+
+
+async def _cookie_caller(app: FastAPI, http: httpx.AsyncClient) -> dict[str, str]:
+    """A real officer account of OWN signed in as a browser is: the session cookie, and the
+    session's CSRF token sent back in its header (what the pages' scripts-free forms carry in
+    a field instead)."""
+    await MongoAccountStore(app.state.runtime.db).create(
+        Account(
+            COOKIE_ACCOUNT,
+            "Cán bộ Bờ Y (trình duyệt)",
+            Role.OFFICER,
+            OWN,
+            password_hash=hash_password(PASSWORD),
+        ),
+        SEED_OPEN_AT,
+    )
+    signed = await http.post(
+        "/api/v1/auth/session", json={"username": COOKIE_ACCOUNT, "password": PASSWORD}
+    )
+    assert signed.status_code == 200, signed.text
+    return {
+        "Cookie": f"{SESSION_COOKIE}={signed.cookies[SESSION_COOKIE]}",
+        CSRF_HEADER: signed.json()["csrf_token"],
+    }
 
 
 @pytest.fixture
@@ -218,23 +301,16 @@ async def system(servers: Servers, namespace: str) -> AsyncIterator[System]:
             )
             for name, app in apps.items()
         }
-        filed = await clients["submissions"].post(
-            "/api/v1/submissions",
-            json=report(SECRET, unit_id=OTHER).model_dump(mode="json"),
-            headers=bearer(Role.OFFICER, OTHER),
-        )
-        assert filed.status_code == 201, filed.text
         ids = {
-            "period_id": SEED_PERIOD,
-            "unit_id": OTHER,
-            "submission_id": filed.json()["submission_id"],
-            "username": "canbo-dak-ang",
-            "token_id": uuid.uuid4().hex[:12],
-            "letter_id": str(uuid.uuid4()),
-            "event_id": str(uuid.uuid4()),
+            OWN: await _file_things_of(clients["submissions"], OWN, "Xã Bờ Y đã quán triệt."),
+            OTHER: await _file_things_of(clients["submissions"], OTHER, SECRET),
+        }
+        callers = {
+            **CALLERS,
+            COOKIE_OFFICER: await _cookie_caller(apps["submissions"], clients["submissions"]),
         }
         try:
-            yield System(apps, clients, ids)
+            yield System(apps, clients, callers, ids)
         finally:
             for app in apps.values():
                 await app.state.runtime.db.client.drop_database(app.state.runtime.db.name)
@@ -253,11 +329,88 @@ def routes(app: FastAPI) -> list[tuple[str, str]]:
     return found
 
 
-def body_for(path: str, ids: dict[str, str]) -> dict[str, Any] | None:
-    """A request body that passes validation, so what answers is the authorisation."""
+def body_for(method: str, path: str, ids: dict[str, str]) -> dict[str, Any] | None:
+    """A request body that passes validation, so what answers is the authorisation and then
+    the route's own work."""
     if path.startswith("/api/v1/submissions"):
-        return report("Cán bộ xã Bờ Y gửi thay", unit_id=ids["unit_id"]).model_dump(mode="json")
-    return None
+        return report("Cán bộ xã Bờ Y gửi", unit_id=ids["unit_id"]).model_dump(mode="json")
+    if method == "PUT" and path.endswith("/draft"):
+        return DRAFT
+    if method != "POST":
+        return None
+    bodies: dict[str, dict[str, Any]] = {
+        "/review": {"decision": "accept", "revision": 2},
+        "/exception": {"reason": "Lũ cắt đường vào xã.", "until": "2027-07-10"},
+        "/extension-request": {"reason": "Chờ số liệu của thôn.", "due_before": "2027-06-25"},
+        "/extension-request/decision": {
+            "request_id": "khong-co",
+            "decision": "refuse",
+            "reason": "Không có yêu cầu này.",
+        },
+    }
+    return next((body for end, body in bodies.items() if path.endswith(end)), None)
+
+
+def _run_order(item: tuple[tuple[str, str, str], Who]) -> tuple[bool, bool, tuple[str, str, str]]:
+    """Deletions last (a deleted attachment is not there to read), signing out the very last
+    (the cookie caller's session ends there)."""
+    (_, method, template), _ = item
+    return (method == "DELETE", template == "/api/v1/auth/session", item[0])
+
+
+@dataclass
+class Asked:
+    service: str
+    method: str
+    path: str
+    who: Who
+    status: int
+
+
+async def _ask_all(
+    system: System, caller: str, unit: str, scoped_only: bool
+) -> tuple[list[Asked], list[str]]:
+    """Every route in the policy as ``caller``, its path naming ``unit``'s things; with
+    ``scoped_only`` just the routes that name a unit. The answers, and what leaked."""
+    asked, leaks = [], []
+    ids = system.ids[unit]
+    for (service, method, template), who in sorted(POLICY.items(), key=_run_order):
+        if scoped_only and who not in UNIT_SCOPED:
+            continue
+        path = re.sub(r"\{(\w+)\}", lambda m: ids.get(m.group(1), "x"), template)
+        headers = dict(system.callers[caller])
+        extra: dict[str, Any] = {"json": body_for(method, template, ids)}
+        if template.endswith("/attachments") and method == "POST":
+            content, headers["Content-Type"] = attachments.form(attachments.pdf())
+            extra = {"content": content}
+        if template.endswith("/diff"):
+            extra["params"] = {"from": 1, "to": 2}
+        response = await system.clients[service].request(method, path, headers=headers, **extra)
+        asked.append(Asked(service, method, path, who, response.status_code))
+        if caller in SUBJECTS and SECRET in response.text:
+            leaks.append(f"{caller} {method} {service}{template}: the other unit's report leaked")
+        if response.status_code >= 500:
+            leaks.append(f"{caller} {method} {service}{template}: {response.text[:200]}")
+    return asked, leaks
+
+
+def _judge(caller: str, answer: Asked, *, own: bool) -> str | None:
+    """What is wrong with this answer, if anything."""
+    status, who = answer.status, answer.who
+    where = f"{caller} {answer.method} {answer.service}{answer.path}: {status}"
+    if status >= 500 or who is Who.PUBLIC:
+        return None  # a 5xx is reported with its text by _ask_all
+    if who is Who.FEED:
+        return None if status == 401 else f"{where}, expected 401 (no feed token)"
+    if caller == "anonymous":
+        return None if status == 401 else f"{where}, expected 401"
+    if caller not in ALLOWED[who]:
+        return None if status == 403 else f"{where}, expected 403"
+    if caller in SUBJECTS and who in UNIT_SCOPED and not own:
+        return None if status == 404 else f"{where}, expected 404 (another unit)"
+    if caller in SUBJECTS and who in UNIT_SCOPED and status == 404:
+        return f"{where}, expected to be let in to their own unit's things"
+    return f"{where}, expected to be let in" if status in {401, 403} else None
 
 
 async def test_every_route_of_every_service_is_in_the_policy(system: System) -> None:
@@ -268,48 +421,41 @@ async def test_every_route_of_every_service_is_in_the_policy(system: System) -> 
     assert not gone, f"in POLICY but not served: {gone}"
 
 
-@pytest.mark.parametrize("caller", list(CALLERS))
-async def test_each_role_reaches_only_what_it_may(system: System, caller: str) -> None:
+async def test_each_role_but_the_officer_reaches_only_what_it_may(system: System) -> None:
+    # One system for the four: none of them is unit-bound, and what one changes (a review,
+    # an exception) leaves the others' answers to the policy alone. It halves the runtime.
     problems: list[str] = []
-    for (service, method, template), who in sorted(POLICY.items(), key=lambda i: i[0]):
-        path = re.sub(r"\{(\w+)\}", lambda m: system.ids.get(m.group(1), "x"), template)
-        body = body_for(template, system.ids)
-        response = await system.clients[service].request(
-            method, path, json=body, headers=CALLERS[caller]
-        )
-        status, where = response.status_code, f"{caller} {method} {service}{template}"
-        if status >= 500:
-            problems.append(f"{where}: {status} {response.text[:200]}")
-        elif who is Who.PUBLIC:
-            continue
-        elif who is Who.FEED:
-            if status != 401:
-                problems.append(f"{where}: {status}, expected 401 (no feed token)")
-        elif caller == "anonymous":
-            if status != 401:
-                problems.append(f"{where}: {status}, expected 401")
-        elif caller not in ALLOWED[who]:
-            if status != 403:
-                problems.append(f"{where}: {status}, expected 403")
-        elif caller == "officer" and who in {Who.UNIT_READ, Who.UNIT_FILE, Who.UNIT_STAFF}:
-            # The path or body names the OTHER unit's things.
-            if status != 404:
-                problems.append(f"{where}: {status}, expected 404 (another unit)")
-        elif status in {401, 403}:
-            problems.append(f"{where}: {status}, expected to be let in")
-        if caller == "officer" and SECRET in response.text:
-            problems.append(f"{where}: the other unit's report leaked")
+    for caller in ("anonymous", "reader", "office", "admin"):
+        asked, leaks = await _ask_all(system, caller, OTHER, scoped_only=False)
+        problems += leaks + [p for a in asked if (p := _judge(caller, a, own=False))]
     assert not problems, "\n".join(problems)
 
 
-async def test_an_officer_reaching_for_another_unit_is_in_the_audit_trail(
-    system: System,
+@pytest.mark.parametrize("caller", list(SUBJECTS))
+async def test_an_officer_is_let_in_to_their_unit_and_nowhere_else_and_is_audited(
+    system: System, caller: str
 ) -> None:
-    http = system.clients["submissions"]
-    path = f"/api/v1/periods/{SEED_PERIOD}/submissions/{system.ids['submission_id']}"
-    assert (await http.get(path, headers=CALLERS["officer"])).status_code == 404
-    trail = (await http.get("/api/v1/audit", headers=CALLERS["admin"])).json()
-    denied = [e for e in trail if e["action"] == "denied" and e["path"] == path]
-    assert denied, trail[:3]
-    assert denied[0]["actor"] == "canbo-bo-y"
-    assert denied[0]["unit_id"] == OTHER
+    # Another unit first: the own-unit pass deletes its attachment and, for the cookie, signs
+    # out at the end.
+    theirs, problems = await _ask_all(system, caller, OTHER, scoped_only=True)
+    ours, leaks = await _ask_all(system, caller, OWN, scoped_only=False)
+    problems += leaks
+    problems += [p for a in theirs if (p := _judge(caller, a, own=False))]
+    problems += [p for a in ours if (p := _judge(caller, a, own=True))]
+    # Each refusal by submissions, which keeps the audit trail, is recorded against the caller.
+    trail = (
+        await system.clients["submissions"].get(
+            "/api/v1/audit", params={"limit": 1000}, headers=CALLERS["admin"]
+        )
+    ).json()
+    denied = {
+        (e["method"], e["path"])
+        for e in trail
+        if e["action"] == "denied" and e["actor"] == SUBJECTS[caller] and e["unit_id"] == OTHER
+    }
+    problems += [
+        f"{caller} {a.method} {a.path}: refused but not in the audit trail"
+        for a in theirs
+        if a.service == "submissions" and (a.method, a.path) not in denied
+    ]
+    assert not problems, "\n".join(problems)

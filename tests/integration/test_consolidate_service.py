@@ -23,6 +23,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.envelope import Event
 from contracts.events import (
+    FilingExceptionGranted,
+    FilingExceptionGrantedPayload,
     IndicatorValue,
     PeriodClosed,
     PeriodClosedPayload,
@@ -32,7 +34,13 @@ from contracts.events import (
     TaskReport,
 )
 from contracts.report_v2 import ReportConsolidatedV2, ReportDetail
-from contracts.topics import PERIOD_CLOSED, REPORT_CONSOLIDATED, REPORT_CONSOLIDATED_V2, TOPIC_OF
+from contracts.topics import (
+    FILING_EXCEPTION_GRANTED,
+    PERIOD_CLOSED,
+    REPORT_CONSOLIDATED,
+    REPORT_CONSOLIDATED_V2,
+    TOPIC_OF,
+)
 from services.common.auth import Role
 from services.common.clock import FixedClock
 from services.common.kafka import Names
@@ -554,3 +562,55 @@ async def test_the_live_status_as_json_and_as_a_page_for_office_staff(service: S
     assert (
         await service.http.get(f"/periods/{PERIOD_ID}/status", headers=officer)
     ).status_code == 403
+
+
+async def test_a_unit_granted_a_filing_exception_shows_as_such_in_the_status(
+    service: Service,
+) -> None:
+    await feed_submissions(service)
+    until = NOW + dt.timedelta(days=5)
+    granted = FilingExceptionGranted(
+        occurred_at=NOW,
+        producer="submissions",
+        correlation_id=uuid.uuid4(),
+        payload=FilingExceptionGrantedPayload(
+            plan_id=PLAN.id,
+            period_id=PERIOD_ID,
+            unit_id="xa-b",
+            exception_id=str(uuid.uuid4()),
+            reason="Mất điện kéo dài do bão.",
+            until=until,
+            granted_by="tonghop",
+            granted_at=NOW,
+        ),
+    )
+    await service.publish(granted)
+    await service.publish(granted)  # a redelivery
+
+    async def excused() -> dict[str, Any] | None:
+        body: dict[str, Any] = (
+            await service.http.get(f"/api/v1/periods/{PERIOD_ID}/status")
+        ).json()
+        return body if body.get("exception") else None
+
+    body = await eventually(excused, what="xa-b shown with its exception")
+    assert [(u["unit_id"], u["state"]) for u in body["units"]] == [
+        ("phong-vhtt", "on_time"),
+        ("xa-a", "late"),
+        ("xa-b", "exception"),
+    ]
+    assert dt.datetime.fromisoformat(body["units"][2]["exception_until"]) == until
+    assert (body["missing"], body["exception"]) == (1, 1)  # not received, yet excused
+
+    async def both_handled() -> bool:
+        return await service.committed("filing-exception-granted", granted_topic) >= 2
+
+    granted_topic = service.names.topic(FILING_EXCEPTION_GRANTED)
+    await eventually(both_handled, what="both copies acknowledged")
+    assert await service.runtime.db["dead_letters"].count_documents({}) == 0
+    page = await service.http.get(
+        f"/periods/{PERIOD_ID}/status", headers=bearer(Role.OFFICE, "phong-vhtt")
+    )
+    assert page.status_code == 200, page.text
+    assert "Được nộp ngoại lệ" in page.text
+    assert 'class="state-exception">Được nộp ngoại lệ (đến ' in page.text

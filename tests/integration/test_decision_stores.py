@@ -12,7 +12,11 @@ from dataclasses import dataclass
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from contracts.events import ExtensionDecidedPayload, ReportReviewedPayload
+from contracts.events import (
+    ExtensionDecidedPayload,
+    FilingExceptionGrantedPayload,
+    ReportReviewedPayload,
+)
 from services.common.clock import FixedClock
 from services.common.mongo import Document
 from services.consolidate.store import MongoTermsStore as ConsolidateTerms
@@ -229,3 +233,29 @@ async def test_deadlines_and_consolidate_keep_the_latest_extension(mongo: Db) ->
     assert terms["xa-bo-y"].due_at == DUE + 5 * DAY
     assert dict(terms["xa-dak-ang"].returned) == {1: DUE + 4 * DAY}
     assert terms["xa-dak-ang"].due_at is None
+
+
+async def test_consolidate_keeps_the_latest_filing_exception_once(mongo: Db) -> None:
+    consolidate = ConsolidateTerms(mongo.db)
+
+    def granted(at: dt.datetime, until: dt.datetime) -> FilingExceptionGrantedPayload:
+        return FilingExceptionGrantedPayload(
+            plan_id="kh-nq35-ngoc-hoi",
+            period_id=SEED_PERIOD,
+            unit_id="xa-sa-loong",
+            exception_id=f"e-{at:%d%H}",
+            reason="Lũ cắt đường.",
+            until=until,
+            granted_by="tonghop",
+            granted_at=at,
+        )
+
+    later = granted(DUE + DAY, DUE + 20 * DAY)
+    await consolidate.record_exception(later)
+    await consolidate.record_exception(later)  # redelivered
+    await consolidate.record_exception(granted(DUE, DUE + 18 * DAY))  # older, arriving late
+
+    terms = await consolidate.terms(SEED_PERIOD)
+    assert terms["xa-sa-loong"].exception_until == DUE + 20 * DAY
+    assert (terms["xa-sa-loong"].due_at, dict(terms["xa-sa-loong"].returned)) == (None, {})
+    assert await mongo.db["exceptions." + SEED_PERIOD].count_documents({}) == 1

@@ -7,20 +7,30 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 
+from contracts.events import DocumentFile, DocumentRef
+from contracts.report_v2 import ReportConsolidatedV2
+from contracts.topics import REPORT_CONSOLIDATED_V2
 from services.common.auth import Role, load_public_key
 from services.common.feed_tokens import verify_feed_token
+from services.common.kafka import Names
+from services.consolidate import docx_report, xlsx_annex
+from services.consolidate import pdf as consolidate_pdf
+from services.consolidate import web as consolidate_web
 from services.submissions.pages.base import PageRoute
 from tests.conftest import Servers
-from tests.support import attachments
-from tests.support.auth import key_files
+from tests.support import attachments, notices
+from tests.support.auth import bearer, key_files
 from tests.support.portal import (
     ADMIN,
     OFFICE,
@@ -34,6 +44,7 @@ from tests.support.portal import (
     running_portal,
 )
 from tests.support.submissions import SEED_OPEN_AT, SEED_PERIOD, report
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -234,6 +245,36 @@ async def test_filing_is_the_apis_own_path_so_its_refusals_show_on_the_form(port
     assert "đã kết thúc nhận báo cáo" in refused.text
 
 
+async def test_the_forms_draft_through_the_json_api(portal: Portal) -> None:
+    api = bearer(Role.OFFICER, UNIT, subject="canbo")
+    path = f"/api/v1/periods/{SEED_PERIOD}/units/{UNIT}/draft"
+    async with portal.client() as http:
+        none = await http.get(path, headers=api)
+        saved = await http.put(path, json={"values": form_values(count="2,5")}, headers=api)
+        await portal.sign_in_page(http, "canbo")
+        resumed = await http.get(FORM)  # the page resumes what the API saved
+        await post_form(http, "draft", form_values(results="Sửa trên trang."))
+        from_page = await http.get(path, headers=api)  # and the API reads what the page saved
+        filed = await post_form(http, "submit", form_values())
+        after_filing = await http.get(path, headers=api)
+        await http.put(path, json={"values": form_values()}, headers=api)
+        discarded = await http.delete(path, headers=api)
+        after_delete = await http.get(path, headers=api)
+        not_json = await http.put(path, json={"values": {"a": 1}}, headers=api)
+
+    assert (none.status_code, none.json()["code"]) == (404, "draft_not_found")
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["values"][f"{TASK}.ind.so-buoi-tuyen-truyen"] == "2,5"
+    assert saved.json()["saved_by"] == "canbo"
+    assert 'value="2,5"' in resumed.text and "bản nháp" in resumed.text
+    assert from_page.json()["values"][f"{TASK}.results"] == "Sửa trên trang."
+    assert filed.status_code == 303
+    assert after_filing.status_code == 404  # filing deletes the draft, as on the page
+    assert discarded.status_code == 204
+    assert after_delete.status_code == 404
+    assert not_json.status_code == 422  # values are text, as the form sends them
+
+
 # --- who reaches which page ---------------------------------------------------------------
 
 
@@ -324,6 +365,49 @@ async def test_every_page_is_classified_and_each_person_reaches_only_theirs(port
                         problems.append(f"{where}: {status}, expected 404 (another unit's)")
                 elif status in (401, 403):
                     problems.append(f"{where}: {status}, expected to be let in")
+    assert not problems, "\n".join(problems)
+
+
+async def test_every_form_post_is_refused_without_its_csrf_token_or_with_a_wrong_one(
+    portal: Portal,
+) -> None:
+    posts = sorted(template for method, template in page_routes(portal.app) if method == "POST")
+    assert posts and all(("POST", t) in PAGES for t in posts), "classify new forms in PAGES"
+    async with portal.client() as http:
+        await portal.sign_in_page(http, "canbo")
+        filed = await post_form(http, "submit", form_values())
+        receipt = filed.headers["location"].split("/")[-2]
+    ids = {
+        "period_id": SEED_PERIOD,
+        "unit_id": UNIT,  # the officer's own: what is refused is the token, not the unit
+        "submission_id": receipt,
+        "username": "canbo",
+        "token_id": "x",
+    }
+    problems: list[str] = []
+    async with AsyncExitStack() as stack:
+        people: dict[str, httpx.AsyncClient] = {}
+        for who in ("canbo", "tonghop", "quantri"):  # each signed in once: a refusal keeps them
+            people[who] = await stack.enter_async_context(portal.client())
+            await portal.sign_in_page(people[who], who)
+        stranger = await stack.enter_async_context(portal.client())
+        await stranger.get("/sign-in")  # the cookie half of the sign-in's double submit
+        for template in posts:
+            path = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], template)
+            # Someone the form is for, so that only the token can be what refuses them.
+            who = next(p for p in people if p in PAGES[("POST", template)])
+            http = stranger if template == "/sign-in" else people[who]
+            for sent in ({}, {"csrf_token": ""}, {"csrf_token": "x" * 32}):
+                data = {**sent, "username": "canbo", "password": PASSWORD}
+                answer = await http.post(path, data=data)
+                where = f"{who} POST {template} {sent or 'no token'}: {answer.status_code}"
+                if answer.status_code != 403 or "biểu mẫu" not in answer.text.lower():
+                    problems.append(f"{where}, expected 403 for the form's token")
+        for who, http in people.items():
+            if (await http.get("/dashboard")).status_code != 200:
+                problems.append(f"{who}: a forged form ended the session")
+        if (await stranger.get("/dashboard")).status_code != 303:
+            problems.append("a forged sign-in signed someone in")
     assert not problems, "\n".join(problems)
 
 
@@ -517,3 +601,73 @@ async def test_a_form_without_a_file_keeps_the_apis_body_limit(portal: Portal) -
 
     assert huge.status_code == 413
     assert "quá lớn" in huge.text
+
+
+def consolidated_version(version: int, names: list[tuple[str, str]]) -> ReportConsolidatedV2:
+    """Version ``version`` of the period's report as consolidate announces it, with these
+    (media type, file name) files: the DOCX first, as its DocumentRef puts it."""
+    event = notices.consolidated(version)
+    (docx, docx_name), *others = names
+    document = DocumentRef(
+        document_id=f"d-{version}",
+        media_type=docx,
+        filename=docx_name,
+        sha256="0" * 64,
+        files=[DocumentFile(media_type=m, filename=f, sha256="1" * 64, size=9) for m, f in others],
+    )
+    payload = event.payload.model_copy(
+        update={"report_id": f"bc {version}/x", "version": version, "document": document}
+    )
+    return event.model_copy(update={"event_id": uuid.uuid4(), "payload": payload})
+
+
+async def test_the_period_page_links_each_consolidated_versions_files(
+    portal: Portal, servers: Servers, namespace: str
+) -> None:
+    docx, xlsx, pdf = (
+        docx_report.MEDIA_TYPE,
+        xlsx_annex.MEDIA_TYPE,
+        consolidate_pdf.MEDIA_TYPE,
+    )
+    first = consolidated_version(1, [(docx, "bao-cao-v1.docx"), (xlsx, "phu-luc-v1.xlsx")])
+    second = consolidated_version(
+        2, [(docx, "bao-cao-v2.docx"), (xlsx, "phu-luc-v2.xlsx"), (pdf, "bao-cao-v2.pdf")]
+    )
+    async with portal.client() as http:
+        await portal.sign_in_page(http, "tonghop")
+        before = await http.get(f"/periods/{SEED_PERIOD}/status")
+        producer = AIOKafkaProducer(bootstrap_servers=servers.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for event in (first, second, second):  # the last one redelivered
+                await producer.send_and_wait(
+                    Names(namespace).topic(REPORT_CONSOLIDATED_V2),
+                    event.model_dump_json().encode(),
+                    key=SEED_PERIOD.encode(),
+                )
+        finally:
+            await producer.stop()
+
+        async def listed() -> httpx.Response | None:
+            page = await http.get(f"/periods/{SEED_PERIOD}/status")
+            return page if "bao-cao-v2.pdf" in page.text else None
+
+        page = await eventually(listed, what="the versions on the period page")
+
+    assert "Chưa có báo cáo tổng hợp nào cho kỳ này." in before.text
+    # consolidate's own route for a version's file, on the address browsers reach it at.
+    route = "/api/v1/periods/{period_id}/reports/{report_id}/files/{name}"
+    assert route in {r.path for r in consolidate_web.router.routes if isinstance(r, APIRoute)}
+    base = f"http://127.0.0.1:8003/api/v1/periods/{SEED_PERIOD}/reports"
+    links = re.findall(
+        r'<a href="(http://127\.0\.0\.1:8003[^"]+/files/[^"]+)">([^<]+)</a>', page.text
+    )
+    assert links == [
+        (f"{base}/bc%202%2Fx/files/bao-cao-v2.docx", "Báo cáo (DOCX)"),
+        (f"{base}/bc%202%2Fx/files/phu-luc-v2.xlsx", "Phụ lục số liệu (XLSX)"),
+        (f"{base}/bc%202%2Fx/files/bao-cao-v2.pdf", "Bản PDF"),
+        (f"{base}/bc%201%2Fx/files/bao-cao-v1.docx", "Báo cáo (DOCX)"),
+        (f"{base}/bc%201%2Fx/files/phu-luc-v1.xlsx", "Phụ lục số liệu (XLSX)"),
+    ]
+    assert "Phiên bản 2 (mới nhất)" in page.text
+    assert page.text.count("Phiên bản 2") == 1  # the redelivery is the same version

@@ -186,6 +186,15 @@ class FakeConsolidateTerms(ConsolidateTerms):
     def __init__(self) -> None:
         self.due: dict[tuple[str, str], tuple[dt.datetime, dt.datetime]] = {}
         self.returned: dict[tuple[str, str, int], dt.datetime] = {}
+        self.until: dict[tuple[str, str], tuple[dt.datetime, dt.datetime]] = {}
+        self.exceptions_recorded = 0
+
+    async def record_exception(self, granted: FilingExceptionGrantedPayload) -> None:
+        self.exceptions_recorded += 1
+        place = (granted.period_id, granted.unit_id)
+        current = self.until.get(place)
+        if current is None or current[1] < granted.granted_at:
+            self.until[place] = (to_millis(granted.until), to_millis(granted.granted_at))
 
     async def record_extension(self, decided: ExtensionDecidedPayload) -> None:
         if decided.decision != "approved" or decided.new_due_at is None:
@@ -202,7 +211,7 @@ class FakeConsolidateTerms(ConsolidateTerms):
         self.returned.setdefault(place, to_millis(reviewed.resubmit_by))
 
     async def terms(self, period_id: str) -> dict[str, UnitTerms]:
-        units = {u for (p, u) in self.due if p == period_id}
+        units = {u for (p, u) in (*self.due, *self.until) if p == period_id}
         units |= {u for (p, u, _) in self.returned if p == period_id}
         return {
             unit: UnitTerms(
@@ -210,6 +219,9 @@ class FakeConsolidateTerms(ConsolidateTerms):
                 returned={
                     r: at for (p, u, r), at in self.returned.items() if (p, u) == (period_id, unit)
                 },
+                exception_until=(
+                    self.until[(period_id, unit)][0] if (period_id, unit) in self.until else None
+                ),
             )
             for unit in units
         }

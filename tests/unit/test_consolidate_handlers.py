@@ -9,6 +9,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from contracts.events import (
+    FilingExceptionGranted,
+    FilingExceptionGrantedPayload,
     PeriodClosed,
     PeriodClosedPayload,
     ReportConsolidated,
@@ -24,6 +26,7 @@ from contracts.report_v2 import (
 )
 from services.common.clock import FixedClock
 from services.common.failures import PermanentError
+from services.common.mongo import to_millis
 from services.common.outbox import READY
 from services.common.periods import find_period
 from services.common.reference import Catalog
@@ -40,12 +43,15 @@ from services.consolidate.handlers import (
     UnknownPeriod,
     amend_closed_reports,
     consolidate_now,
+    live_status,
+    on_filing_exception_granted,
     on_period_closed,
     on_submission_received,
     preview,
 )
 from services.consolidate.metrics import ConsolidateMetrics
 from services.consolidate.store import StoredReport
+from tests.support.decisions import FakeConsolidateTerms
 from tests.support.fakes import FakeConsolidateStore, MemoryOutbox
 from tests.support.plans import make_plan, report_kind, task, unit
 from tests.support.report_files import MemoryFileStore
@@ -165,7 +171,9 @@ class AmendedMeanwhile(FakeConsolidateStore):
 
 
 class Deps:
-    def __init__(self, store: FakeConsolidateStore | None = None) -> None:
+    def __init__(
+        self, store: FakeConsolidateStore | None = None, terms: FakeConsolidateTerms | None = None
+    ) -> None:
         self.store = store or FakeConsolidateStore()
         self.clock = FixedClock(NOW)
         self.outbox = MemoryOutbox(self.clock)
@@ -181,6 +189,7 @@ class Deps:
             ConsolidateMetrics(self.registry),
             self.files,
             documents=False,  # versions are the subject here, not their DOCX
+            terms=terms,
         )
 
     def wake(self) -> None:
@@ -479,3 +488,54 @@ async def test_a_submission_projected_while_the_closing_records_is_counted_by_th
     assert latest.payload.received == 2
     reported = {u.unit_id for u in (await deps.detail(latest)).units if u.status != "missing"}
     assert reported == {"phong-a", "xa-b"}
+
+
+def exception_granted(
+    unit_id: str, until: dt.datetime, granted_at: dt.datetime
+) -> FilingExceptionGranted:
+    return FilingExceptionGranted(
+        occurred_at=granted_at,
+        producer="submissions",
+        correlation_id=uuid.uuid4(),
+        payload=FilingExceptionGrantedPayload(
+            plan_id="kh-thu",
+            period_id=PERIOD_ID,
+            unit_id=unit_id,
+            exception_id=f"{unit_id}|{granted_at:%s}",
+            reason="Lũ cắt đường vào xã.",
+            until=until,
+            granted_by="tonghop",
+            granted_at=granted_at,
+        ),
+    )
+
+
+async def test_a_filing_exception_shows_the_unit_apart_from_the_missing_while_in_force() -> None:
+    terms = FakeConsolidateTerms()
+    deps = Deps(terms=terms)
+    await deps.submit(submitted("phong-a"))
+    until = NOW + dt.timedelta(days=3)
+    granted = exception_granted("xa-b", until, NOW - dt.timedelta(hours=1))
+    await on_filing_exception_granted(granted, c=deps.c)
+    await on_filing_exception_granted(granted, c=deps.c)  # redelivered
+    # An earlier grant delivered late (another partition's lag) does not replace the later.
+    earlier = exception_granted("xa-b", NOW + dt.timedelta(days=1), NOW - dt.timedelta(days=2))
+    await on_filing_exception_granted(earlier, c=deps.c)
+
+    status = await live_status(PERIOD_ID, c=deps.c)
+
+    assert {u.unit_id: u.state for u in status.units} == {
+        "phong-a": "on_time",
+        "xa-b": "exception",
+    }
+    assert [u.exception_until for u in status.units] == [None, to_millis(until)]  # as stored
+    assert (status.received, status.missing, status.exception) == (1, 1, 1)
+    assert terms.exceptions_recorded == 3
+    # Nothing to amend: the closed report counts receipts, which an exception does not change.
+    assert deps.outbox.events() == []
+    assert await deps.store.late_causes() == []
+
+    deps.clock.advance(dt.timedelta(days=3, seconds=1))  # the exception has lapsed
+    lapsed = await live_status(PERIOD_ID, c=deps.c)
+    assert {u.unit_id: u.state for u in lapsed.units}["xa-b"] == "missing"
+    assert lapsed.exception == 0

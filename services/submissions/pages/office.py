@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from services.common.auth import Role
 from services.common.errors import ApiProblem
 from services.submissions.access import AuditDep, ensure_period
+from services.submissions.consolidated import ConsolidatedReports, version_of
 from services.submissions.overview import (
     PERIOD_STATE_LABELS,
     REVIEW_LABELS,
@@ -53,6 +54,9 @@ async def period_status(
     heads = {h["unit_id"]: h for h in await intake.store.period_heads(period.id)}
     exceptions, due, pending = await _decisions(office, period.id)
     summary = overview(plan, period, heads, now, exceptions, due)
+    reports: ConsolidatedReports = request.app.state.consolidated
+    consolidate_url = settings_of(request).consolidate_url
+    versions = [version_of(d, consolidate_url) for d in await reports.latest(period.id)]
     return render(
         request,
         "period_status.html",
@@ -66,6 +70,7 @@ async def period_status(
         review_decision=review_decision,
         local=local,
         consolidated=consolidated_url(request, period.id),
+        versions=versions,
         pending=pending,
         due=due,
     )
