@@ -605,6 +605,19 @@ class Plan(ReferenceModel):
     def unit(self, unit_id: str) -> Unit | None:
         return next((u for u in self.units if u.id == unit_id), None)
 
+    def overseen_by(self, unit_id: str | None) -> bool:
+        """Whether ``unit_id`` is the plan's consolidating unit or a unit above it in the
+        plan's hierarchy (``parent_id``), which oversees its work: whose office staff act on
+        this plan."""
+        seen: set[str] = set()
+        current = self.unit(self.consolidating_unit_id)
+        while current is not None and current.id not in seen:
+            if current.id == unit_id:
+                return True
+            seen.add(current.id)
+            current = self.unit(current.parent_id) if current.parent_id else None
+        return False
+
     def indicator(self, code: str) -> Indicator | None:
         return next((i for i in self.indicators if i.code == code), None)
 

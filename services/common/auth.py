@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import Depends, Request
 
+from contracts.plan.model import Plan
 from services.common.errors import ApiProblem
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,11 @@ class Principal:
     @property
     def reads_all(self) -> bool:
         return self.role in {Role.OFFICE, Role.ADMIN, Role.READER}
+
+    def acts_on(self, plan: Plan) -> bool:
+        """False only for office staff and a plan their unit does not consolidate: they see
+        and decide for their own plans (``Plan.overseen_by``); other roles as their role says."""
+        return self.role is not Role.OFFICE or plan.overseen_by(self.unit_id)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from contracts.report_v2 import ReportConsolidatedV2Payload, ReportSummary
-from services.common.auth import ReadsAll, Staff
+from services.common.auth import Principal, ReadsAll, Staff
 from services.common.errors import ApiProblem, not_ready, problems
 from services.consolidate import detail, docx_report, pdf, xlsx_annex
 from services.consolidate.content import STATUS_LABELS
@@ -53,6 +53,14 @@ def _period_not_found(period_id: str) -> ApiProblem:
 UNKNOWN_PERIOD = {404: "Không có kỳ báo cáo này trong các kế hoạch đang theo dõi."}
 
 
+def _in_scope(deps: Consolidation, who: Principal, period_id: str) -> None:
+    """Office staff of another plan learn nothing of this one: the same 404 as a period that
+    does not exist (a period of no plan is left to the route, which answers that 404)."""
+    found = deps.catalog.period(period_id)
+    if found is not None and not who.acts_on(found[0]):
+        raise _period_not_found(period_id)
+
+
 @router.post(
     "/periods/{period_id}/consolidate",
     status_code=status.HTTP_202_ACCEPTED,
@@ -67,6 +75,7 @@ async def consolidate_period(
     """A draft version now (its document marked "DỰ THẢO"), recorded with who asked; 202
     because the event is published by the outbox right after. The answer is the version as
     ReportConsolidated v2 carries it (its per-unit detail in the file ``detail`` names)."""
+    _in_scope(deps, who, period_id)
     try:
         payload = await consolidate_now(
             period_id,
@@ -86,8 +95,9 @@ async def consolidate_period(
 
 
 @router.get("/periods/{period_id}/preview", responses=problems(404, why=UNKNOWN_PERIOD))
-async def preview_period(period_id: str, deps: ConsolidationDep, _: ReadsAll) -> dict[str, Any]:
+async def preview_period(period_id: str, deps: ConsolidationDep, who: ReadsAll) -> dict[str, Any]:
     """The consolidation as it would be now (who reported, on time or late), not published."""
+    _in_scope(deps, who, period_id)
     try:
         payload = await preview(period_id, c=deps)
     except UnknownPeriod as error:
@@ -96,8 +106,9 @@ async def preview_period(period_id: str, deps: ConsolidationDep, _: ReadsAll) ->
 
 
 @router.get("/periods/{period_id}/reports", responses=problems(404, why=UNKNOWN_PERIOD))
-async def list_reports(period_id: str, deps: ConsolidationDep, _: ReadsAll) -> dict[str, Any]:
+async def list_reports(period_id: str, deps: ConsolidationDep, who: ReadsAll) -> dict[str, Any]:
     """The period's reports, latest version first."""
+    _in_scope(deps, who, period_id)
     if deps.catalog.period(period_id) is None:
         raise _period_not_found(period_id)
     reports = await deps.store.reports(period_id)
@@ -149,11 +160,12 @@ async def download_file(
     report_id: str,
     name: str,
     deps: ConsolidationDep,
-    _: ReadsAll,
+    who: ReadsAll,
     if_none_match: Annotated[str | None, Header(max_length=512)] = None,
 ) -> Response:
     """One file of a report version, as its DocumentRef or its v2 detail names it (the ETag is
     its SHA-256)."""
+    _in_scope(deps, who, period_id)
     if deps.catalog.period(period_id) is None:
         raise _period_not_found(period_id)
     stored = await deps.store.report(period_id, report_id)
@@ -192,8 +204,9 @@ async def _status(period_id: str, deps: Consolidation) -> PeriodStatus:
 
 
 @router.get("/periods/{period_id}/status", responses=problems(404, why=UNKNOWN_PERIOD))
-async def period_status(period_id: str, deps: ConsolidationDep, _: ReadsAll) -> PeriodStatus:
+async def period_status(period_id: str, deps: ConsolidationDep, who: ReadsAll) -> PeriodStatus:
     """Live: expected, received, on time, late, missing, returned; per unit; per task."""
+    _in_scope(deps, who, period_id)
     return await _status(period_id, deps)
 
 
@@ -203,9 +216,10 @@ async def period_status(period_id: str, deps: ConsolidationDep, _: ReadsAll) -> 
     responses=problems(404, why=UNKNOWN_PERIOD),
 )
 async def period_status_page(
-    period_id: str, request: Request, deps: ConsolidationDep, _: Staff
+    period_id: str, request: Request, deps: ConsolidationDep, who: Staff
 ) -> HTMLResponse:
     """The same for office staff, as a page."""
+    _in_scope(deps, who, period_id)
     found = await _status(period_id, deps)
     plan = deps.catalog.period(period_id)
     tz = plan[0].tz if plan else dt.UTC

@@ -179,10 +179,12 @@ def build_router(
     router = APIRouter(prefix="/api/v1", tags=["deadlines"])
 
     @router.get("/periods")
-    async def list_periods(_: SignedIn) -> PeriodsPublic:
+    async def list_periods(principal: SignedIn) -> PeriodsPublic:
         now = clock.now()
         found = []
         for plan in catalog.plans.values():
+            if not principal.acts_on(plan):
+                continue  # office staff see the plans their unit consolidates
             tz = plan.tz
             for period in periods_around(plan, now):
                 found.append(
@@ -215,6 +217,8 @@ def build_router(
         found = catalog.period(period_id)
         if found is None or not principal.can_read_unit(unit_id):
             raise _not_found()
+        if not principal.acts_on(found[0]):
+            raise _not_found()  # office staff of another plan: as if there were no such period
         plan, period = found
         if not any(u.id == unit_id for u in plan.reporting_units()):
             raise _not_found()
@@ -244,13 +248,15 @@ def build_router(
         responses=problems(404),
         summary="Each unit's reminder rungs of a period: emitted, skipped, pending",
     )
-    async def period_schedule(period_id: str, _: ReadsAll) -> SchedulePublic:
+    async def period_schedule(period_id: str, principal: ReadsAll) -> SchedulePublic:
         """From this service's own store (what was decided) and the plan (the ladder on the
         working calendar, moved by each unit's extension or return), in UTC and local time."""
         if schedule is None:
             raise not_ready()
         found = catalog.period(period_id)
-        units = await schedule(period_id)
+        if found is not None and not principal.acts_on(found[0]):
+            found = None  # office staff of another plan: as if there were no such period
+        units = await schedule(period_id) if found is not None else None
         if found is None or units is None:
             raise ApiProblem(404, "not_found", "Không tìm thấy kỳ báo cáo này.")
         plan, period = found

@@ -4,7 +4,7 @@ Another unit's report answers 404, exactly as a report that does not exist: an o
 nothing about other units, not even that an id is taken. Each such attempt goes to the audit
 trail, so the office sees who tried.
 
-Office staff act on the plans their unit consolidates (``office_serves``): another plan's
+Office staff act on the plans their unit consolidates (``Principal.acts_on``): another plan's
 periods answer them as another unit's report answers an officer.
 """
 
@@ -16,7 +16,6 @@ from fastapi import Depends, Request
 
 from services.common.auth import Principal, Role
 from services.common.errors import ApiProblem, not_ready
-from services.submissions.accounts import office_serves
 from services.submissions.audit import Action, AuditTrail
 
 
@@ -72,7 +71,7 @@ def serves_period(request: Request, principal: Principal, period_id: str) -> boo
     if intake is None:
         raise not_ready()
     plan = intake.catalog.plans.get(period_id.partition(".")[0])
-    return plan is None or office_serves(plan, principal.unit_id)
+    return plan is None or principal.acts_on(plan)
 
 
 async def ensure_period(

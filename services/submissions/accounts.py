@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from contracts.plan import Plan
 from services.common.auth import Principal, Role
 
 MIN_PASSWORD_LENGTH = 10
@@ -84,19 +83,6 @@ def check_role_unit(role: Role, unit_id: str | None, known_units: set[str]) -> N
         )
     if unit_id is not None and unit_id not in known_units:
         raise AccountRejected("unknown_unit", f"Đơn vị “{unit_id}” không có trong kế hoạch nào.")
-
-
-def office_serves(plan: Plan, unit_id: str | None) -> bool:
-    """Whether office staff of ``unit_id`` act on ``plan``: it is the plan's consolidating unit,
-    or a unit above it in the plan's hierarchy (``parent_id``), which oversees its work."""
-    seen: set[str] = set()
-    current = plan.unit(plan.consolidating_unit_id)
-    while current is not None and current.id not in seen:
-        if current.id == unit_id:
-            return True
-        seen.add(current.id)
-        current = plan.unit(current.parent_id) if current.parent_id else None
-    return False
 
 
 def hash_password(password: str) -> str:

@@ -14,7 +14,6 @@ from services.common.mongo import Document
 from services.common.periods import PeriodState, periods_around
 from services.submissions import domain, handlers
 from services.submissions.access import AuditDep, ensure_files, ensure_reads, report_not_found
-from services.submissions.accounts import office_serves
 from services.submissions.audit import Action
 from services.submissions.handlers import Intake
 from services.submissions.models import (
@@ -196,7 +195,7 @@ async def open_periods(intake: IntakeDep, principal: SignedIn) -> list[dict[str,
 
 def _concerns(plan: Plan, principal: Principal) -> bool:
     if principal.role is Role.OFFICE:
-        return office_serves(plan, principal.unit_id)
+        return principal.acts_on(plan)
     return principal.reads_all or any(u.id == principal.unit_id for u in plan.reporting_units())
 
 

@@ -6,6 +6,7 @@ on the real FerretDB and Kafka, under a fresh namespace."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,10 @@ from fastapi import FastAPI
 
 from services.common.auth import Role
 from services.common.clock import FixedClock
+from services.consolidate.app import build_app as consolidate_app
+from services.consolidate.config import ConsolidateSettings
+from services.deadlines.app import build_app as deadlines_app
+from services.deadlines.config import DeadlinesSettings
 from services.submissions.app import build_app
 from services.submissions.config import SubmissionsSettings
 from tests.conftest import Servers
@@ -111,3 +116,64 @@ async def test_an_office_lists_only_the_periods_of_plans_it_consolidates(portal:
     assert district.status_code == province.status_code == 200
     assert {p["plan_id"] for p in district.json()} == {"kh-nq35-ngoc-hoi"}
     assert "kh-nq35-ngoc-hoi" not in {p["plan_id"] for p in province.json()}
+
+
+@pytest.fixture
+async def others(servers: Servers, namespace: str) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    """deadlines and consolidate with the same two plans, in-process on the real servers."""
+    common: dict[str, Any] = {
+        "namespace": namespace,
+        "kafka_bootstrap": servers.kafka_bootstrap,
+        "mongo_uri": servers.mongo_uri,
+        "plans": f"{SEED},{PROVINCE_PLAN}",
+    }
+    clock = FixedClock(SEED_OPEN_AT)
+    apps = {
+        "deadlines": deadlines_app(DeadlinesSettings(**common), clock=clock),
+        "consolidate": consolidate_app(ConsolidateSettings(**common), clock=clock),
+    }
+    async with AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        clients = {
+            name: await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
+            )
+            for name, app in apps.items()
+        }
+        try:
+            yield clients
+        finally:
+            for app in apps.values():
+                await app.state.runtime.db.client.drop_database(app.state.runtime.db.name)
+
+
+async def test_deadlines_and_consolidate_keep_another_plans_office_out(
+    others: dict[str, httpx.AsyncClient],
+) -> None:
+    period = f"/api/v1/periods/{SEED_PERIOD}"
+    attempts = [
+        ("deadlines", "GET", f"{period}/units/{UNIT}"),
+        ("deadlines", "GET", f"{period}/schedule"),
+        ("consolidate", "GET", f"{period}/preview"),
+        ("consolidate", "GET", f"{period}/status"),
+        ("consolidate", "GET", f"{period}/reports"),
+        ("consolidate", "POST", f"{period}/consolidate"),
+        ("consolidate", "GET", f"/periods/{SEED_PERIOD}/status"),
+    ]
+    for service, method, path in attempts:
+        answer = await others[service].request(method, path, headers=PROVINCE_OFFICE)
+        assert answer.status_code == 404, (service, path, answer.text)
+        unknown = await others[service].request(
+            method, path.replace(SEED_PERIOD, "kh-khong-co.2027.nam"), headers=PROVINCE_OFFICE
+        )
+        # As for a period that does not exist: nothing says the plan is there.
+        assert (unknown.status_code, unknown.json()["code"]) == (404, answer.json()["code"])
+    for service, method, path in attempts:
+        answer = await others[service].request(method, path, headers=DISTRICT_OFFICE)
+        assert answer.status_code in (200, 202), (service, path, answer.text)
+
+    listed = await others["deadlines"].get("/api/v1/periods", headers=PROVINCE_OFFICE)
+    assert listed.status_code == 200
+    assert "kh-nq35-ngoc-hoi" not in {p["plan_id"] for p in listed.json()["periods"]}
+    assert {p["plan_id"] for p in listed.json()["periods"]} == {"kh-ttcs-hai-lam"}

@@ -15,7 +15,6 @@ from services.submissions.accounts import (
     hash_password,
     issue_api_token,
     normal_username,
-    office_serves,
     password_matches,
     token_id_of,
 )
@@ -88,11 +87,11 @@ def test_office_staff_serve_the_plans_their_unit_or_a_unit_above_it_consolidates
         ],
         tasks=[task("nv-1", "II.1", "Nhiệm vụ", ["xa-a"], text="Làm")],
     )
-    assert office_serves(plan, "phong-vhtt")
-    assert office_serves(plan, "ubnd-huyen") and office_serves(plan, "ubnd-tinh")
-    assert not office_serves(plan, "phong-noi-vu")  # a sibling office, not above it
-    assert not office_serves(plan, "xa-a")
-    assert not office_serves(plan, None)
+    assert plan.overseen_by("phong-vhtt")
+    assert plan.overseen_by("ubnd-huyen") and plan.overseen_by("ubnd-tinh")
+    assert not plan.overseen_by("phong-noi-vu")  # a sibling office, not above it
+    assert not plan.overseen_by("xa-a")
+    assert not plan.overseen_by(None)
 
 
 def test_the_throttle_counts_failures_in_a_sliding_window() -> None:

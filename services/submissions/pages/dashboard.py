@@ -9,9 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from contracts.plan import Plan, Unit
-from services.common.auth import Principal, Role
+from services.common.auth import Principal
 from services.common.periods import Period, PeriodState
-from services.submissions.accounts import office_serves
 from services.submissions.calendar_api import CalendarLinks
 from services.submissions.drafts import Draft
 from services.submissions.handlers import Intake
@@ -110,7 +109,7 @@ async def _office(request: Request, principal: Principal, intake: Intake) -> Res
     now = intake.clock.now()
     plans: list[tuple[Plan, list[OfficePeriod]]] = []
     for plan in intake.catalog.plans.values():
-        if principal.role is Role.OFFICE and not office_serves(plan, principal.unit_id):
+        if not principal.acts_on(plan):
             continue  # office staff see the plans their unit consolidates
         rows = []
         for period in visible_periods(plan, now):
