@@ -93,6 +93,19 @@ class Layout:
     operators_email: str = field(
         default_factory=lambda: os.environ.get("BAOCAO_OPERATORS_EMAIL", "van-hanh@baocao.example")
     )
+    office_alert_email: str | None = field(
+        default_factory=lambda: os.environ.get("BAOCAO_OFFICE_ALERT_EMAIL") or None
+    )
+    """Who the office's alerts reach besides the operators (audience="office"); unset, the
+    consolidating units' e-mail contacts of the plans the services run (``office_addresses``)."""
+    plan_files: tuple[Path, ...] = field(
+        default_factory=lambda: tuple(
+            ROOT / p.strip()
+            for p in os.environ.get("BAOCAO_PLANS", "data/plans/kh-nq35-ngoc-hoi.yaml").split(",")
+            if p.strip()
+        )
+    )
+    """The plans the services run (BAOCAO_PLANS, as the Makefile passes it)."""
     runbook_base_url: str = field(
         default_factory=lambda: os.environ.get("BAOCAO_RUNBOOK_BASE_URL", ROOT.as_uri())
     )
@@ -1065,15 +1078,33 @@ def prometheus_config(layout: Layout) -> str:
     return text.replace("- alerts.yml", f"- {PROMETHEUS_DIR / 'alerts.yml'}")
 
 
-def alertmanager_config(template: str, *, smarthost: str, operators: str, runbook_base: str) -> str:
-    """alertmanager.yml with the SMTP server, the operators' address and the runbook links'
-    base filled in (Alertmanager reads no environment variables; docker-compose fills in the
-    same three with sed)."""
+def alertmanager_config(
+    template: str, *, smarthost: str, operators: str, office: str, runbook_base: str
+) -> str:
+    """alertmanager.yml with the SMTP server, the operators' and the office's addresses and
+    the runbook links' base filled in (Alertmanager reads no environment variables;
+    docker-compose fills in the same four with sed)."""
     return (
         template.replace("@SMTP_SMARTHOST@", smarthost)
         .replace("@OPERATORS_EMAIL@", operators)
+        .replace("@OFFICE_EMAIL@", office)
         .replace("@RUNBOOK_BASE_URL@", runbook_base.rstrip("/"))
     )
+
+
+def office_addresses(plan_files: Iterable[Path]) -> str:
+    """The e-mail contacts of the consolidating unit of every plan (plan data): who the
+    office's alerts reach unless BAOCAO_OFFICE_ALERT_EMAIL says otherwise."""
+    from contracts.plan.loading import load  # the plan model only when Alertmanager starts
+
+    found: list[str] = []
+    for path in plan_files:
+        plan = load(path)
+        office = plan.unit(plan.consolidating_unit_id)
+        for contact in office.contacts if office else []:
+            if contact.email and contact.email not in found:
+                found.append(contact.email)
+    return ", ".join(found)
 
 
 def prometheus_process(layout: Layout) -> Process:
@@ -1121,6 +1152,9 @@ def alertmanager_process(layout: Layout) -> Process:
                 template,
                 smarthost=f"127.0.0.1:{layout.smtp_port}",
                 operators=layout.operators_email,
+                office=layout.office_alert_email
+                or office_addresses(layout.plan_files)
+                or layout.operators_email,
                 runbook_base=layout.runbook_base_url,
             ),
             encoding="utf-8",

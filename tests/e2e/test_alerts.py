@@ -104,6 +104,7 @@ async def watched(
         targets=system.ports,
         smarthost=f"{servers.smtp_host}:{servers.smtp_port}",
         operators=f"{system.namespace}@van-hanh.example",
+        office=f"{system.namespace}@tong-hop.example",
     )
     try:
         await asyncio.to_thread(monitoring.start)
@@ -288,6 +289,10 @@ async def test_three_forced_conditions_fire_reach_the_operators_and_resolve(
         mail = await alert_mail(system, monitoring, "FIRING", alertname, service, forced)
         log.info("mail: %s", mail["Subject"])
         await read_mail(system, monitoring, mail, "FIRING", alertname)
+    # The period's alert is the office's (audience="office"): the same mail reaches it too.
+    mail = await alert_mail(system, monitoring, "FIRING", PERIOD, "deadlines", forced)
+    addressed = (await mailpit.message(system.servers.mailpit_api, mail["ID"]))["To"]
+    assert {a["Address"] for a in addressed} == {monitoring.office, monitoring.operators}
 
     # 3: notify stopped while reports arrive (every unit but one files: the period resolves)...
     stopped = now()

@@ -44,6 +44,8 @@ async def monitored(
     )
     for service, port in system.ports.items():
         monkeypatch.setenv(f"BAOCAO_{service.upper()}_PORT", str(port))
+    for unset in ("BAOCAO_PLANS", "BAOCAO_OFFICE_ALERT_EMAIL"):  # the seed plan's office
+        monkeypatch.delenv(unset, raising=False)
     layout = stack.Layout(
         data_dir_override=str(tmp_path / "stack"),  # its own PID files, logs and data
         prometheus_port=free_port(),
@@ -137,4 +139,9 @@ async def test_every_target_of_the_stacks_prometheus_is_up_with_every_rule_and_i
     assert settings["global"]["smtp_smarthost"] == f"127.0.0.1:{layout.smtp_port}"
     (email,) = settings["receivers"][0]["email_configs"]
     assert email["to"] == layout.operators_email
+    # The office's alerts reach the plan's consolidating office too (plan data), same words.
+    (office,) = settings["receivers"][1]["email_configs"]
+    seed_office = "vanhoa@ngochoi.example, truongphong.vanhoa@ngochoi.example"
+    assert office["to"] == f"{seed_office}, {layout.operators_email}"
+    assert office["text"] == email["text"]
     assert f"runbook: {layout.runbook_base_url}/{{{{ .Annotations.runbook_url }}}}" in email["text"]

@@ -63,6 +63,7 @@ class Monitoring:
     """Service name -> its HTTP port."""
     smarthost: str
     operators: str
+    office: str
     runbook_base: str = stack.ROOT.as_uri()
     """The mails link the runbook in this checkout, where the test can follow the link."""
     prometheus_port: int = field(default_factory=free_port)
@@ -114,6 +115,7 @@ class Monitoring:
                 template,
                 smarthost=self.smarthost,
                 operators=self.operators,
+                office=self.office,
                 runbook_base=self.runbook_base,
             )
         )

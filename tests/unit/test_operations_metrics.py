@@ -233,19 +233,45 @@ def test_alertmanager_mails_the_operators_through_the_stacks_smtp_server() -> No
             template,
             smarthost="127.0.0.1:1025",
             operators="a@b.example",
+            office="vp@c.example, tp@c.example",
             runbook_base="https://git.example.org/baocao/-/blob/main/",
         )
     )
     assert config["global"]["smtp_smarthost"] == "127.0.0.1:1025"
-    (receiver,) = config["receivers"]
-    (email,) = receiver["email_configs"]
+    operators, office = config["receivers"]
+    (email,) = operators["email_configs"]
     assert email["to"] == "a@b.example" and email["send_resolved"] is True
+    # An alert for the office (audience="office") reaches the office and the operators, in
+    # the same words (one mail template for both receivers).
+    assert config["route"]["receiver"] == "operators"
+    (to_office,) = config["route"]["routes"]
+    assert to_office == {"matchers": ['audience="office"'], "receiver": office["name"]}
+    (office_email,) = office["email_configs"]
+    assert office_email["to"] == "vp@c.example, tp@c.example, a@b.example"
+    assert {k: v for k, v in office_email.items() if k != "to"} == {
+        k: v for k, v in email.items() if k != "to"
+    }
     assert "@" not in config["global"]["smtp_smarthost"].replace("@SMTP", "")
     assert (
         "runbook: https://git.example.org/baocao/-/blob/main/{{ .Annotations.runbook_url }}"
         in (email["text"])
     )
     assert not re.search(r"@[A-Z_]+@", yaml.safe_dump(config)), "a placeholder left unfilled"
+
+
+def test_the_offices_alerts_reach_the_consolidating_units_contacts_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("BAOCAO_OFFICE_ALERT_EMAIL", raising=False)
+    monkeypatch.delenv("BAOCAO_PLANS", raising=False)
+    layout = stack.Layout()
+    assert layout.office_alert_email is None
+    # The seed plan's consolidating unit, Phòng Văn hóa và Thông tin, and its head.
+    assert stack.office_addresses(layout.plan_files) == (
+        "vanhoa@ngochoi.example, truongphong.vanhoa@ngochoi.example"
+    )
+    monkeypatch.setenv("BAOCAO_OFFICE_ALERT_EMAIL", "tonghop@x.example")
+    assert stack.Layout().office_alert_email == "tonghop@x.example"
 
 
 def test_the_runbook_links_default_to_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
