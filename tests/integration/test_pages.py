@@ -305,6 +305,7 @@ PAGES: dict[tuple[str, str], set[str]] = {
     ("POST", "/admin/tokens"): {"quantri"},
     ("POST", "/admin/tokens/{token_id}/revoke"): {"quantri"},
     ("GET", "/admin/audit"): {"quantri"},
+    ("GET", "/admin/contacts"): {"quantri"},
 }
 """Who each page is for; the officer ``canbo`` reaches their own unit's pages only."""
 
@@ -671,3 +672,23 @@ async def test_the_period_page_links_each_consolidated_versions_files(
     ]
     assert "Phiên bản 2 (mới nhất)" in page.text
     assert page.text.count("Phiên bản 2") == 1  # the redelivery is the same version
+
+
+async def test_the_admin_reads_each_units_contacts_from_the_plan(portal: Portal) -> None:
+    async with portal.client() as admin, portal.client() as officer:
+        await portal.sign_in_page(admin, "quantri")
+        page = await admin.get("/admin/contacts")
+        await portal.sign_in_page(officer, "canbo")
+        refused = await officer.get("/admin/contacts")
+
+    assert page.status_code == 200, page.text
+    assert refused.status_code == 403
+    text = page.text
+    assert 'href="/admin/contacts"' in text  # in the admin's menu
+    # The seed plan's consolidating office, its two contacts, and a commune's officer with
+    # both channels, as the plan file gives them.
+    assert "Phòng Văn hóa và Thông tin (cơ quan tổng hợp)" in text
+    assert "vanhoa@ngochoi.example" in text and "truongphong.vanhoa@ngochoi.example" in text
+    assert "+84 900 000 028" in text or "+84900000028" in text
+    assert "Thư điện tử, Tin nhắn SMS" in text
+    assert "Cán bộ đầu mối" in text  # the seed names no unit head (duty: head)

@@ -1,5 +1,5 @@
 """Admins' pages: accounts (list, create, reset a password, (de)activate), API tokens (issue,
-revoke) and the audit trail.
+revoke), the audit trail and the units' contacts (read from the plans).
 
 Each change goes through the JSON API's own route function (``auth_api``): the same rules
 (the last admin stays, an officer names a unit...), the same audit records. A new password or
@@ -227,4 +227,22 @@ async def audit(request: Request, principal: Viewer, identity: IdentityDep) -> R
         error=error,
         local=local,
         tz=_tz(),
+    )
+
+
+@router.get("/contacts")
+async def contacts(request: Request, principal: Viewer) -> Response:
+    """Each plan's units with their contact officers, as the plan data gives them. They are
+    data, not accounts: who is reminded and by which channel changes in the plan file (checked
+    by ``python -m contracts.plan check``), and the services read it when they start."""
+    allow(principal, Role.ADMIN)
+    catalog = request.app.state.runtime.catalog
+    plans = sorted(catalog.plans.values(), key=lambda plan: plan.id)
+    return render(
+        request,
+        "admin_contacts.html",
+        title="Danh bạ đơn vị",
+        plans=plans,
+        channels={"email": "Thư điện tử", "sms": "Tin nhắn SMS"},
+        duties={"officer": "Cán bộ đầu mối", "head": "Lãnh đạo đơn vị"},
     )

@@ -81,6 +81,7 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
             ("/admin/accounts", "Tài khoản"),
             ("/admin/tokens", "Mã truy cập API"),
             ("/admin/audit", "Nhật ký truy cập"),
+            ("/admin/contacts", "Danh bạ đơn vị"),
         ]
     return links
 
