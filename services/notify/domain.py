@@ -223,12 +223,23 @@ def render_sms(template: str, context: dict[str, Any]) -> str:
 
 
 HEADS_TOLD = frozenset({"overdue", "consolidated"})
-"""Notices a unit's head (``duty: head``) receives: the escalation of a missed deadline, and
-the district report sent to the leadership; the office's head also reads the office's summary
-once it escalates (see :func:`_addressed`). Officers receive every notice."""
+"""Notices a unit's head (``duty: head``) receives when the event does not say whom it
+reaches: the district report sent to the leadership, and an overdue notice from before the
+reminder ladder (no ``rung``); the office's head also reads the office's summary once it
+escalates (see :func:`_addressed`). Officers receive every notice."""
 
 
 def _addressed(unit: Unit, template: str, event: Event) -> list[Contact]:
+    if isinstance(event, DeadlineApproaching | DeadlineOverdue) and event.payload.rung:
+        # A ladder rung says whom it reaches (plan data): the unit's officers and/or its head.
+        # The office and the leadership follow the unit through the office's daily summary,
+        # one message for every unit, not one per unit (see _summary_context).
+        reaches = event.payload.reaches
+        return [
+            c
+            for c in unit.contacts
+            if ("unit_head" in reaches if c.duty == "head" else "officer" in reaches)
+        ]
     told = template in HEADS_TOLD or (
         # The office's summary escalates with the ladder: after the due day its head reads it.
         isinstance(event, DeadlineSummary) and "leadership" in event.payload.reaches
