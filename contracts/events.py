@@ -394,7 +394,10 @@ class NotificationSent(Event):
 class NotificationFailedPayload(NotificationPayload):
     failed_at: AwareDatetime
     error: str
-    permanent: bool = Field(description="true: not retried again; the ledger holds the record")
+    permanent: bool = Field(
+        description="true: refused outright (a permanent error); false: the retries ran out. "
+        "Not retried again either way; the ledger holds the record and its reason"
+    )
 
 
 class NotificationFailed(Event):

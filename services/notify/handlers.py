@@ -34,7 +34,7 @@ from services.notify.fanout import each_bounded
 from services.notify.mailer import Mailer, SendFailed
 from services.notify.metrics import NotifyMetrics
 from services.notify.sms_rules import quiet_until
-from services.notify.store import FAILED, OUTCOMES, SENT, Ledger, message_from
+from services.notify.store import FAILED, OUTCOMES, SENT, Failure, Ledger, message_from
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,12 @@ async def _record_outcome(
     message: Outgoing, status: str, attempts: int, d: Delivery, event: Event
 ) -> None:
     entry = await d.outbox.intend(event, Ref(OUTCOMES, message.notification_id))
-    if not await d.ledger.finish(message, status, attempts, entry["_id"], d.clock.now()):
+    failure = (
+        Failure(event.payload.error, event.payload.permanent)
+        if isinstance(event, NotificationFailed)
+        else None
+    )
+    if not await d.ledger.finish(message, status, attempts, entry["_id"], d.clock.now(), failure):
         await d.outbox.abandon(entry)  # the other holder's outcome is the one announced
         return
     await d.outbox.commit(entry)
@@ -228,7 +233,8 @@ def _failed(
                 **_common(message, attempts),
                 "failed_at": now,
                 "error": str(error)[:1000],
-                "permanent": True,
+                # Refused outright, or transient errors until the retries ran out.
+                "permanent": error.permanent,
             }
         ),
     )
