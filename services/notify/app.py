@@ -188,6 +188,8 @@ def _sms_sender(settings: NotifySettings, metrics: NotifyMetrics) -> SmsSender |
             body_template=settings.sms_gateway_body,
             content_type=settings.sms_gateway_content_type,
             timeout=settings.sms_timeout_seconds,
+            success_pattern=settings.sms_gateway_success_pattern,
+            mismatch_permanent=settings.sms_gateway_mismatch_permanent,
         )
     return SmsSender(
         provider, without_diacritics=settings.sms_unaccented, on_segments=metrics.sms_segments
