@@ -162,7 +162,8 @@ def build_app(
     ) -> list[Document]:
         """What was sent to whom: notices in flight (status ``pending``, with the last error
         and the next attempt), then finished ones, newest first: ``sent``, or ``failed`` with
-        its ``error`` and ``permanent`` (true: refused; false: the retries ran out).
+        its ``error`` and ``permanent`` (true: refused; false: the retries ran out); an SMS
+        with the ``sms_segments`` and ``sms_encoding`` it cost.
         ``unit`` and ``period`` narrow it to one unit's and/or one period's notices."""
         delivery: Any = getattr(request.app.state, "delivery", None)
         if delivery is None:

@@ -112,6 +112,9 @@ class SmsSender(Mailer):
     def text_of(self, message: Outgoing) -> str:
         return unaccented(message.text) if self._without_diacritics else message.text
 
+    def segments_of(self, message: Outgoing) -> Segments:
+        return segments(self.text_of(message))
+
     async def send(self, message: Outgoing) -> None:
         text = self.text_of(message)
         await self._provider.send(message.recipient, text)
@@ -129,3 +132,7 @@ class ByChannel(Mailer):
         if sender is None:
             raise SendFailed(f"no sender for channel {message.channel!r}", permanent=True)
         await sender.send(message)
+
+    def segments_of(self, message: Outgoing) -> Segments | None:
+        sender = self._senders.get(message.channel)
+        return sender.segments_of(message) if sender is not None else None

@@ -27,6 +27,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.topics import EVENT_CLASSES
 from services.common.mongo import Document, to_millis
 from services.notify.domain import Outgoing
+from services.notify.sms_rules import Segments
 
 SENT, FAILED = "sent", "failed"
 OUTCOMES = "outcomes"
@@ -76,6 +77,7 @@ class Ledger(abc.ABC):
         event_id: str,
         now: dt.datetime,
         failure: Failure | None = None,
+        sms: Segments | None = None,
     ) -> bool:
         """Record the outcome (announced by ``event_id``) and leave the in-flight set;
         False if another lease holder recorded it first."""
@@ -205,6 +207,7 @@ class MongoLedger(Ledger):
         event_id: str,
         now: dt.datetime,
         failure: Failure | None = None,
+        sms: Segments | None = None,
     ) -> bool:
         recorded = True
         try:
@@ -226,6 +229,8 @@ class MongoLedger(Ledger):
                     # Why it failed, kept with the record: the in-flight entry that held the
                     # last error is deleted below.
                     **(failure.document() if failure else {}),
+                    # What an SMS cost, as sent (unaccented or not).
+                    **({"sms_segments": sms.count, "sms_encoding": sms.encoding} if sms else {}),
                 }
             )
         except DuplicateKeyError:  # finished twice (a slow lease holder)

@@ -42,6 +42,7 @@ from services.deadlines.store import (
     skipped_document,
 )
 from services.notify.domain import Outgoing
+from services.notify.sms_rules import Segments
 from services.notify.store import Failure, Ledger, message_document
 from services.submissions.store import (
     KeyClaim,
@@ -573,6 +574,7 @@ class FakeLedger(Ledger):
         event_id: str,
         now: dt.datetime,
         failure: Failure | None = None,
+        sms: Segments | None = None,
     ) -> bool:
         recorded = message.notification_id not in self.outcomes
         self.outcomes.setdefault(
@@ -585,6 +587,7 @@ class FakeLedger(Ledger):
                 "finished_at": to_millis(now),
                 "event_id": event_id,
                 **(failure.document() if failure else {}),
+                **({"sms_segments": sms.count, "sms_encoding": sms.encoding} if sms else {}),
             },
         )
         self.inflight.pop(message.notification_id, None)
