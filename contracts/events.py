@@ -381,6 +381,11 @@ class NotificationPayload(Payload):
 
 class NotificationSentPayload(NotificationPayload):
     sent_at: AwareDatetime
+    # Added within v1; absent from older events and from e-mail.
+    sms_segments: int | None = Field(None, ge=1, description="SMS: segments the text cost")
+    sms_encoding: Literal["gsm7", "ucs2"] | None = Field(
+        None, description="SMS: GSM-7 (160/153 a segment) or UCS-2 (70/67)"
+    )
 
 
 class NotificationSent(Event):
@@ -394,7 +399,10 @@ class NotificationSent(Event):
 class NotificationFailedPayload(NotificationPayload):
     failed_at: AwareDatetime
     error: str
-    permanent: bool = Field(description="true: not retried again; the ledger holds the record")
+    permanent: bool = Field(
+        description="true: refused outright (a permanent error); false: the retries ran out. "
+        "Not retried again either way; the ledger holds the record and its reason"
+    )
 
 
 class NotificationFailed(Event):

@@ -161,7 +161,9 @@ def build_app(
         limit: int = 100,
     ) -> list[Document]:
         """What was sent to whom: notices in flight (status ``pending``, with the last error
-        and the next attempt), then finished ones (``sent`` or ``failed``), newest first;
+        and the next attempt), then finished ones, newest first: ``sent``, or ``failed`` with
+        its ``error`` and ``permanent`` (true: refused; false: the retries ran out); an SMS
+        with the ``sms_segments`` and ``sms_encoding`` it cost.
         ``unit`` and ``period`` narrow it to one unit's and/or one period's notices."""
         delivery: Any = getattr(request.app.state, "delivery", None)
         if delivery is None:
@@ -187,6 +189,8 @@ def _sms_sender(settings: NotifySettings, metrics: NotifyMetrics) -> SmsSender |
             body_template=settings.sms_gateway_body,
             content_type=settings.sms_gateway_content_type,
             timeout=settings.sms_timeout_seconds,
+            success_pattern=settings.sms_gateway_success_pattern,
+            mismatch_permanent=settings.sms_gateway_mismatch_permanent,
         )
     return SmsSender(
         provider, without_diacritics=settings.sms_unaccented, on_segments=metrics.sms_segments

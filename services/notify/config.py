@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -56,6 +57,14 @@ class NotifySettings(ServiceSettings):
         description="Jinja2 template of the request body, with the number and the text",
     )
     sms_gateway_content_type: str = "application/json"
+    sms_gateway_success_pattern: str | None = Field(
+        None,
+        description="regular expression a 2xx body must match to count as sent (gateways that "
+        'answer 200 with an error code), e.g. \'"code":\\s*"00"\'; unset: any 2xx is sent',
+    )
+    sms_gateway_mismatch_permanent: bool = Field(
+        True, description="a 2xx not matching the pattern is final (true) or retried (false)"
+    )
     sms_timeout_seconds: float = Field(10.0, gt=0)
     sms_unaccented: bool = Field(
         False, description="send Vietnamese without diacritics: GSM-7, fewer segments"
@@ -67,4 +76,10 @@ class NotifySettings(ServiceSettings):
     def _gateway_has_an_address(self) -> NotifySettings:
         if self.sms_provider == "http" and not self.sms_gateway_url:
             raise ValueError("BAOCAO_SMS_PROVIDER=http needs BAOCAO_SMS_GATEWAY_URL")
+        if self.sms_gateway_success_pattern is not None:
+            # A typo in the pattern stops the service at start, not at the first SMS.
+            try:
+                re.compile(self.sms_gateway_success_pattern)
+            except re.error as error:
+                raise ValueError(f"BAOCAO_SMS_GATEWAY_SUCCESS_PATTERN: {error}") from error
         return self

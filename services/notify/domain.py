@@ -175,45 +175,68 @@ def messages_for(
             "%H:%M ngày %d/%m/%Y"
         )
     context.update(_decision_context(event, plan, portal))
-    subject, text = render(template, context)
-    sms = render_sms(template, context)
     reply_name, reply_address = _office_address(plan)
-    texts = [
-        Outgoing(
-            notification_id=f"{event.event_id}|{template}|email|{address}",
-            channel="email",
-            template=template,
-            recipient=address,
-            recipient_name=_nfc(" ".join(one_line(name).split())),
-            subject=subject,
-            text=text,
-            unit_id=unit.id,
-            plan_id=plan.id,
-            period_id=period.id,
-            cause=event,
-            reply_to=reply_address,
-            reply_to_name=reply_name,
-        )
-        for name, address in _email_contacts(_addressed(unit, template, event))
-        if "email" in channels
-    ]
-    return texts + [
-        Outgoing(
-            notification_id=f"{event.event_id}|{template}|sms|{phone}",
-            channel="sms",
-            template=template,
-            recipient=phone,
-            recipient_name=_nfc(" ".join(one_line(name).split())),
-            subject="",
-            text=sms,
-            unit_id=unit.id,
-            plan_id=plan.id,
-            period_id=period.id,
-            cause=event,
-        )
-        for name, phone in _sms_contacts(_addressed(unit, template, event))
-        if "sms" in channels
-    ]
+    groups = [(unit, _addressed(unit, template, event))]
+    if (leadership := _leadership_told(event, plan)) is not None:
+        groups.append((leadership, leadership.contacts))
+    messages: list[Outgoing] = []
+    told: set[tuple[str, str]] = set()
+    for addressee, contacts in groups:
+        # The leadership reads the office's summary addressed to itself, in one message.
+        context["unit"] = addressee
+        subject, text = render(template, context)
+        sms = render_sms(template, context)
+        emails = [
+            Outgoing(
+                notification_id=f"{event.event_id}|{template}|email|{address}",
+                channel="email",
+                template=template,
+                recipient=address,
+                recipient_name=_nfc(" ".join(one_line(name).split())),
+                subject=subject,
+                text=text,
+                unit_id=addressee.id,
+                plan_id=plan.id,
+                period_id=period.id,
+                cause=event,
+                reply_to=reply_address,
+                reply_to_name=reply_name,
+            )
+            for name, address in _email_contacts(contacts)
+            if "email" in channels
+        ]
+        texts = [
+            Outgoing(
+                notification_id=f"{event.event_id}|{template}|sms|{phone}",
+                channel="sms",
+                template=template,
+                recipient=phone,
+                recipient_name=_nfc(" ".join(one_line(name).split())),
+                subject="",
+                text=sms,
+                unit_id=addressee.id,
+                plan_id=plan.id,
+                period_id=period.id,
+                cause=event,
+            )
+            for name, phone in _sms_contacts(contacts)
+            if "sms" in channels
+        ]
+        for message in emails + texts:
+            # One message per (event, recipient, channel), whoever else the contact is.
+            if (message.channel, message.recipient) not in told:
+                told.add((message.channel, message.recipient))
+                messages.append(message)
+    return messages
+
+
+def _leadership_told(event: Event, plan: Plan) -> Unit | None:
+    """The leadership (the consolidating office's parent in the plan) when the office's
+    summary reaches it: one summary of every unit, not one notice per overdue unit."""
+    if not isinstance(event, DeadlineSummary) or "leadership" not in event.payload.reaches:
+        return None
+    office = plan.unit(plan.consolidating_unit_id)
+    return plan.unit(office.parent_id) if office and office.parent_id else None
 
 
 def render_sms(template: str, context: dict[str, Any]) -> str:
@@ -223,12 +246,23 @@ def render_sms(template: str, context: dict[str, Any]) -> str:
 
 
 HEADS_TOLD = frozenset({"overdue", "consolidated"})
-"""Notices a unit's head (``duty: head``) receives: the escalation of a missed deadline, and
-the district report sent to the leadership; the office's head also reads the office's summary
-once it escalates (see :func:`_addressed`). Officers receive every notice."""
+"""Notices a unit's head (``duty: head``) receives when the event does not say whom it
+reaches: the district report sent to the leadership, and an overdue notice from before the
+reminder ladder (no ``rung``); the office's head also reads the office's summary once it
+escalates (see :func:`_addressed`). Officers receive every notice."""
 
 
 def _addressed(unit: Unit, template: str, event: Event) -> list[Contact]:
+    if isinstance(event, DeadlineApproaching | DeadlineOverdue) and event.payload.rung:
+        # A ladder rung says whom it reaches (plan data): the unit's officers and/or its head.
+        # The office and the leadership follow the unit through the office's daily summary,
+        # one message for every unit, not one per unit (see _leadership_told).
+        reaches = event.payload.reaches
+        return [
+            c
+            for c in unit.contacts
+            if ("unit_head" in reaches if c.duty == "head" else "officer" in reaches)
+        ]
     told = template in HEADS_TOLD or (
         # The office's summary escalates with the ladder: after the due day its head reads it.
         isinstance(event, DeadlineSummary) and "leadership" in event.payload.reaches

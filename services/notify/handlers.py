@@ -33,8 +33,8 @@ from services.notify.domain import Outgoing, messages_for
 from services.notify.fanout import each_bounded
 from services.notify.mailer import Mailer, SendFailed
 from services.notify.metrics import NotifyMetrics
-from services.notify.sms_rules import quiet_until
-from services.notify.store import FAILED, OUTCOMES, SENT, Ledger, message_from
+from services.notify.sms_rules import Segments, quiet_until
+from services.notify.store import FAILED, OUTCOMES, SENT, Failure, Ledger, message_from
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,8 @@ async def attempt(message: Outgoing, failed_before: int, d: Delivery) -> None:
         d.metrics.outcome(message.channel, "retried", message.template)
         return
     attempts = failed_before + 1
-    await _finish(message, SENT, attempts, d, _sent(message, attempts, d.clock))
+    sent = _sent(message, attempts, d.clock, d.mailer.segments_of(message))
+    await _finish(message, SENT, attempts, d, sent)
 
 
 def _quiet_until(message: Outgoing, d: Delivery) -> dt.datetime | None:
@@ -178,7 +179,15 @@ async def _record_outcome(
     message: Outgoing, status: str, attempts: int, d: Delivery, event: Event
 ) -> None:
     entry = await d.outbox.intend(event, Ref(OUTCOMES, message.notification_id))
-    if not await d.ledger.finish(message, status, attempts, entry["_id"], d.clock.now()):
+    failure = (
+        Failure(event.payload.error, event.payload.permanent)
+        if isinstance(event, NotificationFailed)
+        else None
+    )
+    sms = d.mailer.segments_of(message)
+    if not await d.ledger.finish(
+        message, status, attempts, entry["_id"], d.clock.now(), failure, sms
+    ):
         await d.outbox.abandon(entry)  # the other holder's outcome is the one announced
         return
     await d.outbox.commit(entry)
@@ -201,15 +210,16 @@ def _common(message: Outgoing, attempts: int) -> dict[str, object]:
     }
 
 
-def _sent(message: Outgoing, attempts: int, clock: Clock) -> NotificationSent:
+def _sent(message: Outgoing, attempts: int, clock: Clock, sms: Segments | None) -> NotificationSent:
     now = clock.now()
+    cost = {"sms_segments": sms.count, "sms_encoding": sms.encoding} if sms else {}
     return NotificationSent(
         occurred_at=now,
         producer="notify",
         correlation_id=message.cause.correlation_id,
         causation_id=message.cause.event_id,
         payload=NotificationSentPayload.model_validate(
-            {**_common(message, attempts), "sent_at": now}
+            {**_common(message, attempts), "sent_at": now, **cost}
         ),
     )
 
@@ -228,7 +238,8 @@ def _failed(
                 **_common(message, attempts),
                 "failed_at": now,
                 "error": str(error)[:1000],
-                "permanent": True,
+                # Refused outright, or transient errors until the retries ran out.
+                "permanent": error.permanent,
             }
         ),
     )

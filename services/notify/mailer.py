@@ -18,6 +18,7 @@ import aiosmtplib
 from pydantic import SecretStr
 
 from services.notify.domain import Outgoing, html_of, one_line
+from services.notify.sms_rules import Segments
 
 
 class SendFailed(Exception):
@@ -32,6 +33,10 @@ class Mailer(abc.ABC):
     @abc.abstractmethod
     async def send(self, message: Outgoing) -> None:
         """Hand the message to the gateway or raise :class:`SendFailed`."""
+
+    def segments_of(self, message: Outgoing) -> Segments | None:
+        """The SMS segments ``message`` costs as this sender sends it; None but for SMS."""
+        return None
 
 
 def _phrase_words(text: str) -> list[str]:

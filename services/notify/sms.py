@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import re
 from collections.abc import Callable, Mapping
 
 import httpx
@@ -40,7 +41,11 @@ class LogSmsProvider(SmsProvider):
 class HttpSmsGateway(SmsProvider):
     """POST ``body_template`` (Jinja2 with ``to`` and ``text``) to ``url``. 2xx is sent;
     429, 5xx, timeouts and refused connections may pass later; any other answer is final
-    (an invalid number, a refused brandname)."""
+    (an invalid number, a refused brandname).
+
+    Many brandname gateways answer 200 with an error code in their JSON (an invalid number,
+    an empty balance): with ``success_pattern`` a 2xx is sent only if its body matches that
+    regular expression, and otherwise failed, final or not as ``mismatch_permanent`` says."""
 
     def __init__(
         self,
@@ -50,8 +55,12 @@ class HttpSmsGateway(SmsProvider):
         body_template: str = DEFAULT_BODY,
         content_type: str = "application/json",
         timeout: float = 10.0,
+        success_pattern: str | None = None,
+        mismatch_permanent: bool = True,
     ) -> None:
         self._url = url
+        self._success = re.compile(success_pattern) if success_pattern else None
+        self._mismatch_permanent = mismatch_permanent
         self._headers = {"Content-Type": content_type, **(headers or {})}
         self._body = jinja2.Environment(autoescape=False).from_string(body_template)  # noqa: S701
         self._timeout = timeout
@@ -67,7 +76,10 @@ class HttpSmsGateway(SmsProvider):
             message = f"SMS gateway: {type(error).__name__}: {error}"
             raise SendFailed(message, permanent=False) from error
         if response.is_success:
-            return
+            if self._success is None or self._success.search(response.text):
+                return
+            reason = f"SMS gateway answered {response.status_code} without success: "
+            raise SendFailed(reason + response.text[:200], permanent=self._mismatch_permanent)
         status = response.status_code
         reason = f"SMS gateway answered {status}: {response.text[:200]}"
         raise SendFailed(reason, permanent=not (status == 429 or status >= 500))
@@ -100,6 +112,9 @@ class SmsSender(Mailer):
     def text_of(self, message: Outgoing) -> str:
         return unaccented(message.text) if self._without_diacritics else message.text
 
+    def segments_of(self, message: Outgoing) -> Segments:
+        return segments(self.text_of(message))
+
     async def send(self, message: Outgoing) -> None:
         text = self.text_of(message)
         await self._provider.send(message.recipient, text)
@@ -117,3 +132,7 @@ class ByChannel(Mailer):
         if sender is None:
             raise SendFailed(f"no sender for channel {message.channel!r}", permanent=True)
         await sender.send(message)
+
+    def segments_of(self, message: Outgoing) -> Segments | None:
+        sender = self._senders.get(message.channel)
+        return sender.segments_of(message) if sender is not None else None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -27,9 +27,22 @@ from pymongo.errors import DuplicateKeyError
 from contracts.topics import EVENT_CLASSES
 from services.common.mongo import Document, to_millis
 from services.notify.domain import Outgoing
+from services.notify.sms_rules import Segments
 
 SENT, FAILED = "sent", "failed"
 OUTCOMES = "outcomes"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a notice was given up on, as its outcome keeps it."""
+
+    error: str
+    permanent: bool
+    """True: refused outright (SMTP 5xx, an invalid number); false: the retries ran out."""
+
+    def document(self) -> Document:
+        return {"error": self.error[:1000], "permanent": self.permanent}
 
 
 class Ledger(abc.ABC):
@@ -57,7 +70,14 @@ class Ledger(abc.ABC):
 
     @abc.abstractmethod
     async def finish(
-        self, message: Outgoing, status: str, attempts: int, event_id: str, now: dt.datetime
+        self,
+        message: Outgoing,
+        status: str,
+        attempts: int,
+        event_id: str,
+        now: dt.datetime,
+        failure: Failure | None = None,
+        sms: Segments | None = None,
     ) -> bool:
         """Record the outcome (announced by ``event_id``) and leave the in-flight set;
         False if another lease holder recorded it first."""
@@ -180,7 +200,14 @@ class MongoLedger(Ledger):
         )
 
     async def finish(
-        self, message: Outgoing, status: str, attempts: int, event_id: str, now: dt.datetime
+        self,
+        message: Outgoing,
+        status: str,
+        attempts: int,
+        event_id: str,
+        now: dt.datetime,
+        failure: Failure | None = None,
+        sms: Segments | None = None,
     ) -> bool:
         recorded = True
         try:
@@ -199,6 +226,11 @@ class MongoLedger(Ledger):
                     "cause_event_id": str(message.cause.event_id),
                     "finished_at": to_millis(now),
                     "event_id": event_id,
+                    # Why it failed, kept with the record: the in-flight entry that held the
+                    # last error is deleted below.
+                    **(failure.document() if failure else {}),
+                    # What an SMS cost, as sent (unaccented or not).
+                    **({"sms_segments": sms.count, "sms_encoding": sms.encoding} if sms else {}),
                 }
             )
         except DuplicateKeyError:  # finished twice (a slow lease holder)

@@ -10,7 +10,8 @@ import pytest
 
 from contracts.events import DeadlineOverdue, DeadlineOverduePayload
 from services.notify.domain import Outgoing
-from services.notify.store import FAILED, SENT, MongoLedger
+from services.notify.sms_rules import Segments
+from services.notify.store import FAILED, SENT, Failure, MongoLedger
 from tests.conftest import Servers
 from tests.support.mongo import throwaway_database
 
@@ -64,8 +65,17 @@ async def test_the_office_sees_one_units_notices_for_one_period(
         )
         for message in (sent, failed, pending, other_period, other_unit):
             assert await ledger.claim(message, "here:1", NOW, LEASE)
-        await ledger.finish(sent, SENT, 1, "e1", NOW)
-        await ledger.finish(failed, FAILED, 5, "e2", NOW + dt.timedelta(minutes=1))
+        # As if an SMS: what it cost is kept with it.
+        await ledger.finish(sent, SENT, 1, "e1", NOW, sms=Segments("ucs2", 3, 150))
+        await ledger.attempted(failed.notification_id, 4, "421 4.7.0 try later", NOW)
+        await ledger.finish(
+            failed,
+            FAILED,
+            5,
+            "e2",
+            NOW + dt.timedelta(minutes=1),
+            Failure("421 4.7.0 try later", permanent=False),
+        )
         await ledger.finish(other_period, SENT, 1, "e3", NOW)
         await ledger.finish(other_unit, SENT, 1, "e4", NOW)
 
@@ -79,5 +89,9 @@ async def test_the_office_sees_one_units_notices_for_one_period(
         (sent.notification_id, SENT),
     ]
     assert "cause_json" not in listed[0]
+    # A failed notice keeps its reason once it leaves the in-flight set; a sent one has none.
+    assert (listed[1]["error"], listed[1]["permanent"]) == ("421 4.7.0 try later", False)
+    assert "error" not in listed[2]
+    assert (listed[2]["sms_segments"], listed[2]["sms_encoding"]) == (3, "ucs2")
     assert len(by_unit) == 4
     assert len(everything) == 5

@@ -1,5 +1,6 @@
-"""The office's summary through notify's handler and SMTP pool into the real Mailpit: one
-message per office contact, exact Vietnamese, text and HTML, nothing more on redelivery."""
+"""The office's overdue summary through notify's handler and SMTP pool into the real Mailpit:
+one message per office contact and to the leadership (the office's parent unit), exact
+Vietnamese, text and HTML, nothing more on redelivery."""
 
 from __future__ import annotations
 
@@ -21,10 +22,13 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.integration
 
 SENDER = "Hệ thống báo cáo baocao <khong-tra-loi@baocao.example>"
-OFFICE = {"vanhoa@ngochoi.example", "truongphong.vanhoa@ngochoi.example"}
+TOLD = {"vanhoa@ngochoi.example", "truongphong.vanhoa@ngochoi.example", "ubnd@ngochoi.example"}
+"""The office's two contacts and, the summary being overdue, the leadership's (UBND huyện)."""
 
 
-async def test_the_summary_reaches_each_office_contact_once_in_mailpit(servers: Servers) -> None:
+async def test_the_summary_reaches_each_office_contact_and_the_leadership_once_in_mailpit(
+    servers: Servers,
+) -> None:
     token = uuid.uuid4().hex
     sender = SmtpMailer(
         SmtpConfig(host=servers.smtp_host, port=servers.smtp_port, timeout=5), sender=SENDER
@@ -42,13 +46,13 @@ async def test_the_summary_reaches_each_office_contact_once_in_mailpit(servers: 
 
     async def arrived() -> list[dict[str, object]]:
         hits = await mailpit.search(servers.mailpit_api, token)
-        return hits if len(hits) >= len(OFFICE) else []
+        return hits if len(hits) >= len(TOLD) else []
 
     hits = await eventually(arrived, what="the summary in Mailpit")
-    assert len(hits) == len(OFFICE)  # once each, the redelivery sent nothing
-    assert n.outcome("sent") == len(OFFICE) and n.outcome("duplicate") == len(OFFICE)
+    assert len(hits) == len(TOLD)  # once each, the redelivery sent nothing
+    assert n.outcome("sent") == len(TOLD) and n.outcome("duplicate") == len(TOLD)
     announced = n.outbox.events()
-    assert {e.payload.recipient for e in announced} == OFFICE  # type: ignore[attr-defined]
+    assert {e.payload.recipient for e in announced} == TOLD  # type: ignore[attr-defined]
     recipients = set()
     for hit in hits:
         full = await mailpit.message(servers.mailpit_api, str(hit["ID"]))
@@ -66,4 +70,4 @@ async def test_the_summary_reaches_each_office_contact_once_in_mailpit(servers: 
         assert "1. Phòng Tư pháp: hạn trước ngày 15/06/2027, đã quá hạn" in text
         assert "3. Ủy ban nhân dân xã Đắk Xú: hạn trước ngày 22/06/2027" in text
         assert "Ủy ban nhân dân xã Đắk Xú" in full["HTML"]
-    assert recipients == OFFICE
+    assert recipients == TOLD

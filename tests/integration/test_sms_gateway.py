@@ -81,6 +81,33 @@ async def test_429_and_5xx_are_retried_and_other_refusals_are_final(
     assert len(server.received) == 2
 
 
+@pytest.mark.parametrize("permanent", [True, False])
+async def test_a_200_with_an_error_code_fails_when_a_success_check_is_configured(
+    server: SmsGatewayServer, permanent: bool
+) -> None:
+    server.bodies = [b'{"code": "99", "message": "So dien thoai khong hop le"}', b'{"code": "00"}']
+    sms = gateway(server, success_pattern=r'"code":\s*"00"', mismatch_permanent=permanent)
+
+    with pytest.raises(SendFailed) as caught:
+        await sms.send("+84900000028", TEXT)
+    await sms.send("+84900000028", TEXT)  # the next answer says success
+    await sms.close()
+
+    assert caught.value.permanent is permanent
+    assert '"99"' in str(caught.value)
+    assert len(server.received) == 2
+
+
+async def test_without_a_success_check_any_200_is_sent(server: SmsGatewayServer) -> None:
+    server.bodies = [b'{"code": "99"}']
+    sms = gateway(server)
+
+    await sms.send("+84900000028", TEXT)
+    await sms.close()
+
+    assert len(server.received) == 1
+
+
 async def test_a_gateway_that_does_not_answer_times_out_and_is_retried(
     server: SmsGatewayServer,
 ) -> None:

@@ -42,7 +42,8 @@ from services.deadlines.store import (
     skipped_document,
 )
 from services.notify.domain import Outgoing
-from services.notify.store import Ledger, message_document
+from services.notify.sms_rules import Segments
+from services.notify.store import Failure, Ledger, message_document
 from services.submissions.store import (
     KeyClaim,
     KeyState,
@@ -567,7 +568,14 @@ class FakeLedger(Ledger):
             )
 
     async def finish(
-        self, message: Outgoing, status: str, attempts: int, event_id: str, now: dt.datetime
+        self,
+        message: Outgoing,
+        status: str,
+        attempts: int,
+        event_id: str,
+        now: dt.datetime,
+        failure: Failure | None = None,
+        sms: Segments | None = None,
     ) -> bool:
         recorded = message.notification_id not in self.outcomes
         self.outcomes.setdefault(
@@ -579,6 +587,8 @@ class FakeLedger(Ledger):
                 "recipient": message.recipient,
                 "finished_at": to_millis(now),
                 "event_id": event_id,
+                **(failure.document() if failure else {}),
+                **({"sms_segments": sms.count, "sms_encoding": sms.encoding} if sms else {}),
             },
         )
         self.inflight.pop(message.notification_id, None)

@@ -231,6 +231,13 @@ CASES: dict[str, Event] = {
         **envelope("deadlines"),
         payload=DeadlineApproachingPayload(**period_ref(), days_before=3, reminder_at=AT),
     ),
+    # The due day's rung (b0): deadlines still says one day left (days_before is at least 1).
+    "reminder-due-day": DeadlineApproaching(
+        **envelope("deadlines"),
+        payload=DeadlineApproachingPayload(
+            **period_ref(), days_before=1, reminder_at=AT, rung="b0", working_days_before=0
+        ),
+    ),
     "overdue": DeadlineOverdue(
         **envelope("deadlines"), payload=DeadlineOverduePayload(**period_ref())
     ),

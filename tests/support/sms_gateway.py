@@ -1,6 +1,7 @@
 """A local HTTP SMS gateway for tests: a real server on a real socket that answers each
 request with the next scripted status (then 200), or holds it past the client's timeout
-(status ``0``). It keeps every request (headers and body) it was sent."""
+(status ``0``); a 200 carries the next scripted body (then ``{"status": "ok"}``), as gateways
+that answer 200 with an error code in JSON do. It keeps every request (headers and body)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ class Received:
 
 
 class SmsGatewayServer:
-    def __init__(self, *statuses: int) -> None:
+    def __init__(self, *statuses: int, bodies: tuple[bytes, ...] = ()) -> None:
         self.statuses = list(statuses)
+        self.bodies = list(bodies)
         self.received: list[Received] = []
         self._server: asyncio.Server | None = None
 
@@ -59,7 +61,10 @@ class SmsGatewayServer:
                 if status == HOLD:
                     await asyncio.sleep(30)
                     return
-                text = b'{"status": "ok"}' if status == 200 else b'{"error": "scripted"}'
+                if status == 200:
+                    text = self.bodies.pop(0) if self.bodies else b'{"status": "ok"}'
+                else:
+                    text = b'{"error": "scripted"}'
                 writer.write(
                     f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
                     f"Content-Length: {len(text)}\r\n\r\n".encode()

@@ -379,6 +379,9 @@ async def test_transient_failures_beyond_the_attempts_fail_the_message() -> None
     assert isinstance(failed, NotificationFailed)
     assert failed.payload.attempts == 3
     assert "421" in failed.payload.error
+    # Gave up, not refused: and the record keeps why.
+    assert failed.payload.permanent is False
+    assert (outcome["error"], outcome["permanent"]) == (failed.payload.error, False)
     assert n.ledger.inflight == {}
     assert n.outcome("retried") == 2
     assert n.outcome("failed") == 1
@@ -401,6 +404,7 @@ async def test_a_permanent_failure_is_not_retried_and_is_announced() -> None:
     assert failed.payload.permanent is True
     assert failed.payload.attempts == 1
     assert failed.payload.error == "550 5.1.1 mailbox unavailable"
+    assert (outcome["error"], outcome["permanent"]) == ("550 5.1.1 mailbox unavailable", True)
     assert failed.payload.cause_event_id == str(event.event_id)
     assert failed.payload.cause_event_type == "deadline.overdue"
     assert failed.payload.failed_at == NOW

@@ -100,3 +100,13 @@ async def test_the_login_gets_the_real_value_and_no_log_line_shows_it(
     assert (built["username"], built["password"]) == ("baocao", SECRET)
     assert SECRET not in str(failed.value)
     assert SECRET not in caplog.text
+
+
+def test_a_gateway_success_pattern_that_does_not_compile_stops_the_service_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BAOCAO_SMS_GATEWAY_SUCCESS_PATTERN", '"code": *("00"')
+    with pytest.raises(ValueError, match="SUCCESS_PATTERN"):
+        NotifySettings(namespace="unit")  # type: ignore[call-arg]
+    monkeypatch.setenv("BAOCAO_SMS_GATEWAY_SUCCESS_PATTERN", '"code": *"00"')
+    assert NotifySettings(namespace="unit").sms_gateway_success_pattern == '"code": *"00"'  # type: ignore[call-arg]

@@ -181,3 +181,28 @@ async def test_unaccented_sms_costs_fewer_segments_and_is_counted() -> None:
     assert text.isascii()
     gsm = s.metric("baocao_notify_sms_segments_total", {"encoding": "gsm7"})
     assert gsm == segments(text).count == 2  # 3 in UCS-2 with the diacritics kept
+
+
+@pytest.mark.parametrize(
+    ("without_diacritics", "cost"), [(False, (3, "ucs2")), (True, (2, "gsm7"))]
+)
+async def test_an_sms_notice_records_its_segments_and_encoding_as_sent(
+    without_diacritics: bool, cost: tuple[int, str]
+) -> None:
+    s = Setup(local(10).astimezone(dt.UTC), without_diacritics=without_diacritics)
+
+    await on_event(reminder_event(s.clock.now()), delivery=s.delivery)
+
+    [(_, text)] = s.provider.sent
+    assert (segments(text).count, segments(text).encoding) == cost
+    outcomes = {o["recipient"]: o for o in s.ledger.outcomes.values()}
+    assert (
+        outcomes["+84900000028"]["sms_segments"],
+        outcomes["+84900000028"]["sms_encoding"],
+    ) == cost
+    assert "sms_segments" not in outcomes["xaboy@ngochoi.example"]  # e-mail costs no segments
+    sent = {
+        e.payload.channel: e.payload for e in s.outbox.events() if isinstance(e, NotificationSent)
+    }
+    assert (sent["sms"].sms_segments, sent["sms"].sms_encoding) == cost
+    assert sent["email"].sms_segments is None and sent["email"].sms_encoding is None

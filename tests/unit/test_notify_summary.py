@@ -33,6 +33,8 @@ from tests.support.notify import NOW, SEED, FakeMailer, Notifier, transient
 pytestmark = pytest.mark.unit
 
 OFFICE = ["vanhoa@ngochoi.example", "truongphong.vanhoa@ngochoi.example"]
+LEADERSHIP = ["ubnd@ngochoi.example"]
+"""The office's parent in the seed plan (UBND huyện): told once the summary reaches it."""
 
 
 def fresh(event: DeadlineSummary) -> DeadlineSummary:
@@ -64,13 +66,19 @@ def test_the_summary_goes_to_the_consolidating_office_not_to_the_units() -> None
     assert "còn 3 trên tổng số 25 đơn vị" in text
 
 
-def test_an_overdue_summary_lists_the_overdue_units_first_and_reaches_the_office_head() -> None:
+def test_an_overdue_summary_lists_the_overdue_units_first_and_reaches_head_and_leadership() -> None:
     plan = plan_with_office_head()
     before = messages_for(notices.summary(overdue=False), plan, notices.PORTAL)
     after = messages_for(notices.summary(overdue=True), plan, notices.PORTAL)
 
     assert [m.recipient for m in before] == OFFICE[:1]  # a head is told on escalation only
-    assert [m.recipient for m in after] == OFFICE
+    assert [m.recipient for m in after] == OFFICE + LEADERSHIP
+    # The leadership gets the same summary, one message for all units, addressed to itself.
+    leadership = after[-1]
+    assert (leadership.unit_id, leadership.template) == ("ubnd-huyen", "summary")
+    assert leadership.text.startswith("Kính gửi: Ủy ban nhân dân huyện Ngọc Hồi,")
+    assert leadership.text.rstrip().endswith("gửi cho Ủy ban nhân dân huyện Ngọc Hồi.")
+    assert leadership.subject == after[0].subject
     lines = [line.strip() for line in after[0].text.splitlines() if line[:4] in ("  1.", "  2.")]
     assert all("đã quá hạn" in line for line in lines)
     assert "trong đó 2 đơn vị đã quá hạn" in after[0].text
@@ -97,15 +105,16 @@ async def test_the_summary_is_delivered_once_per_office_contact_and_announced() 
     await on_event(event, delivery=n.delivery)
     await on_event(event, delivery=n.delivery)  # redelivered by Kafka
 
-    assert sorted(m.recipient for m in n.mailer.sent) == sorted(OFFICE)
-    assert n.mailer.calls == 2
+    told = OFFICE + LEADERSHIP  # overdue: the summary reaches the leadership
+    assert sorted(m.recipient for m in n.mailer.sent) == sorted(told)
+    assert n.mailer.calls == 3
     assert {o["status"] for o in n.ledger.outcomes.values()} == {SENT}
-    assert set(n.ledger.outcomes) == {f"{event.event_id}|summary|email|{a}" for a in OFFICE}
+    assert set(n.ledger.outcomes) == {f"{event.event_id}|summary|email|{a}" for a in told}
     announced = n.outbox.events()
-    assert len(announced) == 2
+    assert len(announced) == 3
     assert all(isinstance(e, NotificationSent) for e in announced)
     assert {e.payload.template for e in announced} == {"summary"}  # type: ignore[attr-defined]
-    assert n.outcome("duplicate") == 2
+    assert n.outcome("duplicate") == 3
 
 
 async def test_a_summary_whose_send_fails_is_retried_from_the_ledger() -> None:

@@ -103,3 +103,15 @@ def test_a_report_notice_reads_back_from_the_ledger_as_the_event_version_that_ca
         del document["cause_schema_version"]  # stored before the event had two versions
     again = message_from(document)
     assert again == message and type(again.cause) is type(cause)
+
+
+def test_the_leaderships_copy_of_an_overdue_summary_renders_as_its_golden_file(plan: Plan) -> None:
+    everything = messages_for(CASES["summary-overdue"], plan, PORTAL + "/", ("email", "sms"))
+    leadership = [m for m in everything if m.unit_id == "ubnd-huyen"]
+
+    assert leadership, "the overdue summary reaches the leadership"
+    rendered = "".join(
+        f"{m.channel} to {m.recipient_name} <{m.recipient}>\nSubject: {m.subject}\n\n{m.text}\n"
+        for m in leadership
+    )
+    golden("summary-leadership.txt", rendered)
