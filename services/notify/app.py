@@ -23,7 +23,7 @@ from contracts.topics import (
     REPORT_REVIEWED,
     SUBMISSION_RECEIVED,
 )
-from services.common.auth import Staff
+from services.common.auth import Role, Staff
 from services.common.clock import Clock
 from services.common.errors import not_ready, problems
 from services.common.mongo import Document
@@ -155,7 +155,7 @@ def build_app(
     @app.get("/api/v1/notifications", responses=problems())
     async def notifications(
         request: Request,
-        _: Staff,
+        who: Staff,
         unit: str | None = None,
         period: str | None = None,
         limit: int = 100,
@@ -164,12 +164,19 @@ def build_app(
         and the next attempt), then finished ones, newest first: ``sent``, or ``failed`` with
         its ``error`` and ``permanent`` (true: refused; false: the retries ran out); an SMS
         with the ``sms_segments`` and ``sms_encoding`` it cost.
-        ``unit`` and ``period`` narrow it to one unit's and/or one period's notices."""
+        ``unit`` and ``period`` narrow it to one unit's and/or one period's notices. Office
+        staff read the notices of the plans their unit consolidates."""
         delivery: Any = getattr(request.app.state, "delivery", None)
         if delivery is None:
             raise not_ready()
         ledger: MongoLedger = delivery.ledger
-        return await ledger.list(min(max(limit, 1), 1000), unit_id=unit, period_id=period)
+        plans = [p.id for p in rt.catalog.plans.values() if who.acts_on(p)]
+        return await ledger.list(
+            min(max(limit, 1), 1000),
+            unit_id=unit,
+            period_id=period,
+            plan_ids=plans if who.role is Role.OFFICE else None,
+        )
 
     return app
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -84,9 +85,15 @@ class Ledger(abc.ABC):
 
     @abc.abstractmethod
     async def list(
-        self, limit: int, *, unit_id: str | None = None, period_id: str | None = None
+        self,
+        limit: int,
+        *,
+        unit_id: str | None = None,
+        period_id: str | None = None,
+        plan_ids: Collection[str] | None = None,
     ) -> list[Document]:
-        """Notices in flight, then finished ones newest first; of one unit and/or period."""
+        """Notices in flight, then finished ones newest first; of one unit and/or period, and
+        of ``plan_ids`` only when given (office staff read their own plans' notices)."""
 
 
 def message_document(message: Outgoing) -> dict[str, Any]:
@@ -239,9 +246,18 @@ class MongoLedger(Ledger):
         return recorded
 
     async def list(
-        self, limit: int, *, unit_id: str | None = None, period_id: str | None = None
+        self,
+        limit: int,
+        *,
+        unit_id: str | None = None,
+        period_id: str | None = None,
+        plan_ids: Collection[str] | None = None,
     ) -> list[Document]:
-        query = {k: v for k, v in (("unit_id", unit_id), ("period_id", period_id)) if v is not None}
+        query: dict[str, Any] = {
+            k: v for k, v in (("unit_id", unit_id), ("period_id", period_id)) if v is not None
+        }
+        if plan_ids is not None:
+            query["plan_id"] = {"$in": sorted(plan_ids)}
         pending = await self.inflight.find(query, {"cause_json": 0, "text": 0}).to_list()
         for entry in pending:
             entry["status"] = "pending"

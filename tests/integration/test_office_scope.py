@@ -5,6 +5,8 @@ on the real FerretDB and Kafka, under a fresh namespace."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -21,9 +23,12 @@ from services.consolidate.app import build_app as consolidate_app
 from services.consolidate.config import ConsolidateSettings
 from services.deadlines.app import build_app as deadlines_app
 from services.deadlines.config import DeadlinesSettings
+from services.notify.app import build_app as notify_app
+from services.notify.config import NotifySettings
 from services.submissions.app import build_app
 from services.submissions.config import SubmissionsSettings
 from tests.conftest import Servers
+from tests.integration.test_notify_ledger_list import outgoing
 from tests.support.auth import bearer
 from tests.support.submissions import SEED, SEED_OPEN_AT, SEED_PERIOD, report
 
@@ -120,7 +125,8 @@ async def test_an_office_lists_only_the_periods_of_plans_it_consolidates(portal:
 
 @pytest.fixture
 async def others(servers: Servers, namespace: str) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    """deadlines and consolidate with the same two plans, in-process on the real servers."""
+    """deadlines, consolidate and notify with the same two plans, in-process on the real
+    servers."""
     common: dict[str, Any] = {
         "namespace": namespace,
         "kafka_bootstrap": servers.kafka_bootstrap,
@@ -131,6 +137,7 @@ async def others(servers: Servers, namespace: str) -> AsyncIterator[dict[str, ht
     apps = {
         "deadlines": deadlines_app(DeadlinesSettings(**common), clock=clock),
         "consolidate": consolidate_app(ConsolidateSettings(**common), clock=clock),
+        "notify": notify_app(NotifySettings(**common), clock=clock),
     }
     async with AsyncExitStack() as stack:
         for app in apps.values():
@@ -142,7 +149,7 @@ async def others(servers: Servers, namespace: str) -> AsyncIterator[dict[str, ht
             for name, app in apps.items()
         }
         try:
-            yield clients
+            yield clients | {"notify-app": apps["notify"]}  # type: ignore[dict-item]
         finally:
             for app in apps.values():
                 await app.state.runtime.db.client.drop_database(app.state.runtime.db.name)
@@ -177,3 +184,32 @@ async def test_deadlines_and_consolidate_keep_another_plans_office_out(
     assert listed.status_code == 200
     assert "kh-nq35-ngoc-hoi" not in {p["plan_id"] for p in listed.json()["periods"]}
     assert {p["plan_id"] for p in listed.json()["periods"]} == {"kh-ttcs-hai-lam"}
+
+
+async def test_notify_lists_each_office_the_notices_of_its_own_plans(
+    others: dict[str, Any],
+) -> None:
+    ledger = others["notify-app"].state.delivery.ledger
+    at = SEED_OPEN_AT
+    for plan_id, unit_id in (("kh-nq35-ngoc-hoi", UNIT), ("kh-ttcs-hai-lam", "xa-mot")):
+        notice = outgoing(UNIT, SEED_PERIOD)
+        notice = dataclasses.replace(
+            notice, plan_id=plan_id, unit_id=unit_id, notification_id=f"{plan_id}|{unit_id}"
+        )
+        assert await ledger.claim(notice, "here:1", at, dt.timedelta(minutes=2))
+
+    def plans(answer: httpx.Response) -> set[str]:
+        assert answer.status_code == 200, answer.text
+        return {n["plan_id"] for n in answer.json()}
+
+    notify = others["notify"]
+    assert plans(await notify.get("/api/v1/notifications", headers=DISTRICT_OFFICE)) == {
+        "kh-nq35-ngoc-hoi"
+    }
+    assert plans(await notify.get("/api/v1/notifications", headers=PROVINCE_OFFICE)) == {
+        "kh-ttcs-hai-lam"
+    }
+    assert plans(await notify.get("/api/v1/notifications", headers=ADMIN)) == {
+        "kh-nq35-ngoc-hoi",
+        "kh-ttcs-hai-lam",
+    }

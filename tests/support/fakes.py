@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -595,10 +595,19 @@ class FakeLedger(Ledger):
         return recorded
 
     async def list(
-        self, limit: int, *, unit_id: str | None = None, period_id: str | None = None
+        self,
+        limit: int,
+        *,
+        unit_id: str | None = None,
+        period_id: str | None = None,
+        plan_ids: Collection[str] | None = None,
     ) -> list[Document]:
         def wanted(d: Document) -> bool:
-            return unit_id in (None, d["unit_id"]) and period_id in (None, d["period_id"])
+            return (
+                unit_id in (None, d["unit_id"])
+                and period_id in (None, d["period_id"])
+                and (plan_ids is None or d["plan_id"] in plan_ids)
+            )
 
         pending = [
             {**copy.deepcopy(e), "status": "pending"} for e in self.inflight.values() if wanted(e)
