@@ -11,8 +11,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from contracts.events import (
-    DeadlineApproaching,
-    DeadlineApproachingPayload,
     NotificationSent,
 )
 from services.common.clock import FixedClock
@@ -23,7 +21,7 @@ from services.notify.metrics import NotifyMetrics
 from services.notify.sms import ByChannel, HttpSmsGateway, SmsSender
 from services.notify.store import MongoLedger
 from tests.conftest import Servers
-from tests.support import mailpit
+from tests.support import mailpit, notices
 from tests.support.fakes import MemoryOutbox
 from tests.support.mongo import throwaway_database
 from tests.support.notices import SEED
@@ -38,24 +36,6 @@ QUIET = (dt.time(21), dt.time(7))
 
 def local(hour: int, minute: int = 0, day: int = 14) -> dt.datetime:
     return dt.datetime(2027, 6, day, hour, minute, tzinfo=HCM).astimezone(dt.UTC)
-
-
-def reminder(at: dt.datetime) -> DeadlineApproaching:
-    return DeadlineApproaching(
-        occurred_at=at,
-        producer="deadlines",
-        correlation_id=uuid.uuid4(),
-        payload=DeadlineApproachingPayload(
-            plan_id="kh-nq35-ngoc-hoi",
-            period_id="kh-nq35-ngoc-hoi.2027.6-thang",
-            report_kind="6-thang",
-            year=2027,
-            due_at=dt.datetime(2027, 6, 14, 17, 0, tzinfo=dt.UTC),
-            unit_id="xa-bo-y",  # its officer, A Khánh, receives e-mail and SMS
-            days_before=3,
-            reminder_at=at,
-        ),
-    )
 
 
 async def test_an_sms_due_at_night_waits_in_the_ledger_until_seven_then_goes_once(
@@ -85,7 +65,7 @@ async def test_an_sms_due_at_night_waits_in_the_ledger_until_seven_then_goes_onc
                 channels=("email", "sms"),
                 quiet_hours=QUIET,
             )
-            event = reminder(clock.now())
+            event = notices.sms_reminder(clock.now())
 
             await on_event(event, delivery=delivery)
 

@@ -251,3 +251,22 @@ CASES: dict[str, Event] = {
     "summary": summary(overdue=False),
     "summary-overdue": summary(overdue=True),
 }
+
+
+def sms_reminder(at: dt.datetime) -> DeadlineApproaching:
+    """A reminder at ``at`` for xa-bo-y, whose officer receives e-mail and SMS."""
+    return DeadlineApproaching(
+        occurred_at=at,
+        producer="deadlines",
+        correlation_id=uuid.uuid4(),
+        payload=DeadlineApproachingPayload(
+            plan_id="kh-nq35-ngoc-hoi",
+            period_id="kh-nq35-ngoc-hoi.2027.6-thang",
+            report_kind="6-thang",
+            year=2027,
+            due_at=dt.datetime(2027, 6, 14, 17, 0, tzinfo=dt.UTC),
+            unit_id="xa-bo-y",  # A Khánh receives e-mail and SMS
+            days_before=3,
+            reminder_at=at,
+        ),
+    )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from contracts.events import DeadlineApproaching, DeadlineApproachingPayload, NotificationSent
+from contracts.events import NotificationSent
 from services.common.clock import FixedClock
 from services.common.reference import Catalog
 from services.notify.domain import Outgoing
@@ -19,6 +18,7 @@ from services.notify.mailer import Mailer
 from services.notify.metrics import NotifyMetrics
 from services.notify.sms import ByChannel, LogSmsProvider, SmsSender
 from services.notify.sms_rules import quiet_until, segments, unaccented
+from tests.support import notices
 from tests.support.fakes import FakeLedger, MemoryOutbox
 
 pytestmark = pytest.mark.unit
@@ -94,24 +94,6 @@ class RecordingMailer(Mailer):
         self.sent.append(message)
 
 
-def reminder_event(at: dt.datetime) -> DeadlineApproaching:
-    return DeadlineApproaching(
-        occurred_at=at,
-        producer="deadlines",
-        correlation_id=uuid.uuid4(),
-        payload=DeadlineApproachingPayload(
-            plan_id="kh-nq35-ngoc-hoi",
-            period_id="kh-nq35-ngoc-hoi.2027.6-thang",
-            report_kind="6-thang",
-            year=2027,
-            due_at=dt.datetime(2027, 6, 14, 17, 0, tzinfo=dt.UTC),
-            unit_id="xa-bo-y",  # A Khánh receives e-mail and SMS
-            days_before=3,
-            reminder_at=at,
-        ),
-    )
-
-
 class Setup:
     def __init__(self, at: dt.datetime, *, without_diacritics: bool = False) -> None:
         self.clock = FixedClock(at)
@@ -145,7 +127,7 @@ class Setup:
 async def test_an_sms_due_in_quiet_hours_waits_for_seven_in_the_morning() -> None:
     s = Setup(local(22, 15).astimezone(dt.UTC))
 
-    await on_event(reminder_event(s.clock.now()), delivery=s.delivery)
+    await on_event(notices.sms_reminder(s.clock.now()), delivery=s.delivery)
 
     assert len(s.email.sent) == 1  # e-mail has no quiet hours
     assert s.provider.sent == []
@@ -174,7 +156,7 @@ async def test_an_sms_due_in_quiet_hours_waits_for_seven_in_the_morning() -> Non
 async def test_unaccented_sms_costs_fewer_segments_and_is_counted() -> None:
     s = Setup(local(10).astimezone(dt.UTC), without_diacritics=True)
 
-    await on_event(reminder_event(s.clock.now()), delivery=s.delivery)
+    await on_event(notices.sms_reminder(s.clock.now()), delivery=s.delivery)
 
     [(_, text)] = s.provider.sent
     assert text.startswith("UBND xa Bo Y: chua nhan duoc Bao cao 6 thang nam 2027")
@@ -191,7 +173,7 @@ async def test_an_sms_notice_records_its_segments_and_encoding_as_sent(
 ) -> None:
     s = Setup(local(10).astimezone(dt.UTC), without_diacritics=without_diacritics)
 
-    await on_event(reminder_event(s.clock.now()), delivery=s.delivery)
+    await on_event(notices.sms_reminder(s.clock.now()), delivery=s.delivery)
 
     [(_, text)] = s.provider.sent
     assert (segments(text).count, segments(text).encoding) == cost
