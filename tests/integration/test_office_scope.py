@@ -30,6 +30,7 @@ from services.submissions.config import SubmissionsSettings
 from tests.conftest import Servers
 from tests.integration.test_notify_ledger_list import outgoing
 from tests.support.auth import bearer
+from tests.support.in_process import serving
 from tests.support.submissions import SEED, SEED_OPEN_AT, SEED_PERIOD, report
 
 pytestmark = pytest.mark.integration
@@ -63,14 +64,8 @@ async def portal(servers: Servers, namespace: str) -> AsyncIterator[Portal]:
         plans=f"{SEED},{PROVINCE_PLAN}",
     )
     app = build_app(settings, clock=FixedClock(SEED_OPEN_AT))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal") as http,
-    ):
-        try:
-            yield Portal(app, http)
-        finally:
-            await app.state.runtime.db.client.drop_database(app.state.runtime.db.name)
+    async with serving(app) as http:
+        yield Portal(app, http)
 
 
 async def test_another_plans_office_cannot_read_review_or_grant_and_is_audited(
@@ -140,19 +135,11 @@ async def others(servers: Servers, namespace: str) -> AsyncIterator[dict[str, ht
         "notify": notify_app(NotifySettings(**common), clock=clock),
     }
     async with AsyncExitStack() as stack:
-        for app in apps.values():
-            await stack.enter_async_context(app.router.lifespan_context(app))
         clients = {
-            name: await stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
-            )
+            name: await stack.enter_async_context(serving(app, f"http://{name}"))
             for name, app in apps.items()
         }
-        try:
-            yield clients | {"notify-app": apps["notify"]}  # type: ignore[dict-item]
-        finally:
-            for app in apps.values():
-                await app.state.runtime.db.client.drop_database(app.state.runtime.db.name)
+        yield clients | {"notify-app": apps["notify"]}  # type: ignore[dict-item]
 
 
 async def test_deadlines_and_consolidate_keep_another_plans_office_out(

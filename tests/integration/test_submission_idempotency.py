@@ -20,6 +20,7 @@ from services.submissions.app import build_app
 from services.submissions.config import SubmissionsSettings
 from tests.conftest import Servers
 from tests.support.auth import bearer
+from tests.support.in_process import serving
 from tests.support.kafka import read_all
 from tests.support.submissions import SEED, SEED_OPEN_AT, SEED_PERIOD, report
 
@@ -53,14 +54,8 @@ async def intake(servers: Servers, namespace: str) -> AsyncIterator[Intake]:
     )
     clock = FixedClock(SEED_OPEN_AT)
     app = build_app(settings, clock=clock)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal") as http,
-    ):
-        try:
-            yield Intake(http, clock, Names(namespace), servers.kafka_bootstrap)
-        finally:
-            await app.state.runtime.db.client.drop_database(app.state.runtime.db.name)
+    async with serving(app) as http:
+        yield Intake(http, clock, Names(namespace), servers.kafka_bootstrap)
 
 
 async def test_a_repeated_key_gets_the_first_receipt_and_one_event(intake: Intake) -> None:
