@@ -79,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     with local_servers() as servers:
         log_root = Path(tempfile.mkdtemp(prefix="baocao-bench-"))
         run = Run(servers, bounds, log_root)
-        log(f"namespace {run.namespace}; benchmarks {', '.join(chosen)}; logs {log_root}")
+        log(
+            f"namespace {run.namespace}; FerretDB on {servers.layout.ferretdb_backend}; "
+            f"benchmarks {', '.join(chosen)}; logs {log_root}"
+        )
         try:
             rows = asyncio.run(_run_all(run, chosen))
         finally:

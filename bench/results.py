@@ -43,6 +43,7 @@ def environment(layout: stack.Layout, ferretdb_version: str | None) -> dict[str,
         "servers": {
             "kafka": stack.KAFKA_VERSION,
             "ferretdb": ferretdb_version or stack.FERRETDB_VERSION,
+            "ferretdb_backend": layout.ferretdb_backend,
             "mailpit": _mailpit_version(layout) or stack.MAILPIT_VERSION,
         },
         "libraries": {name: _version(name) for name in LIBRARIES},
@@ -52,7 +53,15 @@ def environment(layout: stack.Layout, ferretdb_version: str | None) -> dict[str,
 
 def write(rows: Sequence[Row], env: dict[str, Any], started: dt.datetime, seconds: float) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{started:%Y-%m-%d}-{env['hostname']}.json"
+    # The default backend keeps the plain name; another one is named, so both can be kept.
+    backend = env["servers"].get("ferretdb_backend", "sqlite")
+    suffix = "" if backend == "sqlite" else f"-{backend}"
+    name = f"{started:%Y-%m-%d}-{env['hostname']}{suffix}"
+    path = RESULTS_DIR / f"{name}.json"
+    run = 1
+    while path.exists():  # a second run the same day is kept beside the first
+        run += 1
+        path = RESULTS_DIR / f"{name}-{run}.json"
     document = {
         "started_at": started.isoformat(timespec="seconds"),
         "duration_seconds": round(seconds, 1),
