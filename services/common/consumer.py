@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -43,6 +43,8 @@ from services.common.mongo import DeadLetters
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Any], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Any]], Awaitable[None]]
+"""Handles a fetched batch's events at once (one store round trip for all of them)."""
 
 BATCH_RECORDS, BATCH_WAIT_MS = 100, 1000
 """A batch is what one fetch returns, up to 100 records; an idle consumer waits 1 s per poll
@@ -120,12 +122,14 @@ class Consumption:
         handler: Handler,
         *,
         concurrency: int = 1,
+        together: BatchHandler | None = None,
     ) -> None:
         """Register ``handler(event)`` for ``topic`` in its own consumer group.
 
         ``concurrency`` > 1 handles up to that many records of a batch at once: only for a
         handler whose effects are idempotent and need no order between events (see
-        :meth:`handle_batch`)."""
+        :meth:`handle_batch`). ``together(events)`` does what ``handler`` does for a whole
+        batch at once; ``handler`` still takes any batch it fails."""
         self.metrics.consuming(consumer)
         subscriber = broker.subscriber(
             self.names.topic(topic),
@@ -155,6 +159,7 @@ class Consumption:
                 message.consumer,
                 message.ack,
                 concurrency=concurrency,
+                together=together,
             )
 
     async def handle_batch(
@@ -167,6 +172,7 @@ class Consumption:
         ack: Callable[[], Awaitable[None]],
         *,
         concurrency: int = 1,
+        together: BatchHandler | None = None,
     ) -> None:
         """Handle one fetched batch, then commit it (``ack``); if a record must be delivered
         again, commit what precedes it and rewind ``kafka`` (the aiokafka consumer) to it.
@@ -174,7 +180,15 @@ class Consumption:
         One by one and in order by default. With ``concurrency`` > 1, up to that many records
         at once, committed only when all have ended; a record to deliver again rewinds to it,
         so records after it that were handled meanwhile are delivered again, which an
-        idempotent handler turns into nothing."""
+        idempotent handler turns into nothing.
+
+        With ``together``, a batch whose records all parse is handled in one call first; if
+        that call fails, whatever it did is done again one record at a time as above
+        (idempotent handlers turn it into nothing), so retries, rewinds and dead letters work
+        per record exactly as without it."""
+        if together is not None and await self._together(topic, consumer, together, records):
+            await ack()
+            return
         if concurrency > 1:
             slots = asyncio.Semaphore(concurrency)
 
@@ -201,6 +215,27 @@ class Consumption:
                 await _commit_and_rewind(kafka, records[:n], records[n:])
                 return
         await ack()
+
+    async def _together(
+        self, topic: Topic, consumer: str, together: BatchHandler, records: Any
+    ) -> bool:
+        """Whether ``together`` handled every record of the batch."""
+        try:
+            events = [parse(topic, record) for record in records]
+        except Rejected:
+            return False  # one by one: the rejected record is dead-lettered on its own
+        try:
+            await together(events)
+        except Exception as error:
+            log.info(
+                "%s: a batch of %d failed together (%s: %s); one by one now",
+                consumer,
+                len(events),
+                type(error).__name__,
+                error,
+            )
+            return False
+        return True
 
     async def observe(self, interval: float = OBSERVE_SECONDS) -> None:
         """Until cancelled: measure what operators watch (see :mod:`services.common.lag`)."""

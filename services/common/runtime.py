@@ -35,6 +35,7 @@ from services.common.auth import (
 from services.common.clock import Clock, clock_from
 from services.common.consumer import (
     OBSERVE_SECONDS,
+    BatchHandler,
     Consumption,
     Handler,
     Outcome,
@@ -115,14 +116,23 @@ class Runtime:
         return self._outbox
 
     def subscribe(
-        self, topic: Topic, consumer: str, handler: Handler, *, concurrency: int = 1
+        self,
+        topic: Topic,
+        consumer: str,
+        handler: Handler,
+        *,
+        concurrency: int = 1,
+        together: BatchHandler | None = None,
     ) -> None:
         """``concurrency``: records of a batch handled at once (idempotent, order-free
-        handlers only; see :meth:`Consumption.handle_batch`)."""
+        handlers only); ``together``: a whole batch in one call, ``handler`` taking over a
+        batch it fails (see :meth:`Consumption.handle_batch`)."""
         if self._consumption is None:
             raise RuntimeError("subscribe() only from the wiring function")
         self._subscriptions[consumer] = (topic, handler)
-        self._consumption.subscribe(self.broker, topic, consumer, handler, concurrency=concurrency)
+        self._consumption.subscribe(
+            self.broker, topic, consumer, handler, concurrency=concurrency, together=together
+        )
 
     def wake_relay(self) -> None:
         """Publish stored events now instead of at the relay's next tick."""

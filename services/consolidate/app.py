@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 
@@ -33,6 +34,7 @@ from services.consolidate.handlers import (
     on_period_closed,
     on_report_reviewed,
     on_submission_received,
+    on_submissions_received,
 )
 from services.consolidate.metrics import ConsolidateMetrics
 from services.consolidate.store import MongoConsolidateStore, MongoTermsStore
@@ -68,6 +70,9 @@ def build_app(
         async def project(event: SubmissionReceived) -> None:
             await on_submission_received(event, c=c)
 
+        async def project_batch(events: Sequence[SubmissionReceived]) -> None:
+            await on_submissions_received(events, c=c)
+
         async def period_closed(event: PeriodClosed) -> None:
             await on_period_closed(event, c=c)
 
@@ -77,7 +82,7 @@ def build_app(
         async def extension_decided(event: ExtensionDecided) -> None:
             await on_extension_decided(event, c=c)
 
-        rt.subscribe(SUBMISSION_RECEIVED, "projection", project)
+        rt.subscribe(SUBMISSION_RECEIVED, "projection", project, together=project_batch)
         rt.subscribe(PERIOD_CLOSED, "period-closed", period_closed)
         rt.subscribe(REPORT_REVIEWED, "report-reviewed", report_reviewed)
 

@@ -21,7 +21,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,10 +114,23 @@ class Consolidation:
 
 
 async def on_submission_received(event: SubmissionReceived, *, c: Consolidation) -> None:
+    await on_submissions_received([event], c=c)
+
+
+async def on_submissions_received(
+    events: Sequence[SubmissionReceived], *, c: Consolidation
+) -> None:
+    """A fetched batch projected in one write per period; each new one then as below."""
+    added = await c.store.add_submissions([event.payload for event in events])
+    for event, new in zip(events, added, strict=True):
+        if new:
+            await _projected(event, c=c)
+        else:
+            log.debug("submission %s already projected", event.payload.submission_id)
+
+
+async def _projected(event: SubmissionReceived, *, c: Consolidation) -> None:
     p = event.payload
-    if not await c.store.add_submission(p):
-        log.debug("submission %s already projected", p.submission_id)
-        return
     found = c.catalog.period(p.period_id)
     if found is None or c.clock.now() < found[1].closes_at - CLOCK_SKEW:
         return  # the close comes from deadlines at closes_at at the earliest: nothing to amend

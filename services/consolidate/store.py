@@ -25,7 +25,7 @@ import abc
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,7 @@ from contracts.events import (
     TaskReport,
 )
 from contracts.report_v2 import ReportConsolidatedV2Payload, ReportDetail, ReportSummary
-from services.common.mongo import Document, to_millis
+from services.common.mongo import Document, insert_each, to_millis
 from services.consolidate.amendments import LateCause
 from services.consolidate.detail import split
 from services.consolidate.domain import SubmissionRow, UnitTerms
@@ -77,6 +77,10 @@ class ConsolidateStore(abc.ABC):
     @abc.abstractmethod
     async def add_submission(self, submission: SubmissionReceivedPayload) -> bool:
         """Project a submission; False if it was already there (a redelivery)."""
+
+    async def add_submissions(self, submissions: Sequence[SubmissionReceivedPayload]) -> list[bool]:
+        """``add_submission`` for each, in order; a store may do it in fewer round trips."""
+        return [await self.add_submission(submission) for submission in submissions]
 
     @abc.abstractmethod
     def submissions(self, period_id: str) -> AsyncIterator[SubmissionRow]:
@@ -152,20 +156,23 @@ class MongoConsolidateStore(ConsolidateStore):
 
     async def add_submission(self, submission: SubmissionReceivedPayload) -> bool:
         try:
-            await self._submissions(submission.period_id).insert_one(
-                {
-                    "_id": submission.submission_id,
-                    "receipt_no": submission.receipt_no,
-                    "plan_id": submission.plan_id,
-                    "unit_id": submission.unit_id,
-                    "revision": submission.revision,
-                    "received_at": to_millis(submission.received_at),
-                    "tasks": [t.model_dump(mode="json") for t in submission.tasks],
-                }
-            )
+            await self._submissions(submission.period_id).insert_one(_projected(submission))
         except DuplicateKeyError:
             return False
         return True
+
+    async def add_submissions(self, submissions: Sequence[SubmissionReceivedPayload]) -> list[bool]:
+        """One unordered ``insert_many`` per period (about a third of the cost per document
+        of one insert each on FerretDB)."""
+        positions: dict[str, list[int]] = {}
+        for n, submission in enumerate(submissions):
+            positions.setdefault(submission.period_id, []).append(n)
+        added = [True] * len(submissions)
+        for period_id, at in positions.items():
+            documents = [_projected(submissions[n]) for n in at]
+            for duplicate in await insert_each(self._submissions(period_id), documents):
+                added[at[duplicate]] = False
+        return added
 
     async def submissions(self, period_id: str) -> AsyncIterator[SubmissionRow]:
         async for doc in self._submissions(period_id).find({}):
@@ -354,3 +361,15 @@ class MongoTermsStore(TermsStore):
             )
             for unit_id in set(due) | set(returned) | set(until)
         }
+
+
+def _projected(submission: SubmissionReceivedPayload) -> Document:
+    return {
+        "_id": submission.submission_id,
+        "receipt_no": submission.receipt_no,
+        "plan_id": submission.plan_id,
+        "unit_id": submission.unit_id,
+        "revision": submission.revision,
+        "received_at": to_millis(submission.received_at),
+        "tasks": [t.model_dump(mode="json") for t in submission.tasks],
+    }

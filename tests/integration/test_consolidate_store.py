@@ -105,6 +105,33 @@ async def test_a_submission_is_projected_once_with_millisecond_times(
     assert [r async for r in store.submissions("kh.2028.nam")] == []
 
 
+async def test_a_batch_is_projected_per_period_telling_the_ones_already_there(
+    store: MongoConsolidateStore,
+) -> None:
+    first = SubmissionReceivedPayload(
+        submission_id="s-1",
+        receipt_no="BC-1",
+        plan_id="kh",
+        period_id="kh.2026.nam",
+        unit_id="xa-a",
+        revision=1,
+        received_at=AT,
+        due_at=AT,
+        on_time=True,
+        tasks=[TaskReport(task_id="viec", status="completed", results="Đã làm xong")],
+    )
+    second = first.model_copy(update={"submission_id": "s-2", "revision": 2})
+    elsewhere = first.model_copy(update={"submission_id": "s-3", "period_id": "kh.2027.nam"})
+    assert await store.add_submission(first) is True
+
+    added = await store.add_submissions([first, second, elsewhere, second])
+
+    assert added == [False, True, True, False]
+    rows = [r async for r in store.submissions("kh.2026.nam")]
+    assert sorted((r.submission_id, r.revision) for r in rows) == [("s-1", 1), ("s-2", 2)]
+    assert [r.submission_id async for r in store.submissions("kh.2027.nam")] == ["s-3"]
+
+
 async def test_report_ids_and_versions_are_unique(store: MongoConsolidateStore) -> None:
     first = report("r-1", 1)
     await store.add_report(first, cause="c-1", content_hash="h-1", event_id="e-1")

@@ -47,6 +47,7 @@ from services.consolidate.handlers import (
     on_filing_exception_granted,
     on_period_closed,
     on_submission_received,
+    on_submissions_received,
     preview,
 )
 from services.consolidate.metrics import ConsolidateMetrics
@@ -398,6 +399,23 @@ async def test_late_submissions_waiting_together_make_one_amendment() -> None:
     assert (amended.payload.received, amended.payload.missing) == (2, 0)
     stored = await deps.store.latest(PERIOD_ID)
     assert stored is not None and stored.cause == f"{', '.join(keys)} after the close"
+
+
+async def test_a_batch_after_the_close_amends_for_its_new_submissions_only() -> None:
+    deps = Deps()
+    early = submitted("phong-a")
+    await deps.submit(early)
+    await deps.close(closed())
+    late = [submitted("xa-b"), submitted("xa-b", revision=2)]
+
+    # a fetched batch that repeats one already projected, and carries one twice
+    await on_submissions_received([early, *late, late[0]], c=deps.c)
+
+    assert sorted(deps.store.rows[PERIOD_ID]) == ["s-phong-a-1", "s-xa-b-1", "s-xa-b-2"]
+    assert await deps.amend() == 2
+    [_, amended] = deps.announced()
+    keys = sorted(f"submission {e.payload.submission_id}" for e in late)
+    assert amended.payload.report_id == report_id_for_amendment(keys)
 
 
 async def test_an_amendment_repeated_after_a_crash_before_forgetting_adds_no_version() -> None:

@@ -5,7 +5,10 @@ hands them over, and a stand-in for the consumer's ``seek``/``commit``."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from aiokafka.structs import ConsumerRecord, TopicPartition
@@ -159,3 +162,65 @@ async def test_one_by_one_a_record_to_deliver_again_stops_the_batch_there() -> N
     assert handler.handled == UNITS[:5]
     assert kafka.acks == 0
     assert kafka.seeks == {TopicPartition(TOPIC, 1): 102, TopicPartition(TOPIC, 0): 103}
+
+
+class Together:
+    """A batch handler: records each call's units; fails while ``failing``."""
+
+    def __init__(self, failing: Exception | None = None) -> None:
+        self.failing = failing
+        self.calls: list[list[str]] = []
+
+    async def __call__(self, events: Sequence[Event]) -> None:
+        self.calls.append([e.payload.unit_id for e in events])  # type: ignore[attr-defined]
+        if self.failing is not None:
+            raise self.failing
+
+
+async def handle_together(
+    handler: Handler, together: Together, kafka: KafkaConsumer, batch: list[Any]
+) -> Consumption:
+    c = consumption()
+    await c.handle_batch(
+        SUBMISSION_RECEIVED, "projection-like", handler, batch, kafka, kafka.ack, together=together
+    )
+    return c
+
+
+async def test_together_takes_the_whole_batch_in_one_call_and_it_is_acknowledged_once() -> None:
+    handler, together, kafka = Handler(), Together(), KafkaConsumer()
+
+    await handle_together(handler, together, kafka, records())
+
+    assert together.calls == [UNITS]
+    assert handler.handled == []
+    assert kafka.acks == 1 and kafka.seeks == {} and kafka.commits == []
+
+
+async def test_a_batch_that_fails_together_is_handled_one_by_one_with_its_rewind() -> None:
+    handler = Handler(away=frozenset({"xa-05"}))
+    together, kafka = Together(failing=AutoReconnect("connection refused")), KafkaConsumer()
+
+    await handle_together(handler, together, kafka, records())
+
+    assert together.calls == [UNITS]
+    # exactly as without ``together``: up to the record MongoDB was away for, then rewound
+    assert handler.handled == UNITS[:5]
+    assert kafka.acks == 0
+    assert kafka.seeks == {TopicPartition(TOPIC, 1): 102, TopicPartition(TOPIC, 0): 103}
+
+
+async def test_a_record_that_is_no_event_is_dead_lettered_on_its_own_and_the_rest_handled() -> None:
+    batch = records()
+    batch[3] = dataclasses.replace(batch[3], value=b'{"not": "an event"}')
+    handler, together, kafka = Handler(), Together(), KafkaConsumer()
+
+    c = await handle_together(handler, together, kafka, batch)
+
+    assert together.calls == []  # never handed a batch it cannot take whole
+    assert handler.handled == UNITS[:3] + UNITS[4:]
+    dead = c.dead_letters
+    assert isinstance(dead, MemoryDeadLetters)
+    letters = [(d["partition"], d["offset"], d["reason"]) for d in dead.letters.values()]
+    assert letters == [(1, 101, "invalid_message")]
+    assert kafka.acks == 1
