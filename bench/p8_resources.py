@@ -29,7 +29,7 @@ IDLE_WINDOW_SECONDS = 10.0
 
 async def prepare(run: Run) -> None:
     system = run.shared_system()
-    log("P8: letting the services settle, then sampling idle (3 × 10 s)")
+    log(f"P8: letting the services settle, then sampling idle ({run.bounds.repetitions} × 10 s)")
     await snapshot(system, 5.0)
     idle = [await snapshot(system, IDLE_WINDOW_SECONDS) for _ in range(run.bounds.repetitions)]
     run.samples["idle"] = {
