@@ -60,6 +60,13 @@ async def ping(db: AsyncDatabase[Document]) -> bool:
     return True
 
 
+def _text(text: str) -> str:
+    """``text`` storable on every backend: PostgreSQL (FerretDB's other backend) refuses a
+    NUL character in a string, so a poison record's preview or error would never be stored.
+    The raw bytes are kept apart, as binary."""
+    return text.replace("\x00", "\ufffd")
+
+
 class DeadLetters:
     """Records a consumer set aside, kept with their raw bytes so that nothing is lost."""
 
@@ -86,7 +93,7 @@ class DeadLetters:
     ) -> None:
         # Keyed by position: a redelivered poison record is recorded once, not twice.
         letter_id = f"{consumer}|{topic}|{partition}|{offset}"
-        outcome = {"reason": reason, "error": error[:2000], "attempts": attempts}
+        outcome = {"reason": reason, "error": _text(error[:2000]), "attempts": attempts}
         try:
             await self._collection.insert_one(
                 {
@@ -101,7 +108,7 @@ class DeadLetters:
                     "value": Binary(value[:MAX_STORED_BYTES]),
                     "value_bytes": len(value),
                     "value_sha256": hashlib.sha256(value).hexdigest(),
-                    "preview": value[:2000].decode("utf-8", "replace"),
+                    "preview": _text(value[:2000].decode("utf-8", "replace")),
                     # Documents, not pairs: FerretDB stores no nested arrays.
                     "headers": [{"name": k, "value": Binary(v or b"")} for k, v in headers],
                     "replayed_at": None,
