@@ -318,10 +318,16 @@ class FaultSystem:
         return wiring.env({instance.service: instance.port}, **{**defaults, **instance.env})
 
     def start_all(self) -> None:
-        for service in SERVICES:
-            self.launch(service)
-        for service in SERVICES:
-            self.wait_ready(service)
+        try:
+            for service in SERVICES:
+                self.launch(service)
+            for service in SERVICES:
+                self.wait_ready(service)
+        except BaseException:
+            # The fixture never yields, so its teardown will not run: the services already
+            # started would outlive the test run (and keep dialling its servers).
+            self.stop()
+            raise
 
     def launch(self, name: str, *, service: str | None = None, env: dict[str, str] | None = None):
         """Start instance ``name`` (of ``service``, default the name); a known instance keeps
