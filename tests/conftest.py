@@ -60,7 +60,8 @@ def pytest_report_header(config: pytest.Config) -> str:
     layout = stack.Layout()
     return (
         "baocao servers: local stack (no Docker engine) — Kafka 127.0.0.1:"
-        f"{layout.kafka_port}, FerretDB 127.0.0.1:{layout.mongo_port}, "
+        f"{layout.kafka_port}, FerretDB 127.0.0.1:{layout.mongo_port} "
+        f"on {layout.ferretdb_backend}, "
         f"Mailpit SMTP 127.0.0.1:{layout.smtp_port} API 127.0.0.1:{layout.mailpit_port}"
     )
 
