@@ -54,8 +54,8 @@ def environment(layout: stack.Layout, ferretdb_version: str | None) -> dict[str,
 def write(rows: Sequence[Row], env: dict[str, Any], started: dt.datetime, seconds: float) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     # The default backend keeps the plain name; another one is named, so both can be kept.
-    backend = env["servers"].get("ferretdb_backend", "sqlite")
-    suffix = "" if backend == "sqlite" else f"-{backend}"
+    backend = env["servers"]["ferretdb_backend"]
+    suffix = "" if backend == stack.DEFAULT_FERRETDB_BACKEND else f"-{backend}"
     name = f"{started:%Y-%m-%d}-{env['hostname']}{suffix}"
     path = RESULTS_DIR / f"{name}.json"
     run = 1

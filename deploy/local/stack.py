@@ -5,8 +5,9 @@ built side by side; Prometheus (with promtool) is Debian's package, unpacked wit
 installed. Everything downloaded or built lands in one ignored folder (``.stack/`` by default)
 so the second start needs no network. Processes are tracked by PID file and stopped by PID,
 never by name.
-FerretDB stores its data in SQLite files (default) or, with BAOCAO_FERRETDB_BACKEND=postgresql,
-in a PostgreSQL server from Debian's ``postgresql`` package that this script also runs.
+FerretDB stores its data in a PostgreSQL server from Debian's ``postgresql`` package that this
+script also runs (default; the faster backend by ``make bench``, see deploy/README.md) or, with
+BAOCAO_FERRETDB_BACKEND=sqlite, in SQLite files.
 
 Usage: python -m deploy.local.stack {up,down,status,provision,clean-data,start,stop} [names]
 Standard library only: it runs before the virtualenv exists.
@@ -47,6 +48,7 @@ MONITORING = ("prometheus", "alertmanager")
 """Started after the services (they scrape and alert on them), stopped before them."""
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 FERRETDB_BACKENDS = ("sqlite", "postgresql")
+DEFAULT_FERRETDB_BACKEND = "postgresql"
 POSTGRES_USER = "postgres"  # Debian's system user; PostgreSQL refuses to run as root
 POSTGRES_DATABASE = "ferretdb"
 POSTGRES_TOOLS = ("initdb", "postgres", "pg_isready", "psql", "createdb")
@@ -82,7 +84,7 @@ class Layout:
     smtp_port: int = field(default_factory=lambda: env_int("BAOCAO_SMTP_PORT", 1025))
     mailpit_port: int = field(default_factory=lambda: env_int("BAOCAO_MAILPIT_PORT", 8025))
     ferretdb_backend: str = field(
-        default_factory=lambda: os.environ.get("BAOCAO_FERRETDB_BACKEND", "sqlite")
+        default_factory=lambda: os.environ.get("BAOCAO_FERRETDB_BACKEND", DEFAULT_FERRETDB_BACKEND)
     )
     postgres_port: int = field(default_factory=lambda: env_int("BAOCAO_POSTGRES_PORT", 5432))
     # Not 9093: Kafka's controller holds Alertmanager's default port.

@@ -61,6 +61,8 @@ class PrivateServers:
             ferretdb_debug_port=free_port(),
             smtp_port=free_port(),
             mailpit_port=free_port(),
+            # The FerretDB these faults kill and restart is private; on SQLite it needs no
+            # second server of its own (the shared stack runs the default, PostgreSQL).
             ferretdb_backend="sqlite",
         )
         processes = stack.servers(self.layout)

@@ -30,12 +30,12 @@ def own_stack_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "stack"
 
 
-def test_the_backend_is_sqlite_unless_postgresql_is_chosen(
+def test_the_backend_is_postgresql_unless_sqlite_is_chosen(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert stack.Layout().ferretdb_backend == "sqlite"
-    monkeypatch.setenv("BAOCAO_FERRETDB_BACKEND", "postgresql")
     assert stack.Layout().ferretdb_backend == "postgresql"
+    monkeypatch.setenv("BAOCAO_FERRETDB_BACKEND", "sqlite")
+    assert stack.Layout().ferretdb_backend == "sqlite"
 
 
 def test_an_unknown_backend_is_refused_with_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,7 +80,10 @@ def test_a_stack_with_its_own_data_keeps_its_pid_files_beside_that_data(
     assert stack.servers(layout)["ferretdb"].pid_file == layout.run_dir / "ferretdb.pid"
 
 
-def test_ferretdb_on_sqlite_keeps_todays_command_line(own_stack_dir: Path) -> None:
+def test_ferretdb_on_sqlite_keeps_its_command_line(
+    own_stack_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BAOCAO_FERRETDB_BACKEND", "sqlite")
     layout = stack.Layout()
     data = own_stack_dir / "data" / "ferretdb"
     assert stack.ferretdb_command(layout, Path("/bin/ferretdb")) == [
@@ -111,11 +114,11 @@ def test_ferretdb_on_postgresql_gets_the_postgresql_handler_and_url(
 
 
 def test_the_mongodb_line_says_which_backend(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert stack.mongodb_line(stack.Layout()).endswith("(FerretDB, SQLite)")
-    monkeypatch.setenv("BAOCAO_FERRETDB_BACKEND", "postgresql")
     assert stack.mongodb_line(stack.Layout()) == (
         "mongodb     mongodb://127.0.0.1:27017/  (FerretDB, PostgreSQL 127.0.0.1:5432)"
     )
+    monkeypatch.setenv("BAOCAO_FERRETDB_BACKEND", "sqlite")
+    assert stack.mongodb_line(stack.Layout()).endswith("(FerretDB, SQLite)")
 
 
 def test_postgres_listens_on_loopback_with_its_socket_in_the_run_folder(
@@ -152,11 +155,11 @@ def test_postgres_is_run_as_its_user_and_stopped_with_a_fast_shutdown() -> None:
 def test_postgres_starts_before_ferretdb_only_when_chosen(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    assert list(stack.servers(stack.Layout())) == ["kafka", "postgres", "ferretdb", "mailpit"]
+    monkeypatch.setenv("BAOCAO_FERRETDB_BACKEND", "sqlite")
     assert list(stack.servers(stack.Layout())) == ["kafka", "ferretdb", "mailpit"]
     everything = stack.everything(stack.Layout(), every_backend=True)
     assert list(everything)[:4] == ["kafka", "postgres", "ferretdb", "mailpit"]
-    monkeypatch.setenv("BAOCAO_FERRETDB_BACKEND", "postgresql")
-    assert list(stack.servers(stack.Layout())) == ["kafka", "postgres", "ferretdb", "mailpit"]
 
 
 def test_the_handler_is_read_from_a_running_ferretdbs_command_line() -> None:
@@ -194,10 +197,10 @@ def test_status_names_postgres_only_when_it_is_the_backend(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert stack.main(["status"]) == 0
-    assert "postgres" not in capsys.readouterr().out
-    monkeypatch.setenv("BAOCAO_FERRETDB_BACKEND", "postgresql")
-    assert stack.main(["status"]) == 0
     assert "postgres     stopped" in capsys.readouterr().out
+    monkeypatch.setenv("BAOCAO_FERRETDB_BACKEND", "sqlite")
+    assert stack.main(["status"]) == 0
+    assert "postgres" not in capsys.readouterr().out
 
 
 def test_a_user_is_switched_to_only_when_asked() -> None:
