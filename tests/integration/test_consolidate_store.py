@@ -74,10 +74,9 @@ def report(report_id: str, version: int) -> ReportConsolidatedV2Payload:
     return with_detail(summary, detail_file(detail, version), public_url="http://consolidate")
 
 
-async def test_a_submission_is_projected_once_with_millisecond_times(
-    store: MongoConsolidateStore,
-) -> None:
-    submission = SubmissionReceivedPayload(
+def first_submission() -> SubmissionReceivedPayload:
+    """Unit xa-a's first revision for kh.2026.nam, received (late) at ``AT``."""
+    return SubmissionReceivedPayload(
         submission_id="s-1",
         receipt_no="BC-1",
         plan_id="kh",
@@ -89,6 +88,12 @@ async def test_a_submission_is_projected_once_with_millisecond_times(
         on_time=False,
         tasks=[TaskReport(task_id="viec", status="completed", results="Đã làm xong")],
     )
+
+
+async def test_a_submission_is_projected_once_with_millisecond_times(
+    store: MongoConsolidateStore,
+) -> None:
+    submission = first_submission()
     other_period = submission.model_copy(
         update={"submission_id": "s-2", "period_id": "kh.2027.nam"}
     )
@@ -108,18 +113,7 @@ async def test_a_submission_is_projected_once_with_millisecond_times(
 async def test_a_batch_is_projected_per_period_telling_the_ones_already_there(
     store: MongoConsolidateStore,
 ) -> None:
-    first = SubmissionReceivedPayload(
-        submission_id="s-1",
-        receipt_no="BC-1",
-        plan_id="kh",
-        period_id="kh.2026.nam",
-        unit_id="xa-a",
-        revision=1,
-        received_at=AT,
-        due_at=AT,
-        on_time=True,
-        tasks=[TaskReport(task_id="viec", status="completed", results="Đã làm xong")],
-    )
+    first = first_submission()
     second = first.model_copy(update={"submission_id": "s-2", "revision": 2})
     elsewhere = first.model_copy(update={"submission_id": "s-3", "period_id": "kh.2027.nam"})
     assert await store.add_submission(first) is True
