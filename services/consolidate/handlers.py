@@ -124,12 +124,12 @@ async def on_submissions_received(
     added = await c.store.add_submissions([event.payload for event in events])
     for event, new in zip(events, added, strict=True):
         if new:
-            await _projected(event, c=c)
+            await _after_projection(event, c=c)
         else:
             log.debug("submission %s already projected", event.payload.submission_id)
 
 
-async def _projected(event: SubmissionReceived, *, c: Consolidation) -> None:
+async def _after_projection(event: SubmissionReceived, *, c: Consolidation) -> None:
     p = event.payload
     found = c.catalog.period(p.period_id)
     if found is None or c.clock.now() < found[1].closes_at - CLOCK_SKEW:

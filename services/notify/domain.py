@@ -186,47 +186,38 @@ def messages_for(
         context["unit"] = addressee
         subject, text = render(template, context)
         sms = render_sms(template, context)
-        emails = [
-            Outgoing(
-                notification_id=f"{event.event_id}|{template}|email|{address}",
-                channel="email",
-                template=template,
-                recipient=address,
-                recipient_name=_nfc(" ".join(one_line(name).split())),
-                subject=subject,
-                text=text,
-                unit_id=addressee.id,
-                plan_id=plan.id,
-                period_id=period.id,
-                cause=event,
-                reply_to=reply_address,
-                reply_to_name=reply_name,
-            )
+        # (channel, name, recipient, subject, text, reply-to name and address)
+        addressed: list[tuple[Channel, str, str, str, str, str, str]] = [
+            ("email", name, address, subject, text, reply_name, reply_address)
             for name, address in _email_contacts(contacts)
             if "email" in channels
-        ]
-        texts = [
-            Outgoing(
-                notification_id=f"{event.event_id}|{template}|sms|{phone}",
-                channel="sms",
-                template=template,
-                recipient=phone,
-                recipient_name=_nfc(" ".join(one_line(name).split())),
-                subject="",
-                text=sms,
-                unit_id=addressee.id,
-                plan_id=plan.id,
-                period_id=period.id,
-                cause=event,
-            )
+        ] + [
+            ("sms", name, phone, "", sms, "", "")
             for name, phone in _sms_contacts(contacts)
             if "sms" in channels
         ]
-        for message in emails + texts:
+        for channel, name, recipient, title, body, reply_to_name, reply_to in addressed:
             # One message per (event, recipient, channel), whoever else the contact is.
-            if (message.channel, message.recipient) not in told:
-                told.add((message.channel, message.recipient))
-                messages.append(message)
+            if (channel, recipient) in told:
+                continue
+            told.add((channel, recipient))
+            messages.append(
+                Outgoing(
+                    notification_id=f"{event.event_id}|{template}|{channel}|{recipient}",
+                    channel=channel,
+                    template=template,
+                    recipient=recipient,
+                    recipient_name=_nfc(" ".join(one_line(name).split())),
+                    subject=title,
+                    text=body,
+                    unit_id=addressee.id,
+                    plan_id=plan.id,
+                    period_id=period.id,
+                    cause=event,
+                    reply_to=reply_to,
+                    reply_to_name=reply_to_name,
+                )
+            )
     return messages
 
 
