@@ -23,7 +23,6 @@ from contracts.topics import SUBMISSION_RECEIVED
 from deploy.local import stack
 from tests.faults.conftest import Tally
 from tests.faults.harness import (
-    ROOT,
     SIX_MONTHS_2027,
     Endpoints,
     FaultSystem,
@@ -50,7 +49,7 @@ class PrivateServers:
         stack_dir = tmp / "stack"
         stack_dir.mkdir()
         for shared in ("bin", "kafka"):
-            (stack_dir / shared).symlink_to(ROOT / ".stack" / shared)
+            (stack_dir / shared).symlink_to(stack.Layout().stack_dir / shared)
         self.layout = stack.Layout(
             stack_dir=stack_dir,
             data_dir_override=None,
@@ -93,7 +92,9 @@ class PrivateServers:
 
 @pytest.fixture(scope="module")
 def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateServers]:
-    if not (ROOT / ".stack" / "bin").exists() or not (ROOT / ".stack" / "kafka").exists():
+    # The binaries of the shared stack, wherever BAOCAO_STACK_DIR keeps them.
+    built = stack.Layout().stack_dir
+    if not (built / "bin").exists() or not (built / "kafka").exists():
         pytest.skip("the local stack's binaries are not built (make servers)")
     servers = PrivateServers(tmp_path_factory.mktemp("private"))
     try:
